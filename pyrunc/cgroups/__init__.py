@@ -1,0 +1,1 @@
+"""cgroup managers: one interface, a v1 (and hybrid) implementation, v2 to come."""

@@ -1,0 +1,129 @@
+"""Subcommands that drive the lifecycle: create, start, run, kill, delete."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+from pyrunc.cli.log import Log
+from pyrunc.cli.signals import parse_signal
+from pyrunc.container.container import Container
+from pyrunc.errors import ContainerNotExist
+
+
+def _add_create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-b", "--bundle", default=".", help="path to the bundle (default: cwd)")
+    p.add_argument("--pid-file", default=None)
+    p.add_argument("--console-socket", default=None)
+    p.add_argument("--no-pivot", action="store_true")
+    p.add_argument("--no-new-keyring", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("id")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("create", help="create a container")
+    _add_create_flags(p)
+    p.set_defaults(handler=cmd_create)
+
+    p = sub.add_parser("run", help="create and run a container")
+    _add_create_flags(p)
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--keep", action="store_true", help="do not delete the container on exit")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("start", help="start a created container")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_start)
+
+    p = sub.add_parser("kill", help="send a signal to the container's init")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("id")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    p.set_defaults(handler=cmd_kill)
+
+    p = sub.add_parser("delete", help="delete a container")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_delete)
+
+
+def _create(args: argparse.Namespace) -> Container:
+    return Container.create(args.id, args.bundle, args.root, pid_file=args.pid_file,
+                            no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
+                            preserve_fds=args.preserve_fds, console_socket=args.console_socket)
+
+
+def cmd_create(args: argparse.Namespace, log: Log) -> int:
+    _create(args)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace, log: Log) -> int:
+    Container.load(args.id, args.root).start()
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace, log: Log) -> int:
+    sig = parse_signal(args.signal)
+    Container.load(args.id, args.root).kill(sig, args.all)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, log: Log) -> int:
+    try:
+        c = Container.load(args.id, args.root)
+    except ContainerNotExist:
+        if args.force:  # engines clean up with --force and expect success
+            return 0
+        raise
+    c.delete(args.force)
+    return 0
+
+
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+              signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
+
+
+def cmd_run(args: argparse.Namespace, log: Log) -> int:
+    c = _create(args)
+    if args.detach:
+        _start_or_clean(c)
+        return 0
+    for sig in _FORWARDED:
+        signal.signal(sig, lambda s, _f, pid=c.pid: _forward(pid, s))
+    _start_or_clean(c)
+    code = _wait_init(c.pid)
+    if not args.keep:
+        c.delete(force=True)
+    return code
+
+
+def _start_or_clean(c: Container) -> None:
+    try:
+        c.start()
+    except BaseException:
+        c.delete(force=True)
+        raise
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_init(pid: int) -> int:
+    """We are the subreaper of init (see process.parent): reap it and any orphans."""
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+        if reaped == pid:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
+                else 128 + os.WTERMSIG(status)

@@ -1,0 +1,58 @@
+"""runc-compatible logging: `--log FILE --log-format text|json`.
+
+Engines read the last `"level":"error"` JSON line of the log file (containerd)
+or stderr (podman without --log), so every error is one line in both places.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class Log:
+    def __init__(self, path: str | None = None, fmt: str = "text", debug: bool = False) -> None:
+        self.fmt = fmt
+        self.debug_on = debug
+        self.fd = -1
+        if path:
+            # Created even if nothing is ever logged: containerd opens it after every call.
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def _line(self, level: str, msg: str) -> str:
+        if self.fmt == "json":
+            return json.dumps({"level": level, "msg": msg, "time": _now()}) + "\n"
+        return f'time="{_now()}" level={level} msg={json.dumps(msg)}\n'
+
+    def _emit(self, level: str, msg: str, to_stderr: bool) -> None:
+        line = self._line(level, msg)
+        if self.fd >= 0:
+            os.write(self.fd, line.encode())
+            if to_stderr:
+                _stderr(msg + "\n")
+        elif to_stderr:
+            _stderr(line if self.fmt == "text" else msg + "\n")
+
+    def error(self, msg: str) -> None:
+        self._emit("error", msg, to_stderr=True)
+
+    def warning(self, msg: str) -> None:
+        self._emit("warning", msg, to_stderr=self.fd < 0)
+
+    def debug(self, msg: str) -> None:
+        if self.debug_on:
+            self._emit("debug", msg, to_stderr=self.fd < 0)
+
+
+def _stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        pass

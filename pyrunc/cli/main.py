@@ -1,0 +1,73 @@
+"""`pyrunc` entry point: global flags as runc has them, then one subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from pyrunc.cli.log import Log
+from pyrunc.container.store import DEFAULT_ROOT
+from pyrunc.errors import PyruncError
+
+VERSION = "0.1.0"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one runc-style line and exit 1 (not 2 with usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise PyruncError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pyrunc.cli import info, lifecycle
+
+    p = _Parser(prog="pyrunc", description="OCI container runtime (runc-compatible)")
+    p.add_argument("--root", default=DEFAULT_ROOT, help="state root (default %(default)s)")
+    p.add_argument("--log", default=None, help="log file (default stderr)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"))
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true")
+    p.add_argument("--rootless", default="auto")
+    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--version", action="store_true")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    lifecycle.register(sub)
+    info.register(sub)
+    return p
+
+
+def _version() -> str:
+    py = ".".join(map(str, sys.version_info[:3]))
+    return f"pyrunc version {VERSION}\ncommit: v{VERSION}\nspec: 1.3.0\npython: {py}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    log = Log()
+    try:
+        args = build_parser().parse_args(argv)
+        log = Log(args.log, args.log_format, args.debug)
+        if args.version:
+            sys.stdout.write(_version())
+            return 0
+        if args.systemd_cgroup:
+            raise PyruncError("--systemd-cgroup: the systemd cgroup driver is not supported "
+                              "yet (systemd is not running on this host)")
+        if args.rootless not in ("auto", "false"):
+            raise PyruncError("--rootless: rootless containers are not supported yet")
+        handler: Callable[[argparse.Namespace, Log], int] | None = getattr(args, "handler", None)
+        if handler is None:
+            build_parser().print_help()
+            return 0
+        return handler(args, log)
+    except PyruncError as e:
+        log.error(str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Containers: the state machine, the state store and the lifecycle operations."""

@@ -1,0 +1,107 @@
+"""The Container type: the public handle on one container, backed by the state store."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyrunc.container import status as st
+from pyrunc.container.store import DEFAULT_ROOT, StateStore
+
+SPEC_VERSION = "1.3.0"
+
+
+class Container:
+    """One container under a state root. Obtain one with `create` or `load`."""
+
+    def __init__(self, store: StateStore, record: dict[str, Any]) -> None:
+        self.store = store
+        self.record = record
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def create(cls, container_id: str, bundle: str = ".", root: str = DEFAULT_ROOT, *,
+               pid_file: str | None = None, no_pivot: bool = False,
+               no_new_keyring: bool = False, preserve_fds: int = 0,
+               console_socket: str | None = None) -> Container:
+        """Create the container: its init waits for `start` when this returns."""
+        from pyrunc.container.create import create
+
+        return create(StateStore(root), container_id, bundle, pid_file=pid_file,
+                      no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                      preserve_fds=preserve_fds, console_socket=console_socket)
+
+    @classmethod
+    def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
+        store = StateStore(root)
+        return cls(store, store.read(container_id))
+
+    @classmethod
+    def list(cls, root: str = DEFAULT_ROOT) -> list[Container]:
+        store = StateStore(root)
+        out = []
+        for cid in store.ids():
+            try:
+                out.append(cls(store, store.read(cid)))
+            except Exception:  # noqa: BLE001 - a half-written or vanished entry is skipped
+                continue
+        return out
+
+    # -- facts ------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def pid(self) -> int:
+        return self.record["pid"]
+
+    @property
+    def state_dir(self) -> str:
+        return self.store.dir(self.id)
+
+    def status(self) -> str:
+        return st.derive(self.record["pid"], self.record["pid_start_time"], self.state_dir)
+
+    def state(self) -> dict[str, Any]:
+        """The OCI state document (with runc's extra fields)."""
+        status = self.status()
+        doc: dict[str, Any] = {
+            "ociVersion": SPEC_VERSION,
+            "id": self.id,
+            "pid": self.pid if status != st.STOPPED else 0,
+            "status": status,
+            "bundle": self.record["bundle"],
+            "rootfs": self.record["rootfs"],
+            "created": self.record["created"],
+            "owner": self.record.get("owner", ""),
+        }
+        if self.record.get("annotations"):
+            doc["annotations"] = self.record["annotations"]
+        return doc
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        from pyrunc.container.start import start
+
+        start(self)
+
+    def kill(self, sig: int, all_processes: bool = False) -> None:
+        from pyrunc.container.kill import kill
+
+        kill(self, sig, all_processes)
+
+    def delete(self, force: bool = False) -> None:
+        from pyrunc.container.delete import delete
+
+        delete(self, force)
+
+    def cgroup_manager(self):  # noqa: ANN201 - lazy import keeps cgroups off the state path
+        from pyrunc.cgroups.manager import manager_from_state
+
+        return manager_from_state(self.record.get("cgroup") or {})
+
+    def __repr__(self) -> str:
+        return f"Container(id={self.id!r}, pid={self.pid}, root={self.store.root!r})"
+
+

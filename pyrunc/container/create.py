@@ -1,0 +1,95 @@
+"""create: validate the bundle, make the state dir, cgroups and init; undo all on failure."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import TYPE_CHECKING
+
+from pyrunc.container.status import process_start_time
+from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
+from pyrunc.errors import ConfigError, InvalidArgument
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+
+
+def create(store: StateStore, container_id: str, bundle: str, *, pid_file: str | None,
+           no_pivot: bool, no_new_keyring: bool, preserve_fds: int,
+           console_socket: str | None) -> Container:
+    from pyrunc.spec.config import load_config
+
+    validate_id(container_id)
+    if preserve_fds < 0:
+        raise InvalidArgument("--preserve-fds: must not be negative")
+    cfg = load_config(bundle)  # every input problem is reported before anything exists
+    if cfg.process is not None and cfg.process.terminal:
+        raise ConfigError("process.terminal: terminals are not supported yet "
+                          "(set process.terminal to false)")
+    if console_socket:
+        raise InvalidArgument("--console-socket: terminals are not supported yet")
+    state_dir = store.new(container_id)
+    with store.lock(container_id):
+        return _create_locked(store, container_id, cfg, state_dir, pid_file, no_pivot,
+                              no_new_keyring, preserve_fds)
+
+
+def _create_locked(store: StateStore, container_id: str, cfg, state_dir: str,  # noqa: ANN001
+                   pid_file: str | None, no_pivot: bool, no_new_keyring: bool,
+                   preserve_fds: int) -> Container:
+    from pyrunc.cgroups.manager import new_manager
+    from pyrunc.container.container import Container
+    from pyrunc.process.options import InitOptions
+    from pyrunc.process.parent import launch_init
+
+    manager = None
+    dir_fd = -1
+    try:
+        fifo = os.path.join(state_dir, EXEC_FIFO)
+        os.mkfifo(fifo, 0o600)
+        os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
+        manager = new_manager(container_id, cfg.linux.cgroups_path)
+        manager.create()
+        manager.set(cfg.linux.resources)
+        dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        pid = launch_init(cfg, manager, InitOptions(dir_fd, no_pivot, no_new_keyring,
+                                                    preserve_fds))
+        record = {
+            "id": container_id,
+            "pid": pid,
+            "pid_start_time": process_start_time(pid),
+            "bundle": cfg.bundle,
+            "rootfs": cfg.root_path,
+            "created": _now(),
+            "owner": "",
+            "annotations": cfg.annotations,
+            "has_process": cfg.process is not None,
+            "cgroup": manager.to_state(),
+        }
+        store.write(container_id, record)
+        if pid_file:
+            # Exactly the decimal pid: containerd parses it with strconv.Atoi.
+            write_atomic(os.path.abspath(pid_file), str(pid).encode(), 0o644)
+        return Container(store, record)
+    except BaseException:
+        if manager is not None:
+            _destroy_quietly(manager)
+        store.remove(container_id)
+        raise
+    finally:
+        if dir_fd >= 0:
+            os.close(dir_fd)
+
+
+def _destroy_quietly(manager) -> None:  # noqa: ANN001
+    from pyrunc.cgroups.kill import kill_all
+
+    try:
+        kill_all(manager)
+        manager.destroy()
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        pass
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

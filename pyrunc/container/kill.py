@@ -1,0 +1,44 @@
+"""kill: signal the container's init (or, with --all, every process in its cgroup)."""
+
+from __future__ import annotations
+
+import os
+import signal as signal_mod
+from typing import TYPE_CHECKING
+
+from pyrunc.container import status as st
+from pyrunc.container.wait import open_pidfd
+from pyrunc.errors import ContainerNotRunning
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+
+
+def kill(c: Container, sig: int, all_processes: bool = False) -> None:
+    status = c.status()
+    if status not in (st.CREATED, st.RUNNING, st.PAUSED):
+        raise ContainerNotRunning()
+    if all_processes:
+        from pyrunc.cgroups.kill import signal_all
+
+        manager = c.cgroup_manager()
+        if manager is not None:
+            signal_all(manager, sig)
+            return
+    _signal_init(c, sig)
+
+
+def _signal_init(c: Container, sig: int) -> None:
+    # A pidfd pins the process: checked by start time, then signalled, with no pid-reuse race.
+    fd = open_pidfd(c.pid)
+    if fd is None:
+        raise ContainerNotRunning()
+    try:
+        if not st.is_alive(c.pid, c.record["pid_start_time"]):
+            raise ContainerNotRunning()
+        try:
+            signal_mod.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            raise ContainerNotRunning() from None
+    finally:
+        os.close(fd)

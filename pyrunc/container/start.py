@@ -1,0 +1,52 @@
+"""start: release the init blocked on exec.fifo so it execs the user's process."""
+
+from __future__ import annotations
+
+import os
+import select
+from typing import TYPE_CHECKING
+
+from pyrunc.container import status as st
+from pyrunc.container.store import EXEC_FIFO
+from pyrunc.container.wait import open_pidfd
+from pyrunc.errors import InvalidState
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+
+
+def start(c: Container) -> None:
+    with c.store.lock(c.id):
+        status = c.status()
+        if status == st.RUNNING:
+            raise InvalidState("cannot start an already running container")
+        if status != st.CREATED:
+            raise InvalidState(f"cannot start a container in the {status} state")
+        if not c.record.get("has_process", True):
+            raise InvalidState("cannot start a container that has no process "
+                               "(config.json: process: required to start)")
+        _release(c)
+
+
+def _release(c: Container) -> None:
+    fifo = os.path.join(c.state_dir, EXEC_FIFO)
+    pidfd = open_pidfd(c.pid)
+    # Non-blocking open: it succeeds at once and unblocks init's open for writing.
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if events.get(fd, 0) & select.POLLIN:
+                if os.read(fd, 1) == b"0":
+                    break
+            if pidfd is None or events.get(pidfd):
+                raise InvalidState("container init exited before it could start")
+        os.unlink(fifo)
+    finally:
+        os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)

@@ -1,0 +1,40 @@
+"""A container's status, derived from the kernel rather than from our records."""
+
+from __future__ import annotations
+
+import os
+
+CREATING = "creating"
+CREATED = "created"
+RUNNING = "running"
+STOPPED = "stopped"
+PAUSED = "paused"
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def is_alive(pid: int, start_time: int) -> bool:
+    """The recorded process still runs (a reused pid has another start time)."""
+    return pid > 0 and process_start_time(pid) == start_time
+
+
+def derive(pid: int, start_time: int, state_dir: str, freezer_state: str | None = None) -> str:
+    if not is_alive(pid, start_time):
+        return STOPPED
+    if os.path.exists(os.path.join(state_dir, "exec.fifo")):
+        return CREATED
+    if freezer_state == "FROZEN":
+        return PAUSED
+    return RUNNING

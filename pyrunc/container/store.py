@@ -1,0 +1,103 @@
+"""The state store: one directory per container under the root, with
+state.json written atomically and an flock per container.
+
+Layout: <root>/<id>/state.json, <root>/<id>/exec.fifo (present from create
+until start), and the lock held on the container directory itself.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pyrunc.errors import ContainerExists, ContainerNotExist, InvalidArgument
+
+DEFAULT_ROOT = "/run/pyrunc"
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
+
+_ID_RE = re.compile(r"^[\w+,\-.]+$", re.ASCII)  # Go's [\w+-\.] (a range + to .)
+
+
+def validate_id(container_id: str) -> None:
+    """runc's rule: word characters, '+', '-' and '.', and never '.' or '..' alone."""
+    if not container_id:
+        raise InvalidArgument("container id cannot be empty")
+    if not _ID_RE.match(container_id) or container_id in (".", ".."):
+        raise InvalidArgument(f"invalid container id format: {container_id}")
+    if len(container_id) > 1024:
+        raise InvalidArgument("container id is too long")
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """tmp file in the same directory + fsync-free rename: readers see old or new, whole."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+class StateStore:
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = os.path.abspath(root)
+
+    def dir(self, container_id: str) -> str:
+        validate_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def new(self, container_id: str) -> str:
+        """Create the container's directory; an existing one means the ID is taken."""
+        d = self.dir(container_id)
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(d, 0o711)
+        except FileExistsError:
+            raise ContainerExists(container_id) from None
+        return d
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.isdir(self.dir(container_id))
+
+    @contextmanager
+    def lock(self, container_id: str, shared: bool = False) -> Iterator[str]:
+        """Hold the container's flock; raises ContainerNotExist if it has no directory."""
+        d = self.dir(container_id)
+        try:
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ContainerNotExist(container_id) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield d
+        finally:
+            os.close(fd)
+
+    def read(self, container_id: str) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.dir(container_id), STATE_FILE), "rb") as f:
+                return json.load(f)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ContainerNotExist(container_id) from None
+
+    def write(self, container_id: str, state: dict[str, Any]) -> None:
+        write_atomic(os.path.join(self.dir(container_id), STATE_FILE),
+                     json.dumps(state).encode())
+
+    def remove(self, container_id: str) -> None:
+        shutil.rmtree(self.dir(container_id), ignore_errors=True)
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))

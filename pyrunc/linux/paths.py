@@ -1,0 +1,85 @@
+"""Resolving paths inside the container's rootfs without ever leaving it.
+
+The rootfs is hostile: any component may be a symlink (absolute or with
+`..`) aimed at the host. openat2(RESOLVE_IN_ROOT) makes the kernel treat the
+rootfs fd as `/` for the whole walk, and the fd we get back is what we mount
+on (via /proc/self/fd/N), so a symlink swapped in after the check cannot
+redirect the mount.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from pyrunc.linux import syscalls
+
+_IN_ROOT = syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS
+
+
+def clean(path: str) -> str:
+    """Lexically clean an absolute path, with `..` never climbing above `/`."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
+    """Open path (relative to the rootfs) with every symlink resolved inside it."""
+    rel = clean(path).lstrip("/") or "."
+    return syscalls.openat2(root_fd, rel, flags | os.O_CLOEXEC, 0, _IN_ROOT)
+
+
+def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+    """Create every missing directory of path inside the rootfs; return an O_PATH fd to it."""
+    rel = clean(path).lstrip("/")
+    fd = os.dup(root_fd)
+    try:
+        for part in rel.split("/") if rel else ():
+            try:
+                nxt = syscalls.openat2(fd, part, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY, 0,
+                                       _IN_ROOT)
+            except FileNotFoundError:
+                os.mkdir(part, mode, dir_fd=fd)  # O_PATH dir fds are valid dirfds
+                nxt = syscalls.openat2(fd, part, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY, 0,
+                                       _IN_ROOT)
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def create_in_root(root_fd: int, path: str, is_dir: bool, mode: int = 0o755) -> int:
+    """Make sure path exists inside the rootfs as a directory or a file; return an O_PATH fd."""
+    if is_dir:
+        return mkdir_all_in_root(root_fd, path, mode)
+    parent, name = os.path.split(clean(path))
+    pfd = mkdir_all_in_root(root_fd, parent)
+    try:
+        try:
+            return syscalls.openat2(pfd, name, os.O_PATH | os.O_CLOEXEC, 0, _IN_ROOT)
+        except FileNotFoundError:
+            # O_NOFOLLOW|O_EXCL: never create through a dangling symlink.
+            flags = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | os.O_CLOEXEC
+            os.close(os.open(name, flags, 0o644, dir_fd=pfd))
+            return syscalls.openat2(pfd, name, os.O_PATH | os.O_CLOEXEC, 0, _IN_ROOT)
+    finally:
+        os.close(pfd)
+
+
+def fd_path(fd: int) -> str:
+    """The magic-link path the kernel resolves back to exactly this fd's file."""
+    return f"/proc/self/fd/{fd}"
+
+
+def is_dir_fd(fd: int) -> bool:
+    return stat.S_ISDIR(os.fstat(fd).st_mode)

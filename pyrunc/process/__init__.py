@@ -1,0 +1,1 @@
+"""Process creation: the runtime (parent) side and the container-side stages."""

@@ -1,0 +1,116 @@
+"""Stage 2: the container's init. Builds the container from inside its
+namespaces, reports ready, blocks on exec.fifo until `start`, then execs."""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.linux import capabilities, execute, namespaces, network, rlimits, rootfs, sysctl, user
+from pyrunc.linux import syscalls as sc
+from pyrunc.process.channel import Channel
+from pyrunc.process.errors import go_style, step
+from pyrunc.process.options import InitOptions
+from pyrunc.spec.config import Config, Process
+
+
+def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> None:
+    """Never returns."""
+    try:
+        path = _set_up(cfg, opts, cgroups)
+        ch.send("ready")
+        ch.close()
+    except BaseException as e:  # noqa: BLE001
+        try:
+            ch.send("error", msg=f"unable to start container process: {go_style(e)}")
+        except OSError:
+            pass
+        os._exit(1)
+    _wait_for_start(opts.state_dir_fd)
+    _exec(cfg.process, path)
+
+
+def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | None:
+    nss = cfg.linux.namespaces
+    os.setsid()
+    if not opts.no_new_keyring:
+        with step("joining a new session keyring"):
+            sc.join_session_keyring()
+    with step("preparing rootfs"):
+        rootfs.prepare_rootfs(cfg, namespaces.wants_new(nss, "user"),
+                              lambda root_fd, m: _mount_cgroup(root_fd, m, cgroups))
+    if cfg.hostname is not None:
+        with step("setting hostname"):
+            sc.sethostname(cfg.hostname)
+    if cfg.domainname is not None:
+        with step("setting domainname"):
+            sc.setdomainname(cfg.domainname)
+    if namespaces.wants_new(nss, "network"):
+        with step("bringing up loopback"):
+            network.loopback_up()
+    proc = cfg.process
+    if proc is not None and proc.oom_score_adj is not None:
+        with step("setting oom_score_adj"):
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(proc.oom_score_adj))
+    with step("switching root"):
+        rootfs.switch_root(cfg.root_path, opts.no_pivot)
+        if cfg.linux.rootfs_propagation:
+            rootfs.set_root_propagation(cfg.linux.rootfs_propagation)
+    with step("writing sysctl"):
+        sysctl.apply(cfg.linux.sysctl)
+    with step("finalizing rootfs"):
+        rootfs.finalize_rootfs(cfg)
+    if proc is None:
+        return None
+    return _set_up_process(proc, opts)
+
+
+def _mount_cgroup(root_fd: int, m, cgroups: CgroupManager) -> None:  # noqa: ANN001
+    from pyrunc.cgroups.mount import mount_cgroups
+
+    mount_cgroups(root_fd, m, cgroups)
+
+
+def _set_up_process(proc: Process, opts: InitOptions) -> str:
+    with step("setting rlimits"):
+        rlimits.apply(proc.rlimits)
+    cap_masks = capabilities.masks(proc.capabilities)
+    with step("dropping bounding capabilities"):
+        capabilities.drop_bounding(cap_masks["bounding"])
+    with step("setting user"):
+        user.switch_user(proc.user)
+    with step(f"chdir to cwd ({proc.cwd!r}) set in config.json"):
+        os.chdir(proc.cwd)
+    user.apply_umask(proc.user)
+    path = execute.look_path(proc.args[0], proc.env)
+    if proc.no_new_privileges:
+        with step("setting no_new_privs"):
+            sc.set_no_new_privs()
+    with step("applying capabilities"):
+        capabilities.apply(cap_masks)
+    # Nothing of the runtime's may reach the container: stdio and preserved fds only.
+    sc.close_range_cloexec(3 + opts.preserve_fds)
+    return path
+
+
+def _wait_for_start(state_dir_fd: int) -> None:
+    """Opening the fifo for writing blocks until `start` opens it for reading."""
+    try:
+        fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
+        os.write(fd, b"0")
+        os.close(fd)
+    except OSError:
+        os._exit(1)
+
+
+def _exec(proc: Process | None, path: str | None) -> None:
+    if proc is None or path is None:
+        os._exit(1)  # created without a process: start refuses before it gets here
+    execute.reset_signals()
+    try:
+        execute.exec_process(path, proc.args, proc.env)
+    except execute.ExecError as e:
+        os.write(2, f"pyrunc: {e}\n".encode())
+        os._exit(127)
+    os._exit(127)

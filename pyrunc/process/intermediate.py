@@ -1,0 +1,72 @@
+"""Stage 1: joins and creates the namespaces, then forks the container init.
+
+A new pid or time namespace applies to children only, hence the fork; this
+stage then exits so that init is never left the child of a runtime process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.linux import namespaces
+from pyrunc.linux import syscalls as sc
+from pyrunc.process import init
+from pyrunc.process.channel import Channel
+from pyrunc.process.errors import go_style, step
+from pyrunc.process.options import InitOptions
+from pyrunc.spec.config import Config
+
+
+def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> None:
+    """Never returns: the process ends here or in init's exec."""
+    try:
+        # Drop what the runtime had open (its state-dir lock above all) right away.
+        _close_fds_except({ch.fileno(), opts.state_dir_fd}, 3 + opts.preserve_fds)
+        sc.set_dumpable(False)  # before entering any container namespace
+        ch.expect("cgroup-applied")
+        nss = cfg.linux.namespaces
+        with step("joining namespaces"):
+            namespaces.join_namespaces(nss)
+        if namespaces.wants_new(nss, "user"):
+            _enter_new_userns(ch)
+        with step("creating namespaces"):
+            sc.unshare(namespaces.new_namespace_flags(nss))
+        if namespaces.wants_new(nss, "time"):
+            with step("setting time offsets"):
+                namespaces.write_time_offsets(cfg.linux.time_offsets)
+        pid = os.fork()
+        if pid == 0:
+            init.run(cfg, ch, opts, cgroups)
+        ch.send("init-pid", pid=pid)
+    except BaseException as e:  # noqa: BLE001 - report, never unwind into the runtime's code
+        _report(ch, e)
+        os._exit(1)
+    os._exit(0)
+
+
+def _close_fds_except(keep: set[int], first: int) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own directory fd
+
+
+def _enter_new_userns(ch: Channel) -> None:
+    with step("creating user namespace"):
+        sc.unshare(sc.CLONE_NEWUSER)
+    ch.send("userns")  # the runtime writes our uid/gid maps from outside
+    ch.expect("userns-mapped")
+    with step("becoming root in the user namespace"):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
+def _report(ch: Channel, e: BaseException) -> None:
+    try:
+        ch.send("error", msg=go_style(e))
+    except OSError:
+        pass

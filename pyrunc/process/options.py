@@ -1,0 +1,13 @@
+"""What the runtime side tells the container-side stages, besides the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    state_dir_fd: int          # O_PATH fd of the container's state dir (holds exec.fifo)
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0

@@ -1,0 +1,268 @@
+"""Typed view of config.json: the one place that reads the raw JSON document.
+
+Everything after `load_config` works on these objects, never on the dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyrunc.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Mount:
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class User:
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    bounding: tuple[str, ...] = ()
+    effective: tuple[str, ...] = ()
+    permitted: tuple[str, ...] = ()
+    inheritable: tuple[str, ...] = ()
+    ambient: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Process:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    terminal: bool = False
+    user: User = field(default_factory=User)
+    capabilities: Capabilities | None = None
+    rlimits: tuple[Rlimit, ...] = ()
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+    apparmor_profile: str = ""
+    selinux_label: str = ""
+
+
+@dataclass(frozen=True)
+class Namespace:
+    type: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class IdMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Device:
+    path: str
+    type: str
+    major: int = 0
+    minor: int = 0
+    file_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass(frozen=True)
+class Hook:
+    path: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class Linux:
+    namespaces: tuple[Namespace, ...] = ()
+    uid_mappings: tuple[IdMapping, ...] = ()
+    gid_mappings: tuple[IdMapping, ...] = ()
+    time_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    devices: tuple[Device, ...] = ()
+    cgroups_path: str = ""
+    resources: dict[str, Any] = field(default_factory=dict)
+    rootfs_propagation: str = ""
+    masked_paths: tuple[str, ...] = ()
+    readonly_paths: tuple[str, ...] = ()
+    sysctl: dict[str, str] = field(default_factory=dict)
+    seccomp: dict[str, Any] | None = None
+    mount_label: str = ""
+
+    def namespace(self, ns_type: str) -> Namespace | None:
+        return next((ns for ns in self.namespaces if ns.type == ns_type), None)
+
+
+@dataclass(frozen=True)
+class Config:
+    oci_version: str
+    bundle: str
+    root_path: str
+    root_readonly: bool = False
+    hostname: str | None = None
+    domainname: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    process: Process | None = None
+    hooks: dict[str, tuple[Hook, ...]] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    linux: Linux = field(default_factory=Linux)
+
+
+def _mount(m: dict[str, Any]) -> Mount:
+    return Mount(
+        m["destination"], m.get("type", ""), m.get("source", ""), tuple(m.get("options") or ())
+    )
+
+
+def _user(u: dict[str, Any]) -> User:
+    return User(
+        u.get("uid", 0), u.get("gid", 0), u.get("umask"), tuple(u.get("additionalGids") or ())
+    )
+
+
+def _capabilities(c: dict[str, Any] | None) -> Capabilities | None:
+    if c is None:
+        return None
+    return Capabilities(
+        *(
+            tuple(c.get(k) or ())
+            for k in ("bounding", "effective", "permitted", "inheritable", "ambient")
+        )
+    )
+
+
+def _process(p: dict[str, Any] | None) -> Process | None:
+    if p is None:
+        return None
+    return Process(
+        args=tuple(p.get("args") or ()),
+        env=tuple(p.get("env") or ()),
+        cwd=p.get("cwd", "/"),
+        terminal=bool(p.get("terminal", False)),
+        user=_user(p.get("user") or {}),
+        capabilities=_capabilities(p.get("capabilities")),
+        rlimits=tuple(Rlimit(r["type"], r["soft"], r["hard"]) for r in p.get("rlimits") or ()),
+        no_new_privileges=bool(p.get("noNewPrivileges", False)),
+        oom_score_adj=p.get("oomScoreAdj"),
+        apparmor_profile=p.get("apparmorProfile", ""),
+        selinux_label=p.get("selinuxLabel", ""),
+    )
+
+
+def _mappings(ms: list[dict[str, int]] | None) -> tuple[IdMapping, ...]:
+    return tuple(IdMapping(m["containerID"], m["hostID"], m["size"]) for m in ms or ())
+
+
+def _device(d: dict[str, Any]) -> Device:
+    return Device(
+        d["path"],
+        d["type"],
+        d.get("major", 0),
+        d.get("minor", 0),
+        d.get("fileMode"),
+        d.get("uid"),
+        d.get("gid"),
+    )
+
+
+def _linux(lx: dict[str, Any] | None) -> Linux:
+    lx = lx or {}
+    offsets = {
+        clock: (int(v.get("secs", 0)), int(v.get("nanosecs", 0)))
+        for clock, v in (lx.get("timeOffsets") or {}).items()
+    }
+    return Linux(
+        namespaces=tuple(
+            Namespace(n["type"], n.get("path", "")) for n in lx.get("namespaces") or ()
+        ),
+        uid_mappings=_mappings(lx.get("uidMappings")),
+        gid_mappings=_mappings(lx.get("gidMappings")),
+        time_offsets=offsets,
+        devices=tuple(_device(d) for d in lx.get("devices") or ()),
+        cgroups_path=lx.get("cgroupsPath", ""),
+        resources=lx.get("resources") or {},
+        rootfs_propagation=lx.get("rootfsPropagation", ""),
+        masked_paths=tuple(lx.get("maskedPaths") or ()),
+        readonly_paths=tuple(lx.get("readonlyPaths") or ()),
+        sysctl=dict(lx.get("sysctl") or {}),
+        seccomp=lx.get("seccomp"),
+        mount_label=lx.get("mountLabel", ""),
+    )
+
+
+def _hooks(h: dict[str, list[dict[str, Any]]] | None) -> dict[str, tuple[Hook, ...]]:
+    return {
+        stage: tuple(
+            Hook(x["path"], tuple(x.get("args") or ()), tuple(x.get("env") or ()), x.get("timeout"))
+            for x in entries or ()
+        )
+        for stage, entries in (h or {}).items()
+    }
+
+
+def from_document(doc: dict[str, Any], bundle: str) -> Config:
+    """Turn a validated config document into a Config (paths made absolute)."""
+    root = doc["root"]
+    root_path = os.path.normpath(os.path.join(bundle, root["path"]))
+    return Config(
+        oci_version=doc["ociVersion"],
+        bundle=bundle,
+        root_path=root_path,
+        root_readonly=bool(root.get("readonly", False)),
+        hostname=doc.get("hostname"),
+        domainname=doc.get("domainname"),
+        mounts=tuple(_mount(m) for m in doc.get("mounts") or ()),
+        process=_process(doc.get("process")),
+        hooks=_hooks(doc.get("hooks")),
+        annotations=dict(doc.get("annotations") or {}),
+        linux=_linux(doc.get("linux")),
+    )
+
+
+def read_document(bundle: str) -> dict[str, Any]:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config.json: not found in bundle {bundle}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"config.json: invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"config.json: {e.strerror}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError("config.json: expected an object at the top level")
+    return doc
+
+
+def load_config(bundle: str) -> Config:
+    """Read, validate (schema + semantics) and convert the bundle's config.json."""
+    from pyrunc.spec.semantic import check_config
+    from pyrunc.spec.validate import validate_config
+
+    bundle = os.path.abspath(bundle)
+    doc = read_document(bundle)
+    validate_config(doc)
+    check_config(doc, bundle)
+    return from_document(doc, bundle)
