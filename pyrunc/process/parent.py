@@ -8,8 +8,8 @@ import signal
 
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.errors import CreateFailed
-from pyrunc.linux import user
 from pyrunc.linux import syscalls as sc
+from pyrunc.linux import user
 from pyrunc.process import intermediate
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.options import InitOptions

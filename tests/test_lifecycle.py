@@ -1,0 +1,140 @@
+"""create -> start -> kill -> delete through the CLI, checked against the kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from tests.helpers import Bundle, Runtime, error_message, is_dead, proc_ns
+
+
+def _wait_status(runtime: Runtime, cid: str, want: str, timeout: float = 5) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        st = runtime.state(cid)
+        if st["status"] == want or time.monotonic() > deadline:
+            return st
+        time.sleep(0.02)
+
+
+def test_create_start_kill_delete(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.set_args("sleep", "1000")
+    pid_file = os.path.join(bundle.path, "pid")
+    runtime.ok("create", "--bundle", bundle.path, "--pid-file", pid_file, cid)
+
+    st = runtime.state(cid)
+    assert st["status"] == "created"
+    assert st["id"] == cid and st["bundle"] == bundle.path
+    pid = st["pid"]
+    assert open(pid_file).read() == str(pid)  # no newline: containerd uses Atoi
+    # The init waits in its own pid namespace as PID 1, not yet running sleep.
+    assert proc_ns(pid, "pid") != proc_ns("self", "pid")
+    assert open(f"/proc/{pid}/status").read().count("NSpid") == 1
+    nspid = [ln for ln in open(f"/proc/{pid}/status") if ln.startswith("NSpid")][0].split()
+    assert nspid[-1] == "1"
+    assert b"sleep" not in open(f"/proc/{pid}/cmdline", "rb").read()
+
+    runtime.ok("start", cid)
+    assert runtime.state(cid)["status"] == "running"
+    assert open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0] == b"sleep"
+
+    r = runtime("start", cid)
+    assert r.code == 1 and "cannot start an already running container" in r.err
+
+    r = runtime("delete", cid)
+    assert r.code == 1 and "not stopped" in r.err
+
+    runtime.ok("kill", cid, "KILL")
+    st = _wait_status(runtime, cid, "stopped")
+    assert st["status"] == "stopped" and st["pid"] == 0
+    r = runtime("kill", cid, "TERM")
+    assert r.code == 1 and "container not running" in r.err
+
+    runtime.ok("delete", cid)
+    assert is_dead(pid)
+    r = runtime("state", cid)
+    assert r.code == 1 and "container does not exist" in r.err
+
+
+@pytest.mark.parametrize("args,code", [
+    (["true"], 0), (["false"], 1), (["sh", "-c", "exit 3"], 3),
+    (["sh", "-c", "exit 255"], 255),
+])
+def test_run_exit_status(runtime: Runtime, bundle: Bundle, cid: str, args: list[str],
+                         code: int) -> None:
+    bundle.set_args(*args)
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code == code, r.err
+    assert runtime("state", cid).code == 1  # run removes the container
+
+
+runc_available = pytest.mark.skipif(shutil.which("runc") is None, reason="runc not installed")
+
+
+@runc_available
+@pytest.mark.parametrize("args", [["true"], ["false"], ["sh", "-c", "exit 3"],
+                                  ["/nonexistent"], ["nonexistent-cmd"], ["/etc/passwd"]])
+def test_run_matches_runc(runtime: Runtime, bundle: Bundle, cid: str, workdir: str,
+                          args: list[str]) -> None:
+    bundle.set_args(*args)
+    ours = runtime("run", "--bundle", bundle.path, cid)
+    runc = Runtime(os.path.join(workdir, "runc-root"), ["runc"])
+    theirs = runc("run", "--bundle", bundle.path, cid)
+    assert ours.code == theirs.code, (ours.err, theirs.err)
+    if theirs.code != 0 and "exec" in theirs.err:
+        # Same error text after the runtime's name (podman and docker match it).
+        theirs_msg = error_message(theirs.err)
+        assert theirs_msg[theirs_msg.index("exec: "):] in error_message(ours.err)
+
+
+def test_run_output_pid1_hostname(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.config["hostname"] = "box-" + cid[-6:]
+    bundle.set_args("sh", "-c", "echo $$; hostname")
+    r = runtime.ok("run", "--bundle", bundle.path, cid)
+    assert r.out.split() == ["1", "box-" + cid[-6:]]
+
+
+def test_delete_created_container_needs_force(runtime: Runtime, bundle: Bundle,
+                                              cid: str) -> None:
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    r = runtime("delete", cid)
+    assert r.code == 1 and "not stopped: created" in r.err
+    runtime.ok("delete", "--force", cid)
+    assert is_dead(pid)
+
+
+def test_delete_force_unknown_is_silent(runtime: Runtime, cid: str) -> None:
+    r = runtime("delete", "--force", cid)
+    assert (r.code, r.err) == (0, "")
+    r = runtime("delete", cid)
+    assert r.code == 1 and "container does not exist" in r.err
+
+
+def test_kill_signal_forms(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.set_args("sh", "-c", "trap 'exit 7' USR1; while true; do sleep 0.05; done")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    runtime.ok("kill", cid, str(int(signal.SIGUSR1)))
+    _wait_status(runtime, cid, "stopped")
+    assert runtime.state(cid)["status"] == "stopped"
+    assert is_dead(pid)
+    runtime.ok("delete", cid)
+
+
+def test_state_is_valid_per_schema(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    from pyrunc.spec.validate import validate_state
+
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    st = runtime.state(cid)
+    validate_state(st)
+    assert {"ociVersion", "id", "status", "pid", "bundle", "rootfs", "created"} <= set(st)
+    r = runtime.ok("list", "--format", "json")
+    assert [s["id"] for s in json.loads(r.out)] == [cid]
+    assert runtime.ok("list", "-q").out.split() == [cid]
+    runtime.ok("delete", "--force", cid)
