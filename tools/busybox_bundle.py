@@ -119,13 +119,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("bundle")
     p.add_argument("--hostname", default="pyrunc")
     p.add_argument("--memory", type=int, default=None, help="memory limit in bytes")
+    p.add_argument("--pids", type=int, default=None, help="pids limit")
     cmd = ["sh"]
     if "--" in argv:
         cmd, argv = argv[argv.index("--") + 1:], argv[:argv.index("--")]
     ns = p.parse_args(argv)
     cfg = default_config(cmd, hostname=ns.hostname)
     if ns.memory:
-        cfg["linux"]["resources"]["memory"] = {"limit": ns.memory}
+        cfg["linux"]["resources"]["memory"] = {"limit": ns.memory, "swap": ns.memory}
+    if ns.pids:
+        cfg["linux"]["resources"]["pids"] = {"limit": ns.pids}
     make_bundle(ns.bundle, cfg)
     print(ns.bundle)
     return 0

@@ -10,7 +10,7 @@ from pyrunc.cli.log import Log
 from pyrunc.container.store import DEFAULT_ROOT
 from pyrunc.errors import PyruncError
 
-VERSION = "0.1.0"
+from pyrunc import __version__ as VERSION
 
 
 class _Parser(argparse.ArgumentParser):
