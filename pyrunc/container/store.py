@@ -22,17 +22,20 @@ DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
-_ID_RE = re.compile(r"^[\w+,\-.]+$", re.ASCII)  # Go's [\w+-\.] (a range + to .)
+# Go's [\w+-\.]: ASCII word characters and the range '+' to '.' (+ , - .).
+_ID_RE = re.compile(r"[\w+,\-.]+", re.ASCII)
+_NAME_MAX = 255  # the ID names the state directory
 
 
 def validate_id(container_id: str) -> None:
-    """runc's rule: word characters, '+', '-' and '.', and never '.' or '..' alone."""
+    """runc's rule: word characters, '+', ',', '-' and '.', and never '.' or '..' alone."""
     if not container_id:
         raise InvalidArgument("container id cannot be empty")
-    if not _ID_RE.match(container_id) or container_id in (".", ".."):
-        raise InvalidArgument(f"invalid container id format: {container_id}")
-    if len(container_id) > 1024:
-        raise InvalidArgument("container id is too long")
+    # fullmatch: Python's `$` would also accept a trailing newline, Go's does not.
+    if not _ID_RE.fullmatch(container_id) or container_id in (".", ".."):
+        raise InvalidArgument(f"invalid container id format: {container_id!r}")
+    if len(container_id) > _NAME_MAX:
+        raise InvalidArgument(f"invalid container id: longer than {_NAME_MAX} characters")
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
