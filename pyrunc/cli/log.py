@@ -27,17 +27,19 @@ class Log:
 
     def _line(self, level: str, msg: str) -> str:
         if self.fmt == "json":
-            return json.dumps({"level": level, "msg": msg, "time": _now()}) + "\n"
+            # Compact like runc's logrus: some log readers grep for "level":"error".
+            record = {"level": level, "msg": msg, "time": _now()}
+            return json.dumps(record, separators=(",", ":")) + "\n"
         return f'time="{_now()}" level={level} msg={json.dumps(msg)}\n'
 
     def _emit(self, level: str, msg: str, to_stderr: bool) -> None:
         line = self._line(level, msg)
         if self.fd >= 0:
             os.write(self.fd, line.encode())
-            if to_stderr:
+            if to_stderr:  # as runc: the file gets the record, stderr the bare message
                 _stderr(msg + "\n")
-        elif to_stderr:
-            _stderr(line if self.fmt == "text" else msg + "\n")
+        elif to_stderr:  # no file: the record goes to stderr in the chosen format
+            _stderr(line)
 
     def error(self, msg: str) -> None:
         self._emit("error", msg, to_stderr=True)

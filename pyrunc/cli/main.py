@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable
 
+from pyrunc import __version__ as VERSION
 from pyrunc.cli.log import Log
 from pyrunc.container.store import DEFAULT_ROOT
 from pyrunc.errors import PyruncError
-
-from pyrunc import __version__ as VERSION
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     log = Log()
     try:
         args = build_parser().parse_args(argv)
-        log = Log(args.log, args.log_format, args.debug)
+        log = _open_log(args)
         if args.version:
             sys.stdout.write(_version())
             return 0
@@ -67,6 +67,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - engines want one error line, never a traceback
+        return _unexpected(e, log)
+
+
+def _open_log(args: argparse.Namespace) -> Log:
+    try:
+        return Log(args.log, args.log_format, args.debug)
+    except OSError as e:
+        raise PyruncError(f"open {args.log}: {(e.strerror or str(e)).lower()}") from None
+
+
+def _unexpected(e: Exception, log: Log) -> int:
+    from pyrunc.process.errors import go_style
+
+    if log.debug_on:
+        log.debug(traceback.format_exc())
+    log.error(go_style(e) if isinstance(e, OSError) else f"internal error: {go_style(e)}")
+    return 1
 
 
 if __name__ == "__main__":
