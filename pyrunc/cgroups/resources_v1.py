@@ -13,8 +13,15 @@ Write = tuple[str, str, str]  # (controller, file, value)
 # Devices every container may use whatever its rules say (as runc and crun allow).
 DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     # null, zero, full, random, urandom
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",  # tty console ptmx pts
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",  # tty console ptmx pts
 )
 
 

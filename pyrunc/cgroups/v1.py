@@ -15,9 +15,9 @@ from pyrunc.errors import CgroupError
 
 @dataclass(frozen=True)
 class Hierarchy:
-    key: str          # as in /proc/self/cgroup: "cpu,cpuacct", "name=systemd", "" (unified)
+    key: str  # as in /proc/self/cgroup: "cpu,cpuacct", "name=systemd", "" (unified)
     mountpoint: str
-    mount_root: str   # the hierarchy path that the mount shows at its mountpoint
+    mount_root: str  # the hierarchy path that the mount shows at its mountpoint
 
 
 def _mounted_hierarchies() -> list[tuple[frozenset[str], str, str]]:
@@ -65,13 +65,13 @@ def cgroup_dir(h: Hierarchy, cgroups_path: str, own: dict[str, str]) -> str:
     else:
         full = os.path.normpath(os.path.join(own.get(h.key, "/"), cgroups_path))
     if h.mount_root != "/" and (full + "/").startswith(h.mount_root.rstrip("/") + "/"):
-        full = full[len(h.mount_root.rstrip("/")):] or "/"
+        full = full[len(h.mount_root.rstrip("/")) :] or "/"
     return os.path.join(h.mountpoint, full.lstrip("/"))
 
 
 @dataclass
 class V1Manager(CgroupManager):
-    paths: dict[str, str]                      # hierarchy key -> directory
+    paths: dict[str, str]  # hierarchy key -> directory
     created: list[str] = field(default_factory=list)
 
     @classmethod
@@ -132,8 +132,11 @@ class V1Manager(CgroupManager):
         return None
 
     def pids(self) -> list[int]:
-        directory = self._dir_for("pids") or self._dir_for("devices") or next(
-            iter(self.paths.values()), None)
+        directory = (
+            self._dir_for("pids")
+            or self._dir_for("devices")
+            or next(iter(self.paths.values()), None)
+        )
         if directory is None:
             return []
         try:

@@ -40,8 +40,11 @@ def cmd_list(args: argparse.Namespace, log: Log) -> int:
 
 def _table(states: list[dict]) -> str:
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-    rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
-              s.get("owner") or "root") for s in states]
+    rows += [
+        (s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s.get("owner") or "root")
+        for s in states
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n"
-                   for r in rows)
+    return "".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows
+    )

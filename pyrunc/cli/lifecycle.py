@@ -50,9 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _create(args: argparse.Namespace) -> Container:
-    return Container.create(args.id, args.bundle, args.root, pid_file=args.pid_file,
-                            no_pivot=args.no_pivot, no_new_keyring=args.no_new_keyring,
-                            preserve_fds=args.preserve_fds, console_socket=args.console_socket)
+    return Container.create(
+        args.id,
+        args.bundle,
+        args.root,
+        pid_file=args.pid_file,
+        no_pivot=args.no_pivot,
+        no_new_keyring=args.no_new_keyring,
+        preserve_fds=args.preserve_fds,
+        console_socket=args.console_socket,
+    )
 
 
 def cmd_create(args: argparse.Namespace, log: Log) -> int:
@@ -82,8 +89,16 @@ def cmd_delete(args: argparse.Namespace, log: Log) -> int:
     return 0
 
 
-_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-              signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
+_FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+)
 
 
 def cmd_run(args: argparse.Namespace, log: Log) -> int:
@@ -125,5 +140,8 @@ def _wait_init(pid: int) -> int:
         except InterruptedError:
             continue
         if reaped == pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
+            return (
+                os.waitstatus_to_exitcode(status)
+                if os.WIFEXITED(status)
                 else 128 + os.WTERMSIG(status)
+            )

@@ -23,7 +23,7 @@ def _decimal(text: str) -> int | None:
 def _realtime(name: str) -> int | None:
     """SIGRTMIN+n / SIGRTMAX-n, as crun and moby accept them."""
     for base, sign in (("SIGRTMIN+", 1), ("SIGRTMAX-", -1)):
-        offset = _decimal(name[len(base):]) if name.startswith(base) else None
+        offset = _decimal(name[len(base) :]) if name.startswith(base) else None
         if offset is not None:
             num = (signal.SIGRTMIN if sign > 0 else signal.SIGRTMAX) + sign * offset
             if signal.SIGRTMIN <= num <= signal.SIGRTMAX:

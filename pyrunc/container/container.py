@@ -19,16 +19,31 @@ class Container:
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def create(cls, container_id: str, bundle: str = ".", root: str = DEFAULT_ROOT, *,
-               pid_file: str | None = None, no_pivot: bool = False,
-               no_new_keyring: bool = False, preserve_fds: int = 0,
-               console_socket: str | None = None) -> Container:
+    def create(
+        cls,
+        container_id: str,
+        bundle: str = ".",
+        root: str = DEFAULT_ROOT,
+        *,
+        pid_file: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+        console_socket: str | None = None,
+    ) -> Container:
         """Create the container: its init waits for `start` when this returns."""
         from pyrunc.container.create import create
 
-        return create(StateStore(root), container_id, bundle, pid_file=pid_file,
-                      no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                      preserve_fds=preserve_fds, console_socket=console_socket)
+        return create(
+            StateStore(root),
+            container_id,
+            bundle,
+            pid_file=pid_file,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            preserve_fds=preserve_fds,
+            console_socket=console_socket,
+        )
 
     @classmethod
     def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
@@ -102,5 +117,3 @@ class Container:
 
     def __repr__(self) -> str:
         return f"Container(id={self.id!r}, pid={self.pid}, root={self.store.root!r})"
-
-

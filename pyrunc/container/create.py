@@ -14,9 +14,17 @@ if TYPE_CHECKING:
     from pyrunc.container.container import Container
 
 
-def create(store: StateStore, container_id: str, bundle: str, *, pid_file: str | None,
-           no_pivot: bool, no_new_keyring: bool, preserve_fds: int,
-           console_socket: str | None) -> Container:
+def create(
+    store: StateStore,
+    container_id: str,
+    bundle: str,
+    *,
+    pid_file: str | None,
+    no_pivot: bool,
+    no_new_keyring: bool,
+    preserve_fds: int,
+    console_socket: str | None,
+) -> Container:
     from pyrunc.spec.config import load_config
 
     validate_id(container_id)
@@ -24,19 +32,28 @@ def create(store: StateStore, container_id: str, bundle: str, *, pid_file: str |
         raise InvalidArgument("--preserve-fds: must not be negative")
     cfg = load_config(bundle)  # every input problem is reported before anything exists
     if cfg.process is not None and cfg.process.terminal:
-        raise ConfigError("process.terminal: terminals are not supported yet "
-                          "(set process.terminal to false)")
+        raise ConfigError(
+            "process.terminal: terminals are not supported yet (set process.terminal to false)"
+        )
     if console_socket:
         raise InvalidArgument("--console-socket: terminals are not supported yet")
     state_dir = store.new(container_id)
     with store.lock(container_id):
-        return _create_locked(store, container_id, cfg, state_dir, pid_file, no_pivot,
-                              no_new_keyring, preserve_fds)
+        return _create_locked(
+            store, container_id, cfg, state_dir, pid_file, no_pivot, no_new_keyring, preserve_fds
+        )
 
 
-def _create_locked(store: StateStore, container_id: str, cfg, state_dir: str,  # noqa: ANN001
-                   pid_file: str | None, no_pivot: bool, no_new_keyring: bool,
-                   preserve_fds: int) -> Container:
+def _create_locked(
+    store: StateStore,
+    container_id: str,
+    cfg,
+    state_dir: str,  # noqa: ANN001
+    pid_file: str | None,
+    no_pivot: bool,
+    no_new_keyring: bool,
+    preserve_fds: int,
+) -> Container:
     from pyrunc.cgroups.manager import new_manager
     from pyrunc.container.container import Container
     from pyrunc.process.options import InitOptions
@@ -52,8 +69,7 @@ def _create_locked(store: StateStore, container_id: str, cfg, state_dir: str,  #
         manager.create()
         manager.set(cfg.linux.resources)
         dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        pid = launch_init(cfg, manager, InitOptions(dir_fd, no_pivot, no_new_keyring,
-                                                    preserve_fds))
+        pid = launch_init(cfg, manager, InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds))
         record = {
             "id": container_id,
             "pid": pid,

@@ -23,8 +23,10 @@ def start(c: Container) -> None:
         if status != st.CREATED:
             raise InvalidState(f"cannot start a container in the {status} state")
         if not c.record.get("has_process", True):
-            raise InvalidState("cannot start a container that has no process "
-                               "(config.json: process: required to start)")
+            raise InvalidState(
+                "cannot start a container that has no process "
+                "(config.json: process: required to start)"
+            )
         _release(c)
 
 

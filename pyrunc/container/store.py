@@ -92,8 +92,7 @@ class StateStore:
             raise ContainerNotExist(container_id) from None
 
     def write(self, container_id: str, state: dict[str, Any]) -> None:
-        write_atomic(os.path.join(self.dir(container_id), STATE_FILE),
-                     json.dumps(state).encode())
+        write_atomic(os.path.join(self.dir(container_id), STATE_FILE), json.dumps(state).encode())
 
     def remove(self, container_id: str) -> None:
         shutil.rmtree(self.dir(container_id), ignore_errors=True)

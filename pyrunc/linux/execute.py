@@ -56,8 +56,15 @@ def env_dict(env: tuple[str, ...]) -> dict[str, str]:
 
 def reset_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive exec."""
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
-                signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+    for sig in (
+        signal.SIGPIPE,
+        signal.SIGXFSZ,
+        signal.SIGINT,
+        signal.SIGTERM,
+        signal.SIGCHLD,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+    ):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 

@@ -36,8 +36,9 @@ def format_map(mappings: tuple[IdMapping, ...]) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
 
 
-def write_id_maps(pid: int, uid_mappings: tuple[IdMapping, ...],
-                  gid_mappings: tuple[IdMapping, ...]) -> None:
+def write_id_maps(
+    pid: int, uid_mappings: tuple[IdMapping, ...], gid_mappings: tuple[IdMapping, ...]
+) -> None:
     """Written by the parent: only a process outside the new namespace may map it."""
     for name, mappings in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
         if mappings:
