@@ -31,8 +31,13 @@ def mount_cgroups(root_fd: int, m: Mount, manager: CgroupManager) -> None:
             os.close(fd)
         fd = paths.open_in_root(root_fd, sub)
         try:
-            sc.mount(None, paths.fd_path(fd), None,
-                     sc.MS_BIND | sc.MS_REMOUNT | keep | (opts.flags & sc.MS_RDONLY), None)
+            sc.mount(
+                None,
+                paths.fd_path(fd),
+                None,
+                sc.MS_BIND | sc.MS_REMOUNT | keep | (opts.flags & sc.MS_RDONLY),
+                None,
+            )
         finally:
             os.close(fd)
     if opts.flags & sc.MS_RDONLY:

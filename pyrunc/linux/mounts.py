@@ -145,7 +145,12 @@ def remount_readonly(path: str, recursive: bool = False) -> None:
 
 def _statvfs_to_ms(f_flag: int) -> int:
     """Locked flags (nosuid, nodev, noexec, atime) must be repeated on a remount."""
-    table = ((os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
-             (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME),
-             (os.ST_NODIRATIME, sc.MS_NODIRATIME), (os.ST_RELATIME, sc.MS_RELATIME))
+    table = (
+        (os.ST_NOSUID, sc.MS_NOSUID),
+        (os.ST_NODEV, sc.MS_NODEV),
+        (os.ST_NOEXEC, sc.MS_NOEXEC),
+        (os.ST_NOATIME, sc.MS_NOATIME),
+        (os.ST_NODIRATIME, sc.MS_NODIRATIME),
+        (os.ST_RELATIME, sc.MS_RELATIME),
+    )
     return sum(ms for st, ms in table if f_flag & st)

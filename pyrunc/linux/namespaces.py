@@ -20,8 +20,14 @@ NS_FLAGS: dict[str, int] = {
 
 # /proc/<pid>/ns/<name> for each spec type.
 PROC_NAMES: dict[str, str] = {
-    "user": "user", "mount": "mnt", "uts": "uts", "ipc": "ipc", "network": "net",
-    "cgroup": "cgroup", "pid": "pid", "time": "time",
+    "user": "user",
+    "mount": "mnt",
+    "uts": "uts",
+    "ipc": "ipc",
+    "network": "net",
+    "cgroup": "cgroup",
+    "pid": "pid",
+    "time": "time",
 }
 
 # Join the user namespace first (it owns the others), mount last (it changes our view

@@ -44,12 +44,14 @@ def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
     try:
         for part in rel.split("/") if rel else ():
             try:
-                nxt = syscalls.openat2(fd, part, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY, 0,
-                                       _IN_ROOT)
+                nxt = syscalls.openat2(
+                    fd, part, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY, 0, _IN_ROOT
+                )
             except FileNotFoundError:
                 os.mkdir(part, mode, dir_fd=fd)  # O_PATH dir fds are valid dirfds
-                nxt = syscalls.openat2(fd, part, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY, 0,
-                                       _IN_ROOT)
+                nxt = syscalls.openat2(
+                    fd, part, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY, 0, _IN_ROOT
+                )
             os.close(fd)
             fd = nxt
         return fd

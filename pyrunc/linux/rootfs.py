@@ -24,8 +24,9 @@ _ROOTFS_PROPAGATION = {
 }
 
 
-def prepare_rootfs(cfg: Config, in_userns: bool,
-                   cgroup_mounter: Callable[[int, Mount], None]) -> None:
+def prepare_rootfs(
+    cfg: Config, in_userns: bool, cgroup_mounter: Callable[[int, Mount], None]
+) -> None:
     """Everything before the root switch, run in the container's new mount namespace."""
     # Stop our mounts propagating to the host first (slave keeps host events visible).
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC, None)
@@ -75,8 +76,9 @@ def _needs_dev_setup(cfg: Config) -> bool:
     return True
 
 
-def _mount_one(root_fd: int, m: Mount, cfg: Config,
-               cgroup_mounter: Callable[[int, Mount], None]) -> None:
+def _mount_one(
+    root_fd: int, m: Mount, cfg: Config, cgroup_mounter: Callable[[int, Mount], None]
+) -> None:
     if m.type == "cgroup":
         cgroup_mounter(root_fd, m)
         return
@@ -91,8 +93,13 @@ def _mount_one(root_fd: int, m: Mount, cfg: Config,
         if "ro" in m.options:
             fd = paths.open_in_root(root_fd, m.destination)
             try:
-                sc.mount(None, paths.fd_path(fd), None,
-                         sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC, None)
+                sc.mount(
+                    None,
+                    paths.fd_path(fd),
+                    None,
+                    sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC,
+                    None,
+                )
             finally:
                 os.close(fd)
 
@@ -130,8 +137,13 @@ def finalize_rootfs(cfg: Config) -> None:
         _mask_path(p)
     if cfg.root_readonly:
         st = os.statvfs("/")
-        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY |
-                 mounts._statvfs_to_ms(st.f_flag), None)
+        sc.mount(
+            None,
+            "/",
+            None,
+            sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | mounts._statvfs_to_ms(st.f_flag),
+            None,
+        )
 
 
 def _readonly_path(path: str) -> None:
