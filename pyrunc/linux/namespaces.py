@@ -62,10 +62,19 @@ def wants_new(namespaces: tuple[Namespace, ...], ns_type: str) -> bool:
     return any(ns.type == ns_type and not ns.path for ns in namespaces)
 
 
-def write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:
+def open_time_offsets() -> int:
+    """Open our timens_offsets for writing while we are still the host's root.
+
+    The kernel checks CAP_SYS_TIME against the opener's credentials, and once we are
+    non-dumpable inside a new user namespace our /proc files belong to an unmapped
+    root, so opening it there fails with EACCES.
+    """
+    return os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+
+
+def write_time_offsets(fd: int, offsets: dict[str, tuple[int, int]]) -> None:
     """Set clock offsets of a fresh time namespace before any process enters it."""
     if not offsets:
         return
     lines = "".join(f"{clock} {secs} {nsecs}\n" for clock, (secs, nsecs) in offsets.items())
-    with open("/proc/self/timens_offsets", "w") as f:
-        f.write(lines)
+    os.write(fd, lines.encode())

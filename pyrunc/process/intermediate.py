@@ -26,15 +26,20 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         sc.set_dumpable(False)  # before entering any container namespace
         ch.expect("cgroup-applied")
         nss = cfg.linux.namespaces
+        offsets_fd = -1
+        if namespaces.wants_new(nss, "time") and cfg.linux.time_offsets:
+            with step("opening time offsets"):
+                offsets_fd = namespaces.open_time_offsets()
         with step("joining namespaces"):
             namespaces.join_namespaces(nss)
         if namespaces.wants_new(nss, "user"):
             _enter_new_userns(ch)
         with step("creating namespaces"):
             sc.unshare(namespaces.new_namespace_flags(nss))
-        if namespaces.wants_new(nss, "time"):
+        if offsets_fd >= 0:
             with step("setting time offsets"):
-                namespaces.write_time_offsets(cfg.linux.time_offsets)
+                namespaces.write_time_offsets(offsets_fd, cfg.linux.time_offsets)
+                os.close(offsets_fd)
         pid = os.fork()
         if pid == 0:
             init.run(cfg, ch, opts, cgroups)
