@@ -20,6 +20,8 @@ def start(c: Container) -> None:
         status = c.status()
         if status == st.RUNNING:
             raise InvalidState("cannot start an already running container")
+        if status == st.STOPPED:
+            raise InvalidState("cannot start a container that has stopped")  # runc's text
         if status != st.CREATED:
             raise InvalidState(f"cannot start a container in the {status} state")
         if not c.record.get("has_process", True):

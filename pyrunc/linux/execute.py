@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import stat
@@ -12,11 +13,32 @@ class ExecError(Exception):
     pass
 
 
-def env_path(env: tuple[str, ...]) -> str:
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def env_dict(env: tuple[str, ...]) -> dict[str, str]:
+    """process.env as runc's init applies it with os.Setenv: a repeated name keeps its
+    first position and takes its last value; a malformed entry is an error (runc's text)."""
+    out: dict[str, str] = {}
     for entry in env:
-        if entry.startswith("PATH="):
-            return entry[5:]
-    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        key, sep, value = entry.partition("=")
+        if not sep:
+            raise ExecError(f"invalid environment variable: {_quote(entry)}")
+        if not key:
+            raise ExecError(f"environment variable name can't be empty: {_quote(entry)}")
+        if "\0" in entry:
+            raise ExecError(f"environment variable can't contain null(\\x00): {_quote(entry)}")
+        out[key] = value
+    return out
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def env_path(env: tuple[str, ...]) -> str:
+    # Without PATH we search a default one (crun does too; runc finds nothing).
+    return env_dict(env).get("PATH", DEFAULT_PATH)
 
 
 def _check_executable(path: str, shown: str) -> None:
@@ -45,12 +67,24 @@ def look_path(arg0: str, env: tuple[str, ...]) -> str:
     raise ExecError(f'exec: "{arg0}": executable file not found in $PATH')
 
 
-def env_dict(env: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for entry in env:
-        key, sep, value = entry.partition("=")
-        if sep:
-            out[key] = value
+def home_dir(uid: int, passwd: str = "/etc/passwd") -> str:
+    """The uid's home in the container's passwd file, "/" if it has none (as runc)."""
+    try:
+        with open(passwd, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass  # no (readable) passwd file: the default, like runc for a missing one
+    return "/"
+
+
+def final_env(env: tuple[str, ...], uid: int) -> dict[str, str]:
+    """The environment the process gets: process.env, plus HOME if unset or empty."""
+    out = env_dict(env)
+    if not out.get("HOME"):
+        out["HOME"] = home_dir(uid)
     return out
 
 
@@ -70,8 +104,9 @@ def reset_signals() -> None:
 
 
 def exec_process(path: str, args: tuple[str, ...], env: tuple[str, ...]) -> None:
+    """Exec as the container's user (already switched to); HOME comes from its passwd."""
     try:
-        os.execve(path, list(args), env_dict(env))
+        os.execve(path, list(args), final_env(env, os.getuid()))
     except OSError as e:
         text = os.strerror(e.errno).lower() if e.errno else str(e)
         if e.errno == errno.ENOENT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 
 from pyrunc.spec.config import Rlimit
@@ -33,13 +34,19 @@ def _kernel_value(v: int) -> int:
     return resource.RLIM_INFINITY if v >= _U64_MAX else v
 
 
+class RlimitError(Exception):
+    """Not an OSError: the step wrapper would replace our text with strerror alone."""
+
+
 def apply(rlimits: tuple[Rlimit, ...]) -> None:
     for rl in rlimits:
         number = RLIMIT_NUMBERS[rl.type]
         try:
-            resource.setrlimit(number, (_kernel_value(rl.soft), _kernel_value(rl.hard)))
-        except (ValueError, OSError) as e:
-            err = getattr(e, "strerror", None) or "operation not permitted"
-            raise OSError(
-                getattr(e, "errno", 1) or 1, f"error setting rlimit type {number}: {err.lower()}"
-            ) from None
+            # prlimit, not setrlimit: setrlimit turns EPERM into a ValueError without errno.
+            resource.prlimit(0, number, (_kernel_value(rl.soft), _kernel_value(rl.hard)))
+        except OSError as e:
+            # runc's text; engines map "operation not permitted" to exit 126.
+            reason = os.strerror(e.errno).lower() if e.errno else str(e)
+            raise RlimitError(f"error setting rlimit type {number}: {reason}") from None
+        except ValueError:  # prlimit's only ValueError is EINVAL (soft above hard)
+            raise RlimitError(f"error setting rlimit type {number}: invalid argument") from None
