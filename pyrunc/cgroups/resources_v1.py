@@ -1,6 +1,7 @@
 """`linux.resources` -> cgroup v1 file writes. Pure, table-driven, unit-tested.
 
-A file name starting with "?" is optional: written only where this kernel has it.
+A file name starting with "?" is optional: written only where this kernel (and this
+host's mounted controllers) have it.
 """
 
 from __future__ import annotations
@@ -82,12 +83,19 @@ def device_rule(rule: dict[str, Any]) -> str:
 
 
 def device_writes(rules: list[dict[str, Any]]) -> Iterator[Write]:
+    """Like runc: deny-all, the rules in order, then the devices every container needs.
+
+    Without any rule the host's devices stay closed all the same (a new v1 cgroup
+    inherits its parent's list, usually "a *:* rwm"); only then is the controller
+    optional, since nothing was asked of it.
+    """
+    opt = "" if rules else "?"
+    yield ("devices", opt + "devices.deny", "a")
     for rule in rules:
         name = "devices.allow" if rule.get("allow") else "devices.deny"
         yield ("devices", name, device_rule(rule))
-    if rules:
-        for r in DEFAULT_DEVICE_RULES:
-            yield ("devices", "devices.allow", r)
+    for r in DEFAULT_DEVICE_RULES:
+        yield ("devices", opt + "devices.allow", r)
 
 
 def blkio_writes(blkio: dict[str, Any]) -> Iterator[Write]:

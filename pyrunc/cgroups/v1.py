@@ -116,7 +116,7 @@ class V1Manager(CgroupManager):
         for controller, name, value in resources_v1.to_files(resources):
             directory = self._dir_for(controller)
             if directory is None:
-                if value_required(controller):
+                if value_required(controller) and not name.startswith("?"):
                     raise CgroupError(f"cgroup controller {controller} is not mounted")
                 continue
             if name.startswith("?"):  # optional file: skip where this kernel lacks it
