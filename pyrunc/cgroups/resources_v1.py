@@ -13,6 +13,9 @@ Write = tuple[str, str, str]  # (controller, file, value)
 
 # Devices every container may use whatever its rules say (as runc and crun allow).
 DEFAULT_DEVICE_RULES: tuple[str, ...] = (
+    # mknod (not open) of any node: init creates linux.devices from inside the cgroup.
+    "c *:* m",
+    "b *:* m",
     # null, zero, full, random, urandom
     "c 1:3 rwm",
     "c 1:5 rwm",

@@ -265,8 +265,9 @@ def test_parse_signal_any_text(text: str) -> None:
 
 # ------------------------------------------------------------------ cgroup v1 resources
 
-DEVICE_DEFAULTS = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-                   "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"}  # fmt: skip
+# mknod of any node (linux.devices are made from inside the cgroup), then the usual devices.
+DEVICE_DEFAULTS = {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
+                   "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"}  # fmt: skip
 
 
 def _writes(resources: dict[str, Any]) -> list[tuple[str, str, str]]:
