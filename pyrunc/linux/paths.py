@@ -9,12 +9,14 @@ redirect the mount.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from pyrunc.linux import syscalls
 
 _IN_ROOT = syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS
+_MAX_SYMLINKS = 40  # as the kernel's MAXSYMLINKS
 
 
 def clean(path: str) -> str:
@@ -37,9 +39,60 @@ def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
     return syscalls.openat2(root_fd, rel, flags | os.O_CLOEXEC, 0, _IN_ROOT)
 
 
+def resolve_in_root(root_fd: int, path: str) -> str:
+    """path with every symlink followed inside the rootfs, dangling ones included.
+
+    openat2 alone cannot create through a dangling symlink (`/mnt -> /tmp/x` with no
+    /tmp/x): like runc's securejoin we follow it by hand, each target taken relative
+    to the rootfs, so a destination lands where the container would see it. The
+    result is only ever opened again with RESOLVE_IN_ROOT, so a racing symlink swap
+    can move the target within the rootfs but never out of it.
+    """
+    todo = path.split("/")
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        target = _readlink_in_root(root_fd, done, part)
+        if target is None:
+            done.append(part)
+            continue
+        links += 1
+        if links > _MAX_SYMLINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        if target.startswith("/"):
+            done = []
+        todo = target.split("/") + todo
+    return "/" + "/".join(done)
+
+
+def _readlink_in_root(root_fd: int, parents: list[str], name: str) -> str | None:
+    """The target of parents/name if it is a symlink; None if it is anything else or absent."""
+    try:
+        dir_fd = open_in_root(root_fd, "/".join(parents), os.O_PATH | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno == errno.EINVAL:  # not a symlink
+            return None
+        raise
+    finally:
+        os.close(dir_fd)
+
+
 def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
     """Create every missing directory of path inside the rootfs; return an O_PATH fd to it."""
-    rel = clean(path).lstrip("/")
+    rel = resolve_in_root(root_fd, path).lstrip("/")
     fd = os.dup(root_fd)
     try:
         for part in rel.split("/") if rel else ():
@@ -64,7 +117,7 @@ def create_in_root(root_fd: int, path: str, is_dir: bool, mode: int = 0o755) -> 
     """Make sure path exists inside the rootfs as a directory or a file; return an O_PATH fd."""
     if is_dir:
         return mkdir_all_in_root(root_fd, path, mode)
-    parent, name = os.path.split(clean(path))
+    parent, name = os.path.split(resolve_in_root(root_fd, path))
     pfd = mkdir_all_in_root(root_fd, parent)
     try:
         try:
