@@ -25,7 +25,6 @@ DEFAULT_SYMLINKS: tuple[tuple[str, str], ...] = (
     ("/proc/self/fd/0", "/dev/stdin"),
     ("/proc/self/fd/1", "/dev/stdout"),
     ("/proc/self/fd/2", "/dev/stderr"),
-    ("/proc/kcore", "/dev/core"),
 )
 
 _TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
@@ -79,7 +78,11 @@ def _bind_host_device(root_fd: int, dev: Device) -> None:
 
 
 def create_symlinks(root_fd: int, has_ptmx_device: bool) -> None:
-    links = DEFAULT_SYMLINKS if has_ptmx_device else DEFAULT_SYMLINKS + (("pts/ptmx", "/dev/ptmx"),)
+    links = DEFAULT_SYMLINKS
+    if not has_ptmx_device:
+        links += (("pts/ptmx", "/dev/ptmx"),)
+    if os.path.exists("/proc/kcore"):  # as runc: no dangling /dev/core without a kcore
+        links += (("/proc/kcore", "/dev/core"),)
     dev_fd = paths.mkdir_all_in_root(root_fd, "/dev")
     try:
         for target, link in links:
