@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 from pyrunc.linux import devices, mounts, paths
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec.config import Config, Mount
 
 _ROOTFS_PROPAGATION = {
-    "": sc.MS_PRIVATE | sc.MS_REC,
     "private": sc.MS_PRIVATE,
     "rprivate": sc.MS_PRIVATE | sc.MS_REC,
     "slave": sc.MS_SLAVE,
@@ -28,6 +29,9 @@ def prepare_rootfs(
     cfg: Config, in_userns: bool, cgroup_mounter: Callable[[int, Mount], None]
 ) -> None:
     """Everything before the root switch, run in the container's new mount namespace."""
+    if not has_mount_namespace(cfg):
+        _refuse_mounts_without_mount_namespace(cfg)
+        return
     # Stop our mounts propagating to the host first (slave keeps host events visible).
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC, None)
     _make_parent_private(cfg.root_path)
@@ -48,24 +52,67 @@ def prepare_rootfs(
         os.close(root_fd)
 
 
+def has_mount_namespace(cfg: Config) -> bool:
+    """A new or joined mount namespace; without one every mount would hit the host."""
+    return cfg.linux.namespace("mount") is not None
+
+
+def _refuse_mounts_without_mount_namespace(cfg: Config) -> None:
+    # runc performs these in the host's mount table; we refuse rather than leak them.
+    wanted = [
+        name
+        for name, given in (
+            ("mounts", cfg.mounts),
+            ("root.readonly", cfg.root_readonly),
+            ("linux.devices", cfg.linux.devices),
+            ("linux.maskedPaths", cfg.linux.masked_paths),
+            ("linux.readonlyPaths", cfg.linux.readonly_paths),
+            ("linux.rootfsPropagation", cfg.linux.rootfs_propagation),
+        )
+        if given
+    ]
+    if wanted:
+        raise ValueError(f"{', '.join(wanted)}: need a mount namespace")
+
+
 def _make_parent_private(root: str) -> None:
-    # pivot_root refuses a new root whose parent mount is shared.
-    mnt = _mount_point_of(root)
-    try:
+    # pivot_root refuses a new root whose parent mount is shared; after the rslave
+    # above that only happens in a joined mount namespace. Slaves stay slaves, so
+    # host unmounts still reach the container (runc does the same).
+    mnt, fields = _mount_of(root)
+    if any(f.startswith("shared:") for f in fields):
         sc.mount(None, mnt, None, sc.MS_PRIVATE, None)
-    except OSError as e:
-        if e.errno != errno.EINVAL:
-            raise
 
 
-def _mount_point_of(path: str) -> str:
-    best = "/"
+def _mount_of(path: str) -> tuple[str, list[str]]:
+    """The mount point holding path (path itself included) and its optional fields."""
+    best, best_fields = "/", []
+    for m in _mountinfo():
+        if _is_under(path, m.point) and len(m.point) >= len(best):
+            best, best_fields = m.point, m.fields
+    return best, best_fields
+
+
+class _MountEntry(NamedTuple):
+    point: str
+    root: str
+    fstype: str
+    fields: list[str]
+
+
+def _mountinfo() -> list[_MountEntry]:
+    entries = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            mp = line.split()[4]
-            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
-                best = mp
-    return best
+            x = line.split()
+            sep = x.index("-")
+            entries.append(_MountEntry(_unescape(x[4]), _unescape(x[3]), x[sep + 1], x[6:sep]))
+    return entries
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as \\ooo octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _needs_dev_setup(cfg: Config) -> bool:
@@ -104,14 +151,57 @@ def _mount_one(
                 os.close(fd)
 
 
-def switch_root(root: str, no_pivot: bool) -> None:
-    """Make root the process's `/` and detach the host's tree."""
+def switch_root(cfg: Config, no_pivot: bool) -> None:
+    """Make the rootfs the process's `/`, detach the host's tree, set `/`'s propagation."""
+    root = cfg.root_path
     os.chdir(root)
-    if no_pivot:
-        sc.mount(root, "/", None, sc.MS_MOVE, None)
-        os.chroot(".")
-        os.chdir("/")
+    if not has_mount_namespace(cfg):
+        # pivot_root here would move the root of every host process: chroot only.
+        _chroot_here()
         return
+    if no_pivot:
+        _hide_host_pseudo_fs(root)
+        sc.mount(root, "/", None, sc.MS_MOVE, None)
+        _chroot_here()
+    else:
+        _pivot_here()
+    if cfg.linux.rootfs_propagation:
+        # Only now: done before the switch it would change the host's view of the rootfs.
+        sc.mount(None, "/", None, _ROOTFS_PROPAGATION[cfg.linux.rootfs_propagation], None)
+
+
+def _hide_host_pseudo_fs(root: str) -> None:
+    """Without pivot_root the host's tree stays in our mount namespace, and a full
+    proc or sysfs there lets the kernel allow a fresh, unmasked (and writable) one
+    inside the container. Detach them, or cover the ones we may not unmount (as runc).
+    """
+    gone: list[str] = []
+    for m in _mountinfo():
+        if m.fstype not in ("proc", "sysfs") or m.root != "/":
+            continue
+        if any(_is_under(m.point, p) for p in (root, *gone)):
+            continue
+        try:
+            sc.mount(None, m.point, None, sc.MS_SLAVE | sc.MS_REC, None)
+            sc.umount2(m.point, sc.MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            # Locked in our user namespace: unmounting would reveal what is below.
+            sc.mount("tmpfs", m.point, "tmpfs", 0, None)
+        gone.append(m.point)
+
+
+def _is_under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _chroot_here() -> None:
+    os.chroot(".")
+    os.chdir("/")
+
+
+def _pivot_here() -> None:
     old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         # pivot_root(".", ".") stacks the old root on top of the new one;
@@ -123,10 +213,6 @@ def switch_root(root: str, no_pivot: bool) -> None:
     finally:
         os.close(old_root)
     os.chdir("/")
-
-
-def set_root_propagation(propagation: str) -> None:
-    sc.mount(None, "/", None, _ROOTFS_PROPAGATION[propagation], None)
 
 
 def finalize_rootfs(cfg: Config) -> None:

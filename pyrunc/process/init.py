@@ -54,9 +54,7 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | Non
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(proc.oom_score_adj))
     with step("switching root"):
-        rootfs.switch_root(cfg.root_path, opts.no_pivot)
-        if cfg.linux.rootfs_propagation:
-            rootfs.set_root_propagation(cfg.linux.rootfs_propagation)
+        rootfs.switch_root(cfg, opts.no_pivot)
     with step("writing sysctl"):
         sysctl.apply(cfg.linux.sysctl)
     with step("finalizing rootfs"):
