@@ -146,10 +146,16 @@ class V1Manager(CgroupManager):
             return []
 
     def destroy(self) -> None:
+        leaves = set(self.paths.values())
         failed = []
         for d in sorted(self.created, key=lambda p: p.count("/"), reverse=True):
-            if not _rmdir_retry(d):
-                failed.append(d)
+            if d in leaves:
+                if not _rmdir_retry(d):
+                    failed.append(d)
+            elif not _rmdir_parent(d):
+                # Another container's cgroup now lives below the parent we made: it is
+                # shared, not ours alone to remove (runc never removes parents at all).
+                continue
         self.created = failed
         if failed:
             raise CgroupError(f"unable to remove cgroup(s): {', '.join(failed)}")
@@ -179,6 +185,19 @@ def _inherit_cpuset(directory: str) -> None:
                 continue
         with open(os.path.join(parent, name)) as f:
             write_file(directory, name, f.read().strip())
+
+
+def _rmdir_parent(directory: str) -> bool:
+    """Remove a parent we created unless it still has children (EBUSY) or is gone."""
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
+            return False
+        raise CgroupError(f"rmdir {directory}: {e.strerror.lower()}") from None
+    return True
 
 
 def _rmdir_retry(directory: str, attempts: int = 50) -> bool:
