@@ -7,8 +7,10 @@ against an fd opened inside the rootfs so no symlink can move the target.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pyrunc.linux import paths
 from pyrunc.linux import syscalls as sc
@@ -62,8 +64,33 @@ PROPAGATION_OPTIONS: dict[str, int] = {
     "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
+_ATIME_FLAGS = sc.MS_NOATIME | sc.MS_RELATIME | sc.MS_STRICTATIME
+
+# runc's recursive attributes: option -> (clear?, flag) for the mount and every mount
+# below it (a plain `ro` on an rbind leaves the submounts writable).
+RECURSIVE_OPTIONS: dict[str, tuple[bool, int]] = {
+    "rro": (False, sc.MS_RDONLY),
+    "rrw": (True, sc.MS_RDONLY),
+    "rnosuid": (False, sc.MS_NOSUID),
+    "rsuid": (True, sc.MS_NOSUID),
+    "rnodev": (False, sc.MS_NODEV),
+    "rdev": (True, sc.MS_NODEV),
+    "rnoexec": (False, sc.MS_NOEXEC),
+    "rexec": (True, sc.MS_NOEXEC),
+    "rnodiratime": (False, sc.MS_NODIRATIME),
+    "rdiratime": (True, sc.MS_NODIRATIME),
+    "rrelatime": (False, sc.MS_RELATIME),
+    "rnorelatime": (True, sc.MS_RELATIME),
+    "rnoatime": (False, sc.MS_NOATIME),
+    "ratime": (True, sc.MS_NOATIME),
+    "rstrictatime": (False, sc.MS_STRICTATIME),
+    "rnostrictatime": (True, sc.MS_STRICTATIME),
+    "rnosymfollow": (False, sc.MS_NOSYMFOLLOW),
+    "rsymfollow": (True, sc.MS_NOSYMFOLLOW),
+}
+
 # Options that only our runtime interprets; they never reach the kernel's data string.
-_IGNORED_OPTIONS = frozenset({"tmpcopyup", "idmap", "ridmap", "rro", "rrw"})
+_IGNORED_OPTIONS = frozenset({"tmpcopyup", "idmap", "ridmap", *RECURSIVE_OPTIONS})
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,21 @@ class MountOptions:
     @property
     def is_bind(self) -> bool:
         return bool(self.flags & sc.MS_BIND)
+
+    @property
+    def recursive(self) -> tuple[int, int]:
+        """(flags to set, flags to clear) on every mount of the tree, later options winning."""
+        set_, clear = 0, 0
+        for opt in self.extra:
+            if opt in RECURSIVE_OPTIONS:
+                is_clear, flag = RECURSIVE_OPTIONS[opt]
+                if is_clear:
+                    set_, clear = set_ & ~flag, clear | flag
+                else:
+                    # One atime mode at a time: choosing one drops the others.
+                    others = _ATIME_FLAGS & ~flag if flag & _ATIME_FLAGS else 0
+                    set_, clear = (set_ & ~others) | flag, (clear | others) & ~flag
+        return set_, clear
 
 
 def parse_options(options: tuple[str, ...] | list[str]) -> MountOptions:
@@ -120,7 +162,8 @@ def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
     # The fd above names the covered directory; the new mount is reached by
     # resolving the destination again (still inside the root).
     bind_extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT) if opts.is_bind else 0
-    if not (bind_extra or opts.propagation):
+    rec_set, rec_clear = opts.recursive
+    if not (bind_extra or opts.propagation or rec_set or rec_clear):
         return
     fd = paths.open_in_root(root_fd, m.destination)
     try:
@@ -128,10 +171,54 @@ def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
         if bind_extra:
             # Bind mounts ignore flags on creation: apply them with a remount.
             sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | bind_extra, None)
+        if rec_set or rec_clear:
+            set_tree_flags(os.readlink(target), rec_set, rec_clear)
         for prop in opts.propagation:
             sc.mount(None, target, None, prop, None)
     finally:
         os.close(fd)
+
+
+def set_tree_flags(top: str, set_: int, clear: int) -> None:
+    """Remount the mount at top and every mount below it with flags set and cleared.
+
+    Parents come first in mountinfo, so a read-only parent never hides a child's
+    mount point from us. (mount_setattr(AT_RECURSIVE) would do it in one call.)
+    """
+    for m in mountinfo():
+        if m.point == top or m.point.startswith(top.rstrip("/") + "/"):
+            flags = (current_flags(m.point) | set_) & ~clear
+            sc.mount(None, m.point, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
+
+
+def current_flags(path: str) -> int:
+    """The per-mount flags of the mount at path, as mount(2) flags."""
+    f_flag = os.statvfs(path).f_flag
+    return _statvfs_to_ms(f_flag) | (sc.MS_RDONLY if f_flag & os.ST_RDONLY else 0)
+
+
+class MountEntry(NamedTuple):
+    """One line of /proc/self/mountinfo (paths unescaped)."""
+
+    point: str
+    root: str
+    fstype: str
+    fields: list[str]  # optional fields: shared:N, master:N, unbindable
+
+
+def mountinfo() -> list[MountEntry]:
+    entries = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            x = line.split()
+            sep = x.index("-")
+            entries.append(MountEntry(_unescape(x[4]), _unescape(x[3]), x[sep + 1], x[6:sep]))
+    return entries
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as \\ooo octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def remount_readonly(path: str, recursive: bool = False) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Callable
-from typing import NamedTuple
 
 from pyrunc.linux import devices, mounts, paths
 from pyrunc.linux import syscalls as sc
@@ -87,32 +85,10 @@ def _make_parent_private(root: str) -> None:
 def _mount_of(path: str) -> tuple[str, list[str]]:
     """The mount point holding path (path itself included) and its optional fields."""
     best, best_fields = "/", []
-    for m in _mountinfo():
+    for m in mounts.mountinfo():
         if _is_under(path, m.point) and len(m.point) >= len(best):
             best, best_fields = m.point, m.fields
     return best, best_fields
-
-
-class _MountEntry(NamedTuple):
-    point: str
-    root: str
-    fstype: str
-    fields: list[str]
-
-
-def _mountinfo() -> list[_MountEntry]:
-    entries = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            x = line.split()
-            sep = x.index("-")
-            entries.append(_MountEntry(_unescape(x[4]), _unescape(x[3]), x[sep + 1], x[6:sep]))
-    return entries
-
-
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as \\ooo octal escapes."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _needs_dev_setup(cfg: Config) -> bool:
@@ -176,7 +152,7 @@ def _hide_host_pseudo_fs(root: str) -> None:
     inside the container. Detach them, or cover the ones we may not unmount (as runc).
     """
     gone: list[str] = []
-    for m in _mountinfo():
+    for m in mounts.mountinfo():
         if m.fstype not in ("proc", "sysfs") or m.root != "/":
             continue
         if any(_is_under(m.point, p) for p in (root, *gone)):
