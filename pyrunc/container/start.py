@@ -25,11 +25,30 @@ def start(c: Container) -> None:
         if status != st.CREATED:
             raise InvalidState(f"cannot start a container in the {status} state")
         if not c.record.get("has_process", True):
+            # Nothing can ever run in it: end the waiting init so the container is
+            # stopped, as the spec has start fail and leave it for delete.
+            _stop_init(c)
             raise InvalidState(
                 "cannot start a container that has no process "
                 "(config.json: process: required to start)"
             )
         _release(c)
+
+
+def _stop_init(c: Container) -> None:
+    import signal
+
+    from pyrunc.container.wait import wait_exit
+
+    fd = open_pidfd(c.pid)
+    if fd is None:
+        return
+    try:
+        if st.is_alive(c.pid, c.record["pid_start_time"]):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    wait_exit(c.pid, timeout=5)
 
 
 def _release(c: Container) -> None:
