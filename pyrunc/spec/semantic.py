@@ -1,0 +1,363 @@
+"""Checks on config.json that a JSON schema cannot express.
+
+Run after :func:`pyrunc.spec.validate.validate_config`; the rules follow what
+runc refuses at create time (libcontainer/configs/validate and specconv), with
+messages in the validator's one-line format ``config.json: <path>: <rule>``.
+The functions tolerate schema-invalid documents (they skip what has the wrong
+shape) so that `pyrunc check` can list both kinds of problems together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+
+from pyrunc.errors import ConfigError
+from pyrunc.spec.validate import format_path
+
+#: Capability names in kernel order: CAPABILITIES[n] is capability number n.
+CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)  # fmt: skip
+_CAPABILITY_SET = frozenset(CAPABILITIES)
+
+#: Resource limits setrlimit(2) knows on Linux.
+RLIMITS: frozenset[str] = frozenset(
+    "RLIMIT_" + name
+    for name in (
+        "AS CORE CPU DATA FSIZE LOCKS MEMLOCK MSGQUEUE NICE NOFILE NPROC RSS RTPRIO RTTIME "
+        "SIGPENDING STACK"
+    ).split()
+)
+
+_CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+# Sysctls living in the ipc namespace besides the fs.mqueue.* family.
+_IPC_SYSCTLS = frozenset(
+    "kernel." + name
+    for name in (
+        "msgmax",
+        "msgmnb",
+        "msgmni",
+        "sem",
+        "shmall",
+        "shmmax",
+        "shmmni",
+        "shm_rmid_forced",
+    )
+)
+_VERSION = re.compile(r"([0-9]+)\.[0-9]+\.[0-9]+")
+_IFNAMSIZ = 16
+
+Problem = tuple[tuple, str]
+
+
+def _obj(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _arr(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _shown(value: str) -> str:
+    """`value` for a message; quoted when it would break the one-line format."""
+    return value if value.isprintable() else json.dumps(value)
+
+
+# ---------------------------------------------------------------- top level
+
+
+def _version(doc: dict) -> Iterator[Problem]:
+    version = doc.get("ociVersion")
+    if not isinstance(version, str):
+        return
+    m = _VERSION.match(version)
+    if m is None:
+        yield ("ociVersion",), "expected a version such as 1.2.0"
+    elif int(m.group(1)) != 1:
+        yield ("ociVersion",), f"unsupported major version {m.group(1)} (expected 1)"
+
+
+def _root(doc: dict, bundle: str) -> Iterator[Problem]:
+    root = doc.get("root")
+    if root is None:
+        # Optional in the schema only for Hyper-V containers; Linux needs one.
+        yield ("root",), "required"
+        return
+    path = _obj(root).get("path")
+    if not isinstance(path, str):
+        return
+    if path == "":
+        yield ("root", "path"), "expected a non-empty string"
+        return
+    full = os.path.join(bundle, path)
+    if not os.path.exists(full):
+        yield ("root", "path"), f"{_shown(full)} does not exist"
+    elif not os.path.isdir(full):
+        yield ("root", "path"), f"{_shown(full)} is not a directory"
+
+
+def _mounts(doc: dict) -> Iterator[Problem]:
+    for i, mount in enumerate(_arr(doc.get("mounts"))):
+        dest = _obj(mount).get("destination")
+        if isinstance(dest, str) and not dest.startswith("/"):
+            yield ("mounts", i, "destination"), "must be an absolute path"
+
+
+# ------------------------------------------------------------------ process
+
+
+def _process(doc: dict) -> Iterator[Problem]:
+    # A config without `process` may be created; `start` refuses it later.
+    proc = doc.get("process")
+    if not isinstance(proc, dict):
+        return
+    if not _arr(proc.get("args")):
+        yield ("process", "args"), "expected a non-empty array"
+    cwd = proc.get("cwd")
+    if isinstance(cwd, str) and not cwd.startswith("/"):
+        yield ("process", "cwd"), "must be an absolute path"
+    yield from _capabilities(_obj(proc.get("capabilities")))
+    yield from _rlimits(_arr(proc.get("rlimits")))
+    yield from _io_priority(_obj(proc.get("ioPriority")))
+    yield from _scheduler(_obj(proc.get("scheduler")))
+
+
+def _capabilities(caps: dict) -> Iterator[Problem]:
+    for which in _CAP_SETS:
+        for i, name in enumerate(_arr(caps.get(which))):
+            if isinstance(name, str) and name not in _CAPABILITY_SET:
+                yield ("process", "capabilities", which, i), f"unknown capability {_shown(name)}"
+
+
+def _rlimits(rlimits: list) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for i, rlimit in enumerate(rlimits):
+        rlimit = _obj(rlimit)
+        kind = rlimit.get("type")
+        if isinstance(kind, str):
+            if kind not in RLIMITS:
+                yield ("process", "rlimits", i, "type"), f"unknown resource limit {_shown(kind)}"
+            elif kind in seen:
+                first = format_path(("process", "rlimits", seen[kind]))
+                yield ("process", "rlimits", i, "type"), f"{kind} already set by {first}"
+            else:
+                seen[kind] = i
+        soft, hard = rlimit.get("soft"), rlimit.get("hard")
+        if isinstance(soft, int) and isinstance(hard, int) and soft > hard:
+            yield ("process", "rlimits", i, "soft"), "must not exceed the hard limit"
+
+
+def _io_priority(prio: dict) -> Iterator[Problem]:
+    level = prio.get("priority")
+    if isinstance(level, int) and not 0 <= level <= 7:
+        yield ("process", "ioPriority", "priority"), "must be between 0 and 7"
+
+
+def _scheduler(sched: dict) -> Iterator[Problem]:
+    policy = sched.get("policy")
+    if not isinstance(policy, str):
+        return
+    at = ("process", "scheduler")
+    nice = sched.get("nice", 0)
+    if policy in ("SCHED_OTHER", "SCHED_BATCH") and isinstance(nice, int):
+        if not -20 <= nice <= 19:
+            yield (*at, "nice"), "must be between -20 and 19"
+    if sched.get("priority", 0) != 0 and policy not in ("SCHED_FIFO", "SCHED_RR"):
+        yield (*at, "priority"), "only allowed with SCHED_FIFO or SCHED_RR"
+    if policy != "SCHED_DEADLINE":
+        for field in ("runtime", "deadline", "period"):
+            if sched.get(field, 0) != 0:
+                yield (*at, field), "only allowed with SCHED_DEADLINE"
+
+
+# ---------------------------------------------------------------- namespaces
+
+
+def _namespaces(linux: dict) -> tuple[dict[str, dict], list[Problem]]:
+    """Namespaces by type (first entry wins) and the problems of the list."""
+    found: dict[str, dict] = {}
+    problems: list[Problem] = []
+    for i, ns in enumerate(_arr(linux.get("namespaces"))):
+        ns = _obj(ns)
+        kind = ns.get("type")
+        if not isinstance(kind, str):
+            continue
+        if kind in found:
+            at = ("linux", "namespaces", i, "type")
+            problems.append((at, f"duplicate namespace {_shown(kind)}"))
+            continue
+        found[kind] = ns
+        path = ns.get("path")
+        if not isinstance(path, str) or path == "":
+            continue
+        at = ("linux", "namespaces", i, "path")
+        if not path.startswith("/"):
+            problems.append((at, "must be an absolute path"))
+        elif not os.path.exists(path):
+            problems.append((at, f"{_shown(path)} does not exist"))
+    return found, problems
+
+
+def _joins(ns: dict[str, dict], kind: str) -> bool:
+    return bool(_text(ns.get(kind, {}).get("path")))
+
+
+def _user_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    for field in ("uidMappings", "gidMappings"):
+        given = bool(_arr(linux.get(field)))
+        if "user" not in ns and given:
+            yield ("linux", field), "user namespace mappings given but no user namespace"
+        elif "user" in ns and not _joins(ns, "user") and not given:
+            yield ("linux", field), "required to create a user namespace"
+
+
+def _time_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    if linux.get("timeOffsets") is None:
+        return
+    if "time" not in ns:
+        yield ("linux", "timeOffsets"), "time offsets given but no time namespace"
+    elif _joins(ns, "time"):
+        yield ("linux", "timeOffsets"), "not allowed when joining an existing time namespace"
+
+
+def _uts_ns(doc: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    if "uts" in ns:
+        return
+    for field in ("hostname", "domainname"):
+        if _text(doc.get(field)):
+            yield (field,), "needs a uts namespace"
+
+
+def _mount_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    # Masking needs a private mount table, else it would hide host paths.
+    if "mount" in ns:
+        return
+    for field in ("maskedPaths", "readonlyPaths"):
+        if _arr(linux.get(field)):
+            yield ("linux", field), "needs a mount namespace"
+
+
+def _net_devices(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    devices = _obj(linux.get("netDevices"))
+    if devices and "network" not in ns:
+        yield ("linux", "netDevices"), "needs a network namespace"
+    for name, dev in devices.items():
+        at = ("linux", "netDevices", name)
+        if not _valid_ifname(name):
+            yield at, "invalid network interface name"
+        new = _obj(dev).get("name")
+        if isinstance(new, str) and new and not _valid_ifname(new):
+            yield (*at, "name"), "invalid network interface name"
+
+
+def _valid_ifname(name: str) -> bool:
+    # The kernel's dev_valid_name(): fits IFNAMSIZ with the NUL, no '/', ':' or space.
+    if not name or len(name.encode()) >= _IFNAMSIZ or name in (".", ".."):
+        return False
+    return not any(c in name for c in "/: ") and not any(c.isspace() for c in name)
+
+
+# -------------------------------------------------------------------- sysctl
+
+
+def _dotted(key: str) -> str:
+    """sysctl name with '.' separators; 'net/ipv4/conf/eth0.100/x' is accepted too."""
+    first = re.search(r"[./]", key)
+    if first is None or first.group() == ".":
+        return key
+    return key.translate(str.maketrans("./", "/."))
+
+
+def _sysctls(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    host_net: bool | None = None
+    for key in _obj(linux.get("sysctl")):
+        name = _dotted(key)
+        at = ("linux", "sysctl", key)
+        if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+            if "ipc" not in ns:
+                yield at, "needs an ipc namespace"
+        elif name.startswith("net."):
+            if "network" not in ns:
+                yield at, "needs a network namespace"
+                continue
+            if host_net is None:
+                host_net = _is_host_netns(_text(ns["network"].get("path")))
+            if host_net:
+                yield at, "not allowed in the host's network namespace"
+        elif name == "kernel.hostname":
+            yield at, "not allowed: set the hostname field instead"
+        elif name == "kernel.domainname":
+            if "uts" not in ns:
+                yield at, "needs a uts namespace"
+        elif name.startswith("user."):
+            if "user" not in ns:
+                yield at, "needs a user namespace"
+        else:
+            yield at, "not isolated by any namespace"
+
+
+def _is_host_netns(path: str) -> bool:
+    """Whether joining `path` means staying in our own network namespace."""
+    if not path:
+        return False
+    try:
+        ours, theirs = os.stat("/proc/self/ns/net"), os.stat(path)
+    except OSError:
+        return False  # a missing path is reported by the namespace check
+    return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+def _intel_rdt(linux: dict) -> Iterator[Problem]:
+    clos = _obj(linux.get("intelRdt")).get("closID")
+    if isinstance(clos, str) and (clos in (".", "..") or "/" in clos):
+        yield ("linux", "intelRdt", "closID"), "must be a plain directory name"
+
+
+# ------------------------------------------------------------------- public
+
+
+def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
+    yield from _version(doc)
+    yield from _root(doc, bundle)
+    yield from _mounts(doc)
+    yield from _process(doc)
+    linux = _obj(doc.get("linux"))
+    ns, ns_problems = _namespaces(linux)
+    yield from ns_problems
+    yield from _user_ns(linux, ns)
+    yield from _time_ns(linux, ns)
+    yield from _uts_ns(doc, ns)
+    yield from _mount_ns(linux, ns)
+    yield from _net_devices(linux, ns)
+    yield from _sysctls(linux, ns)
+    yield from _intel_rdt(linux)
+
+
+def iter_semantic_errors(doc: dict, bundle: str) -> Iterator[str]:
+    """Every semantic problem of a parsed config.json of bundle dir `bundle`."""
+    if not isinstance(doc, dict):
+        return
+    for path, rule in _problems(doc, bundle):
+        yield f"config.json: {format_path(path)}: {rule}"
+
+
+def check_config(doc: dict, bundle: str) -> None:
+    """Raise ConfigError naming the first semantic problem of a parsed config.json."""
+    first = next(iter_semantic_errors(doc, bundle), None)
+    if first is not None:
+        raise ConfigError(first)
