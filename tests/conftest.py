@@ -15,8 +15,8 @@ from tests.helpers import Bundle, Runtime, fresh_config, reap_zombies
 
 # Every container a test makes has an id with this prefix, so leaks can be told apart
 # from what else the host runs.
-ID_PREFIX = "pyt-"
-CGROUP_MARKERS = (ID_PREFIX, "pyrunc-test")
+ID_PREFIX = f"pyt-{os.getpid()}-"
+CGROUP_MARKERS = (ID_PREFIX, f"pyrunc-test-{os.getpid()}")
 _counter = itertools.count()
 
 
@@ -47,7 +47,7 @@ def busybox_rootfs(workdir: str) -> str:
 
 @pytest.fixture
 def cid() -> str:
-    return f"{ID_PREFIX}{os.getpid()}-{next(_counter)}"
+    return f"{ID_PREFIX}{next(_counter)}"
 
 
 @pytest.fixture
@@ -119,8 +119,16 @@ def _fds() -> set[int]:
 
 
 @pytest.fixture(autouse=True)
-def leak_check(workdir: str, state_root: str) -> Iterator[None]:
-    """Whatever a test did, the host must be as it was (cf. DEVELOPERS.md)."""
+def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever a test did, the host must be as it was (cf. DEVELOPERS.md).
+
+    Only tests that drive a runtime can leak; pure unit tests skip the snapshot.
+    """
+    if "runtime" not in request.fixturenames and "bundle" not in request.fixturenames:
+        yield
+        return
+    workdir = request.getfixturevalue("workdir")
+    state_root = request.getfixturevalue("state_root")
     before = (_mounts(workdir), _cgroups(), _processes_rooted_in(workdir), _children(), _fds())
     yield
     reap_zombies()
