@@ -58,6 +58,10 @@ def new_namespace_flags(namespaces: tuple[Namespace, ...], exclude_user: bool = 
     return flags
 
 
+def joins(namespaces: tuple[Namespace, ...], ns_type: str) -> bool:
+    return any(ns.type == ns_type and ns.path for ns in namespaces)
+
+
 def wants_new(namespaces: tuple[Namespace, ...], ns_type: str) -> bool:
     return any(ns.type == ns_type and not ns.path for ns in namespaces)
 

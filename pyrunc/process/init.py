@@ -37,7 +37,7 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | Non
         with step("joining a new session keyring"):
             sc.join_session_keyring()
     with step("preparing rootfs"):
-        rootfs.prepare_rootfs(cfg, namespaces.wants_new(nss, "user"),
+        rootfs.prepare_rootfs(cfg, cfg.linux.namespace("user") is not None,
                               lambda root_fd, m: _mount_cgroup(root_fd, m, cgroups))
     if cfg.hostname is not None:
         with step("setting hostname"):

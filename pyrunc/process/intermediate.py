@@ -32,6 +32,9 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
                 offsets_fd = namespaces.open_time_offsets()
         with step("joining namespaces"):
             namespaces.join_namespaces(nss)
+        if namespaces.joins(nss, "user"):
+            # Host root is unmapped in there: every file we create would fail EOVERFLOW.
+            _become_root("joined")
         if namespaces.wants_new(nss, "user"):
             _enter_new_userns(ch)
         with step("creating namespaces"):
@@ -65,7 +68,11 @@ def _enter_new_userns(ch: Channel) -> None:
         sc.unshare(sc.CLONE_NEWUSER)
     ch.send("userns")  # the runtime writes our uid/gid maps from outside
     ch.expect("userns-mapped")
-    with step("becoming root in the user namespace"):
+    _become_root("new")
+
+
+def _become_root(which: str) -> None:
+    with step(f"becoming root in the {which} user namespace"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
 
