@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable
 
 from pyrunc.linux import devices, mounts, paths
@@ -217,9 +218,15 @@ def _readonly_path(path: str) -> None:
 
 def _mask_path(path: str) -> None:
     try:
-        sc.mount("/dev/null", path, None, sc.MS_BIND, None)
+        is_dir = stat.S_ISDIR(os.stat(path).st_mode)
     except FileNotFoundError:
-        pass
-    except NotADirectoryError:
+        return  # nothing there to hide
+    if is_dir:
         # A directory cannot take a file bind: cover it with an empty read-only tmpfs.
         sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+        return
+    try:
+        sc.mount("/dev/null", path, None, sc.MS_BIND, None)
+    except FileNotFoundError:
+        # Only /dev/null can be missing now (a /dev bound from elsewhere): fail closed.
+        raise ValueError(f"masking {path}: the container has no /dev/null") from None
