@@ -266,6 +266,15 @@ def test_invalid_resource_value_fails_cleanly(runtime: Runtime, bundle: Bundle, 
     assert runtime("state", cid).code == 1 and dirs_named(cid) == []
 
 
+def test_memory_limit_too_low_is_reported(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """The init is OOM-killed while it sets up: say so, not just "exited"."""
+    small = 1 << 16
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": {"limit": small, "swap": small}})
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code == 1 and "OOM-killed" in error_message(r.err), r.err
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+
+
 # -- devices -------------------------------------------------------------------------------
 
 FAKE = "/dev/pyrunc-test-dev"  # an unregistered char device: open gives ENXIO if allowed

@@ -41,6 +41,10 @@ class CgroupManager(ABC):
     def mount_views(self) -> list[tuple[str, str]]:
         """(host dir of the container's cgroup, name under /sys/fs/cgroup) per hierarchy."""
 
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer has struck in this cgroup (False if unknown)."""
+        return False
+
 
 def is_unified(root: str = CGROUP_ROOT) -> bool:
     """True on a pure cgroup v2 host."""

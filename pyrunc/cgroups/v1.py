@@ -160,6 +160,15 @@ class V1Manager(CgroupManager):
         if failed:
             raise CgroupError(f"unable to remove cgroup(s): {', '.join(failed)}")
 
+    def oom_killed(self) -> bool:
+        directory = self._dir_for("memory")
+        try:
+            with open(os.path.join(directory or "", "memory.oom_control")) as f:
+                counts = dict(line.split() for line in f if line.strip())
+        except (OSError, ValueError):
+            return False
+        return int(counts.get("oom_kill", "0")) > 0
+
     def mount_views(self) -> list[tuple[str, str]]:
         out = []
         for key, directory in self.paths.items():

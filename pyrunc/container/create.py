@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pyrunc.container.status import process_start_time
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
-from pyrunc.errors import ConfigError, InvalidArgument
+from pyrunc.errors import ConfigError, CreateFailed, InvalidArgument
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -87,10 +87,13 @@ def _create_locked(
             # Exactly the decimal pid: containerd parses it with strconv.Atoi.
             write_atomic(os.path.abspath(pid_file), str(pid).encode(), 0o644)
         return Container(store, record)
-    except BaseException:
+    except BaseException as e:
+        oom = isinstance(e, CreateFailed) and manager is not None and manager.oom_killed()
         if manager is not None:
             _destroy_quietly(manager)
         store.remove(container_id)
+        if oom:  # "exited before it was ready" alone would leave the user guessing (runc's text)
+            raise CreateFailed("container init was OOM-killed (memory limit too low?)") from None
         raise
     finally:
         if dir_fd >= 0:
