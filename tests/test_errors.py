@@ -117,6 +117,17 @@ def test_run_failure_leaves_nothing(runtime: Runtime, bundle: Bundle, cid: str) 
     assert_nothing_left(runtime, cid)
 
 
+def test_unwritable_pid_file(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """The last step of create fails: the init already ran and must go with the rest."""
+    bundle.config["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    bundle.set_args("sleep", "30")
+    pid_file = os.path.join(bundle.path, "no-such-dir", "init.pid")
+    r = runtime("create", "--bundle", bundle.path, "--pid-file", pid_file, cid)
+    assert one_line_error(r) == f"--pid-file: open {pid_file}: no such file or directory"
+    assert_nothing_left(runtime, cid, pid_file)
+    assert sorted(os.listdir(bundle.path)) == ["config.json", "rootfs"]  # no temporary file
+
+
 # -- IDs and arguments ---------------------------------------------------------------------
 
 

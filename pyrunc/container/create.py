@@ -84,8 +84,7 @@ def _create_locked(
         }
         store.write(container_id, record)
         if pid_file:
-            # Exactly the decimal pid: containerd parses it with strconv.Atoi.
-            write_atomic(os.path.abspath(pid_file), str(pid).encode(), 0o644)
+            _write_pid_file(pid_file, pid)
         return Container(store, record)
     except BaseException as e:
         oom = isinstance(e, CreateFailed) and manager is not None and manager.oom_killed()
@@ -98,6 +97,16 @@ def _create_locked(
     finally:
         if dir_fd >= 0:
             os.close(dir_fd)
+
+
+def _write_pid_file(pid_file: str, pid: int) -> None:
+    path = os.path.abspath(pid_file)
+    try:
+        # Exactly the decimal pid: containerd parses it with strconv.Atoi.
+        write_atomic(path, str(pid).encode(), 0o644)
+    except OSError as e:  # name the file the user gave, not our temporary one
+        reason = os.strerror(e.errno).lower() if e.errno else str(e)
+        raise InvalidArgument(f"--pid-file: open {path}: {reason}") from None
 
 
 def _destroy_quietly(manager) -> None:  # noqa: ANN001
