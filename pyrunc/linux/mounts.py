@@ -145,8 +145,32 @@ def _source_for(m: Mount, bundle: str) -> str:
     return m.source
 
 
+# What may be mounted over inside /proc: the files lxcfs emulates (runc's list).
+_PROC_MOUNTABLE = frozenset({
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+})  # fmt: skip
+
+
+def check_proc_destination(root_fd: int, m: Mount) -> None:
+    """Refuse mounts that would cover part of the container's /proc (as runc does).
+
+    A bind or tmpfs there hides what maskedPaths and readonlyPaths protect; the path
+    is checked once its symlinks are resolved, so /vol -> /proc/sys is caught too.
+    """
+    if m.type in ("proc", "sysfs"):
+        return
+    dest = paths.resolve_in_root(root_fd, m.destination)
+    if dest == "/proc":
+        raise ValueError(f"{m.destination}: only a proc filesystem may be mounted on /proc")
+    if dest.startswith("/proc/") and dest not in _PROC_MOUNTABLE:
+        raise ValueError(f"{m.destination}: cannot be mounted because it is inside /proc")
+
+
 def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
     """Mount one config entry at its destination inside the rootfs (before pivot_root)."""
+    check_proc_destination(root_fd, m)
     opts = parse_options(m.options)
     source = _source_for(m, bundle)
     src_is_dir = not opts.is_bind or stat.S_ISDIR(os.stat(source).st_mode)
