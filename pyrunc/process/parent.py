@@ -45,6 +45,7 @@ def launch_init(cfg: Config, cgroups: CgroupManager, opts: InitOptions) -> int:
 
 def _drive(cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int) -> int:
     init_pid = 0
+    ready = False
     try:
         cgroups.apply(stage1)  # before any namespace: a cgroup namespace roots here
         ch.send("cgroup-applied")
@@ -56,8 +57,13 @@ def _drive(cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int) -> int
                 ch.send("userns-mapped")
             elif kind == "init-pid":
                 init_pid = _checked_pid(msg.get("pid"))
-            elif kind == "ready" and init_pid:
-                return init_pid
+                if ready:
+                    return init_pid
+            elif kind == "ready" and not ready:
+                # Init and stage 1 share the channel: init's "ready" may come first.
+                ready = True
+                if init_pid:
+                    return init_pid
             elif kind == "error":
                 raise CreateFailed(str(msg.get("msg", "container init failed")))
             else:
