@@ -388,6 +388,45 @@ def test_bind_and_rbind_of_a_dir_with_a_submount(
     assert out.split() == ["/bind/sub:", "/rbind/sub:", "in-submount"]
 
 
+def _in_userns(bundle: Bundle) -> None:
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        bundle.config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.save()
+
+
+@pytest.mark.parametrize(
+    "source_opts,options,userns,expected",
+    [
+        # A remount sets exactly what it is given: the source's flags must be carried.
+        ("ro", ["bind", "nosuid"], False, {"ro", "nosuid"}),
+        ("ro", ["bind", "nosuid", "rw"], False, {"rw", "nosuid"}),  # asked for: root may
+        ("nosuid,nodev,noexec", ["bind", "ro"], False, {"ro", "nosuid", "nodev", "noexec"}),
+        ("nosuid,nodev,noexec", ["bind", "ro"], True, {"ro", "nosuid", "nodev", "noexec"}),
+        ("noatime", ["bind", "ro"], True, {"ro", "noatime"}),
+    ],
+)
+def test_bind_remount_keeps_source_flags(
+    runtime: Runtime,
+    bundle: Bundle,
+    cid: str,
+    host_dir: str,
+    source_opts: str,
+    options: list[str],
+    userns: bool,
+    expected: set[str],
+) -> None:
+    os.mkdir(os.path.join(bundle.rootfs, "src"))  # the mapped root may not mkdir in the rootfs
+    _add_mount(bundle, "/src", "bind", host_dir, options)
+    if userns:
+        _in_userns(bundle)
+    bundle.set_args("sleep", "1000")
+    with _host_mount("-t", "tmpfs", "-o", source_opts, "tmpfs", host_dir, target=host_dir):
+        with _created(runtime, bundle, cid) as pid:
+            opts = _at(_mountinfo(pid), "/src").opts
+    assert expected <= opts, opts
+
+
 @pytest.mark.parametrize(
     "options,top,sub",
     [

@@ -99,6 +99,7 @@ class MountOptions:
     propagation: tuple[int, ...] = ()
     data: str = ""
     extra: tuple[str, ...] = field(default=())
+    cleared: int = 0  # flags an option such as rw, suid or exec explicitly turned off
 
     @property
     def is_bind(self) -> bool:
@@ -122,7 +123,7 @@ class MountOptions:
 
 def parse_options(options: tuple[str, ...] | list[str]) -> MountOptions:
     """Split mount option strings into mount flags, propagation flags and fs data."""
-    flags = 0
+    flags = cleared = 0
     propagation: list[int] = []
     data: list[str] = []
     extra: list[str] = []
@@ -130,13 +131,14 @@ def parse_options(options: tuple[str, ...] | list[str]) -> MountOptions:
         if opt in _FLAG_OPTIONS:
             clear, flag = _FLAG_OPTIONS[opt]
             flags = flags & ~flag if clear else flags | flag
+            cleared = cleared | flag if clear else cleared & ~flag
         elif opt in PROPAGATION_OPTIONS:
             propagation.append(PROPAGATION_OPTIONS[opt])
         elif opt in _IGNORED_OPTIONS:
             extra.append(opt)
         else:
             data.append(opt)
-    return MountOptions(flags, tuple(propagation), ",".join(data), tuple(extra))
+    return MountOptions(flags, tuple(propagation), ",".join(data), tuple(extra), cleared)
 
 
 def _source_for(m: Mount, bundle: str) -> str:
@@ -202,13 +204,28 @@ def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
         target = paths.fd_path(fd)
         if bind_extra:
             # Bind mounts ignore flags on creation: apply them with a remount.
-            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | bind_extra, None)
+            flags = bind_remount_flags(opts, current_flags(target))
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
         if rec_set or rec_clear:
             set_tree_flags(os.readlink(target), rec_set, rec_clear)
         for prop in opts.propagation:
             sc.mount(None, target, None, prop, None)
     finally:
         os.close(fd)
+
+
+def bind_remount_flags(opts: MountOptions, source_flags: int) -> int:
+    """The flags a bind's remount passes: those asked for, plus the source's ro, nosuid,
+    nodev, noexec and atime mode unless an option turned them off. A remount sets
+    exactly what it is given: dropping these would silently widen what the source
+    allowed (a read-only source made writable), and where they are locked (a user
+    namespace) the kernel refuses with EPERM."""
+    asked = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+    keep = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    flags = asked | (source_flags & keep & ~opts.cleared)
+    if not (asked | opts.cleared) & _ATIME_FLAGS:
+        flags |= source_flags & (_ATIME_FLAGS | sc.MS_NODIRATIME)
+    return flags
 
 
 def _remount_at(root_fd: int, dest: str, flags: int) -> None:
