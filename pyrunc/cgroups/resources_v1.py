@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pyrunc.errors import CgroupError
+
 Write = tuple[str, str, str]  # (controller, file, value)
 
 # Devices every container may use whatever its rules say (as runc and crun allow).
@@ -44,8 +46,14 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
         yield ("memory", "?memory.kmem.limit_in_bytes", _limit(mem["kernel"]))
     if mem.get("kernelTCP"):
         yield ("memory", "?memory.kmem.tcp.limit_in_bytes", _limit(mem["kernelTCP"]))
-    if mem.get("swappiness") is not None and 0 <= mem["swappiness"] <= 100:
-        yield ("memory", "memory.swappiness", str(mem["swappiness"]))
+    swappiness = mem.get("swappiness")
+    if swappiness is not None and swappiness != -1:  # -1: unset, as runc reads it
+        if not 0 <= swappiness <= 100:  # silently dropping it would hide the mistake
+            raise CgroupError(
+                f"linux.resources.memory.swappiness: invalid value {swappiness}, "
+                "valid range is 0-100"
+            )
+        yield ("memory", "memory.swappiness", str(swappiness))
     if mem.get("disableOOMKiller"):
         yield ("memory", "memory.oom_control", "1")
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pyrunc.cgroups.resources_v1 import to_files
 from pyrunc.cli.signals import parse_signal
 from pyrunc.container.store import validate_id
-from pyrunc.errors import InvalidArgument
+from pyrunc.errors import CgroupError, InvalidArgument
 from pyrunc.linux.mounts import parse_options
 
 FAST = settings(
@@ -310,6 +310,13 @@ def test_memory_cpu_pids_values() -> None:
         ("pids", "pids.max", "10"),
     ]
     assert _non_device({"pids": {"limit": -1}}) == [("pids", "pids.max", "max")]
+
+
+@pytest.mark.parametrize("value", [101, 2**63])
+def test_swappiness_out_of_range_is_an_error(value: int) -> None:
+    with pytest.raises(CgroupError, match="swappiness"):
+        list(to_files({"memory": {"swappiness": value}}))
+    assert _non_device({"memory": {"swappiness": -1}}) == []  # runc's "unset"
 
 
 def test_device_rules_order() -> None:
