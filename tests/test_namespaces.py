@@ -111,11 +111,6 @@ def _fake_cap_last_cap(bundle: Bundle) -> None:
         dst.write(src.read())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capabilities.last_cap() reads /proc after the root "
-    "switch: a container without a /proc mount cannot start",
-)
 def test_container_without_proc_mount_starts(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["type"] != "proc"]
     bundle.config["linux"]["maskedPaths"] = []
@@ -123,17 +118,39 @@ def test_container_without_proc_mount_starts(runtime: Runtime, bundle: Bundle, c
     assert _run(runtime, bundle, cid, "echo", "up") == "up\n"
 
 
-def test_absent_mount_namespace_refuses_mounts(runtime: Runtime, bundle: Bundle, cid: str) -> None:
-    """Without a mount namespace the mounts would land on the host: refuse them."""
+def test_absent_mount_namespace_shares_mounts_until_delete(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """Without a mount namespace the mounts go into the runtime's table (as runc does,
+    and runtime-tools' linux_ns_itype expects); delete takes them away again."""
     _set_namespaces(bundle, "pid", "ipc", "uts", "network")
     bundle.config["root"]["readonly"] = False
     for key in ("maskedPaths", "readonlyPaths"):
         bundle.config["linux"].pop(key)
     bundle.config["mounts"] = [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]
+    bundle.set_args("sh", "-c", "echo hi > /tmp/f; sleep 1000")
+    before = _host_mount_points()
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    assert proc_ns(pid, "mnt") == proc_ns("self", "mnt")
+    tmp = os.path.join(bundle.rootfs, "tmp")
+    assert _host_mount_points() - before == {tmp}
+    runtime.ok("delete", "--force", cid)
+    assert _host_mount_points() == before
+
+
+def test_absent_mount_namespace_refuses_readonly_root(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """A read-only remount of `/` would hit the mount the rootfs shares with the host."""
+    _set_namespaces(bundle, "pid", "ipc", "uts", "network")
+    for key in ("maskedPaths", "readonlyPaths"):
+        bundle.config["linux"].pop(key)
+    bundle.config["mounts"] = []
     bundle.save()
     before = _host_mount_points()
     r = runtime("run", "--bundle", bundle.path, cid)
-    assert r.code != 0 and "mount namespace" in r.err
+    assert r.code != 0 and "root.readonly: need a mount namespace" in r.err
     assert _host_mount_points() == before
 
 

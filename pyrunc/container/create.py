@@ -80,6 +80,8 @@ def _create_locked(
             "owner": "",
             "annotations": cfg.annotations,
             "has_process": cfg.process is not None,
+            # Without its own mount namespace the container's mounts sit in ours.
+            "shares_mount_ns": cfg.linux.namespace("mount") is None,
             "cgroup": manager.to_state(),
         }
         store.write(container_id, record)
@@ -90,6 +92,8 @@ def _create_locked(
         oom = isinstance(e, CreateFailed) and manager is not None and manager.oom_killed()
         if manager is not None:
             _destroy_quietly(manager)
+        if cfg.linux.namespace("mount") is None:
+            _detach_shared_mounts(cfg.root_path)
         store.remove(container_id)
         if oom:  # "exited before it was ready" alone would leave the user guessing (runc's text)
             raise CreateFailed("container init was OOM-killed (memory limit too low?)") from None
@@ -107,6 +111,12 @@ def _write_pid_file(pid_file: str, pid: int) -> None:
     except OSError as e:  # name the file the user gave, not our temporary one
         reason = os.strerror(e.errno).lower() if e.errno else str(e)
         raise InvalidArgument(f"--pid-file: open {path}: {reason}") from None
+
+
+def _detach_shared_mounts(rootfs: str) -> None:
+    from pyrunc.linux.rootfs import detach_mounts_under
+
+    detach_mounts_under(rootfs)
 
 
 def _destroy_quietly(manager) -> None:  # noqa: ANN001

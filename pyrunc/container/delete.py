@@ -30,4 +30,8 @@ def delete(c: Container, force: bool = False) -> None:
 
             kill_all(manager)
             manager.destroy()
+        if c.record.get("shares_mount_ns"):
+            from pyrunc.linux.rootfs import detach_mounts_under
+
+            detach_mounts_under(c.record["rootfs"])
         c.store.remove(c.id)

@@ -7,6 +7,7 @@ sets are applied with capset(2)/prctl(2) directly.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 from pyrunc.spec.config import Capabilities
@@ -83,7 +84,9 @@ def _fail(what: str) -> None:
     raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
+@functools.cache
 def last_cap() -> int:
+    """Read once, before the root switch: the container may have no /proc at all."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         return int(f.read())
 

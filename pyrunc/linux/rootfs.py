@@ -27,14 +27,18 @@ _ROOTFS_PROPAGATION = {
 def prepare_rootfs(
     cfg: Config, in_userns: bool, cgroup_mounter: Callable[[int, Mount], None]
 ) -> None:
-    """Everything before the root switch, run in the container's new mount namespace."""
-    if not has_mount_namespace(cfg):
-        _refuse_mounts_without_mount_namespace(cfg)
-        return
-    # Stop our mounts propagating to the host first (slave keeps host events visible).
-    sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC, None)
-    _make_parent_private(cfg.root_path)
-    sc.mount(cfg.root_path, cfg.root_path, None, sc.MS_BIND | sc.MS_REC, None)
+    """Everything before the root switch, run in the container's mount namespace.
+
+    Without a mount namespace (the config asked to share the runtime's), the mounts
+    and devices go into the shared mount table as runc does; delete detaches them.
+    """
+    if has_mount_namespace(cfg):
+        # Stop our mounts propagating to the host first (slave keeps host events visible).
+        sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC, None)
+        _make_parent_private(cfg.root_path)
+        sc.mount(cfg.root_path, cfg.root_path, None, sc.MS_BIND | sc.MS_REC, None)
+    else:
+        _refuse_without_mount_namespace(cfg)
     root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
@@ -52,18 +56,17 @@ def prepare_rootfs(
 
 
 def has_mount_namespace(cfg: Config) -> bool:
-    """A new or joined mount namespace; without one every mount would hit the host."""
+    """A new or joined mount namespace, rather than the runtime's own."""
     return cfg.linux.namespace("mount") is not None
 
 
-def _refuse_mounts_without_mount_namespace(cfg: Config) -> None:
-    # runc performs these in the host's mount table; we refuse rather than leak them.
+def _refuse_without_mount_namespace(cfg: Config) -> None:
+    # These would act on mounts the rootfs shares with the host (a read-only remount
+    # of `/` would hit the host's own mount), so runc refuses them too.
     wanted = [
         name
         for name, given in (
-            ("mounts", cfg.mounts),
             ("root.readonly", cfg.root_readonly),
-            ("linux.devices", cfg.linux.devices),
             ("linux.maskedPaths", cfg.linux.masked_paths),
             ("linux.readonlyPaths", cfg.linux.readonly_paths),
             ("linux.rootfsPropagation", cfg.linux.rootfs_propagation),
@@ -72,6 +75,16 @@ def _refuse_mounts_without_mount_namespace(cfg: Config) -> None:
     ]
     if wanted:
         raise ValueError(f"{', '.join(wanted)}: need a mount namespace")
+
+
+def detach_mounts_under(root: str) -> None:
+    """Undo the mounts a container without its own mount namespace left in ours."""
+    points = [m.point for m in mounts.mountinfo() if m.point != root and _is_under(m.point, root)]
+    for point in sorted(points, key=len, reverse=True):
+        try:
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError:
+            pass  # already gone with its parent
 
 
 def _make_parent_private(root: str) -> None:

@@ -53,6 +53,7 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | Non
         with step("setting oom_score_adj"):
             with open("/proc/self/oom_score_adj", "w") as f:
                 f.write(str(proc.oom_score_adj))
+    capabilities.last_cap()  # cached now: after the switch /proc may be the container's or none
     with step("switching root"):
         rootfs.switch_root(cfg, opts.no_pivot)
     with step("writing sysctl"):

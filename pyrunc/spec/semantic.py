@@ -250,6 +250,8 @@ def _mount_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
     for field in ("maskedPaths", "readonlyPaths"):
         if _arr(linux.get(field)):
             yield ("linux", field), "needs a mount namespace"
+    if _text(linux.get("rootfsPropagation")):
+        yield ("linux", "rootfsPropagation"), "needs a mount namespace"
 
 
 def _net_devices(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
