@@ -58,9 +58,12 @@ def bundle(workdir: str, busybox_rootfs: str, cid: str) -> Bundle:
     return Bundle(path, fresh_config(["true"])).save()
 
 
-@pytest.fixture
-def state_root(workdir: str) -> str:
-    return os.path.join("/run", f"pyrunc-test-{os.getpid()}")
+@pytest.fixture(scope="session")
+def state_root() -> Iterator[str]:
+    root = os.path.join("/run", f"pyrunc-test-{os.getpid()}")
+    yield root
+    if os.path.isdir(root) and not os.listdir(root):
+        os.rmdir(root)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyrunc.cli import info, lifecycle
+    from pyrunc.cli import cgroups, exec, info, introspect, lifecycle
 
     p = _Parser(prog="pyrunc", description="OCI container runtime (runc-compatible)")
     p.add_argument("--root", default=DEFAULT_ROOT, help="state root (default %(default)s)")
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     lifecycle.register(sub)
     info.register(sub)
+    exec.register(sub)
+    cgroups.register(sub)
+    introspect.register(sub)
     return p
 
 
