@@ -16,6 +16,8 @@ sys.path.insert(0, REPO)
 from tools.busybox_bundle import default_config, write_config  # noqa: E402
 
 PYRUNC = [sys.executable, "-m", "pyrunc"]
+# The CLI under test is this tree's, whatever copy of pyrunc is installed.
+TREE_ENV = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 @dataclass
@@ -43,7 +45,8 @@ class Runtime:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             p = subprocess.run(cmd, input=stdin.encode() if stdin is not None else None,
                                stdout=out, stderr=err, timeout=timeout, cwd=cwd,
-                               stdin=None if stdin is not None else subprocess.DEVNULL)
+                               stdin=None if stdin is not None else subprocess.DEVNULL,
+                               env=TREE_ENV)
             out.seek(0)
             err.seek(0)
             return Result(p.returncode, out.read().decode(errors="replace"),
