@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
-from pyrunc.linux import capabilities, execute, namespaces, network, rlimits, rootfs, sysctl, user
+from pyrunc.linux import capabilities, namespaces, network, rootfs, sysctl
 from pyrunc.linux import syscalls as sc
+from pyrunc.process import attributes
 from pyrunc.process.channel import Channel
 from pyrunc.process.errors import go_style, step
 from pyrunc.process.options import InitOptions
@@ -49,10 +50,8 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | Non
         with step("bringing up loopback"):
             network.loopback_up()
     proc = cfg.process
-    if proc is not None and proc.oom_score_adj is not None:
-        with step("setting oom_score_adj"):
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(proc.oom_score_adj))
+    if proc is not None:
+        attributes.write_oom_score_adj(proc)
     capabilities.last_cap()  # cached now: after the switch /proc may be the container's or none
     with step("switching root"):
         rootfs.switch_root(cfg, opts.no_pivot)
@@ -72,25 +71,7 @@ def _mount_cgroup(root_fd: int, m, cgroups: CgroupManager) -> None:  # noqa: ANN
 
 
 def _set_up_process(proc: Process, opts: InitOptions) -> str:
-    with step("setting rlimits"):
-        rlimits.apply(proc.rlimits)
-    cap_masks = capabilities.masks(proc.capabilities)
-    with step("dropping bounding capabilities"):
-        capabilities.drop_bounding(cap_masks["bounding"])
-    with step("setting user"):
-        user.switch_user(proc.user)
-    with step(f"chdir to cwd ({proc.cwd!r}) set in config.json"):
-        os.chdir(proc.cwd)
-    user.apply_umask(proc.user)
-    path = execute.look_path(proc.args[0], proc.env)
-    if proc.no_new_privileges:
-        with step("setting no_new_privs"):
-            sc.set_no_new_privs()
-    with step("applying capabilities"):
-        capabilities.apply(cap_masks)
-    # Nothing of the runtime's may reach the container: stdio and preserved fds only.
-    sc.close_range_cloexec(3 + opts.preserve_fds)
-    return path
+    return attributes.apply(proc, opts.preserve_fds)
 
 
 def _wait_for_start(state_dir_fd: int) -> None:
@@ -106,10 +87,4 @@ def _wait_for_start(state_dir_fd: int) -> None:
 def _exec(proc: Process | None, path: str | None) -> None:
     if proc is None or path is None:
         os._exit(1)  # created without a process: start refuses before it gets here
-    execute.reset_signals()
-    try:
-        execute.exec_process(path, proc.args, proc.env)
-    except execute.ExecError as e:
-        os.write(2, f"pyrunc: {e}\n".encode())
-        os._exit(127)
-    os._exit(127)
+    attributes.exec_or_die(proc, path)
