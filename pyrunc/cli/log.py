@@ -6,14 +6,16 @@ or stderr (podman without --log), so every error is one line in both places.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import sys
+import time
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).astimezone().isoformat(timespec="seconds")
+    # RFC 3339 with the local offset, as runc writes it (no datetime import per call).
+    z = time.strftime("%z")
+    return time.strftime("%Y-%m-%dT%H:%M:%S") + z[:3] + ":" + z[3:]
 
 
 class Log:

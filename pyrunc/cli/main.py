@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Callable
 
 from pyrunc import __version__ as VERSION
@@ -87,6 +86,8 @@ def _unexpected(e: Exception, log: Log) -> int:
     from pyrunc.process.errors import go_style
 
     if log.debug_on:
+        import traceback
+
         log.debug(traceback.format_exc())
     log.error(go_style(e) if isinstance(e, OSError) else f"internal error: {go_style(e)}")
     return 1
