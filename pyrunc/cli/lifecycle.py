@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_delete)
 
 
-def _create(args: argparse.Namespace) -> Container:
+def _create(args: argparse.Namespace, relay_console: bool = False) -> Container:
     return Container.create(
         args.id,
         args.bundle,
@@ -59,6 +59,7 @@ def _create(args: argparse.Namespace) -> Container:
         no_new_keyring=args.no_new_keyring,
         preserve_fds=args.preserve_fds,
         console_socket=args.console_socket,
+        relay_console=relay_console,
     )
 
 
@@ -102,17 +103,34 @@ _FORWARDED = (
 
 
 def cmd_run(args: argparse.Namespace, log: Log) -> int:
-    c = _create(args)
+    c = _create(args, relay_console=not args.detach)
     if args.detach:
         _start_or_clean(c)
         return 0
     for sig in _FORWARDED:
         signal.signal(sig, lambda s, _f, pid=c.pid: _forward(pid, s))
     _start_or_clean(c)
+    if c.console_master is not None:
+        relay_terminal(c.console_master, c.pid)
     code = _wait_init(c.pid)
     if not args.keep:
         c.delete(force=True)
     return code
+
+
+def relay_terminal(master: int, pid: int) -> None:
+    """Be the container's terminal until the process ends (no --console-socket given)."""
+    from pyrunc.container.wait import open_pidfd
+    from pyrunc.linux.tty import relay
+
+    pidfd = open_pidfd(pid)
+    try:
+        if pidfd is not None:
+            relay(master, pidfd)
+    finally:
+        os.close(master)
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _start_or_clean(c: Container) -> None:

@@ -16,6 +16,8 @@ class Container:
     def __init__(self, store: StateStore, record: dict[str, Any]) -> None:
         self.store = store
         self.record = record
+        # The pty master of a terminal the caller relays itself (create's relay_console).
+        self.console_master: int | None = None
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -30,6 +32,7 @@ class Container:
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
         console_socket: str | None = None,
+        relay_console: bool = False,
     ) -> Container:
         """Create the container: its init waits for `start` when this returns."""
         from pyrunc.container.create import create
@@ -43,6 +46,7 @@ class Container:
             no_new_keyring=no_new_keyring,
             preserve_fds=preserve_fds,
             console_socket=console_socket,
+            relay_console=relay_console,
         )
 
     @classmethod

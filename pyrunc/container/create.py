@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pyrunc.container.status import process_start_time
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
-from pyrunc.errors import ConfigError, CreateFailed, InvalidArgument
+from pyrunc.errors import CreateFailed, InvalidArgument
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -24,23 +24,31 @@ def create(
     no_new_keyring: bool,
     preserve_fds: int,
     console_socket: str | None,
+    relay_console: bool = False,
 ) -> Container:
+    """relay_console: the caller (run in the foreground) keeps a terminal's master itself,
+    as container.console_master, instead of sending it to a console socket."""
     from pyrunc.spec.config import load_config
 
     validate_id(container_id)
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     cfg = load_config(bundle)  # every input problem is reported before anything exists
-    if cfg.process is not None and cfg.process.terminal:
-        raise ConfigError(
-            "process.terminal: terminals are not supported yet (set process.terminal to false)"
-        )
-    if console_socket:
-        raise InvalidArgument("--console-socket: terminals are not supported yet")
+    terminal = cfg.process is not None and cfg.process.terminal
+    check_console_socket(terminal, console_socket or (terminal and relay_console))
     state_dir = store.new(container_id)
     with store.lock(container_id):
         return _create_locked(
-            store, container_id, cfg, state_dir, pid_file, no_pivot, no_new_keyring, preserve_fds
+            store,
+            container_id,
+            cfg,
+            state_dir,
+            pid_file,
+            no_pivot,
+            no_new_keyring,
+            preserve_fds,
+            console_socket,
+            terminal and relay_console and not console_socket,
         )
 
 
@@ -53,6 +61,8 @@ def _create_locked(
     no_pivot: bool,
     no_new_keyring: bool,
     preserve_fds: int,
+    console_socket: str | None = None,
+    relay_console: bool = False,
 ) -> Container:
     from pyrunc.cgroups.manager import new_manager
     from pyrunc.container.container import Container
@@ -61,6 +71,8 @@ def _create_locked(
 
     manager = None
     dir_fd = -1
+    console_fd = -1
+    ours = None  # our end of the console socketpair when we relay the terminal
     try:
         fifo = os.path.join(state_dir, EXEC_FIFO)
         os.mkfifo(fifo, 0o600)
@@ -69,7 +81,13 @@ def _create_locked(
         manager.create()
         manager.set(cfg.linux.resources)
         dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        pid = launch_init(cfg, manager, InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds))
+        if console_socket:
+            console_fd = connect_console_socket(console_socket)
+        elif relay_console:
+            ours, theirs = _socketpair()
+            console_fd = theirs.detach()
+        opts = InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd)
+        pid = launch_init(cfg, manager, opts)
         record = {
             "id": container_id,
             "pid": pid,
@@ -87,7 +105,12 @@ def _create_locked(
         store.write(container_id, record)
         if pid_file:
             _write_pid_file(pid_file, pid)
-        return Container(store, record)
+        c = Container(store, record)
+        if ours is not None:
+            from pyrunc.linux.tty import recv_master
+
+            c.console_master = recv_master(ours)
+        return c
     except BaseException as e:
         oom = isinstance(e, CreateFailed) and manager is not None and manager.oom_killed()
         if manager is not None:
@@ -99,8 +122,44 @@ def _create_locked(
             raise CreateFailed("container init was OOM-killed (memory limit too low?)") from None
         raise
     finally:
-        if dir_fd >= 0:
-            os.close(dir_fd)
+        for fd in (dir_fd, console_fd):
+            if fd >= 0:
+                os.close(fd)
+        if ours is not None:
+            ours.close()
+
+
+def check_console_socket(terminal: bool, console_socket: str | bool | None) -> None:
+    """runc's rules: a terminal needs somewhere to send it, a socket needs a terminal."""
+    if terminal and not console_socket:
+        raise InvalidArgument(
+            "--console-socket: required with process.terminal "
+            "(cannot allocate a tty when detached without a console socket)"
+        )
+    if console_socket and not terminal:
+        raise InvalidArgument(
+            "--console-socket: cannot be used without a terminal (process.terminal is false)"
+        )
+
+
+def _socketpair():  # noqa: ANN202
+    import socket
+
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+def connect_console_socket(path: str) -> int:
+    """Connect to the engine's console socket; the fd goes to the container side."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        reason = os.strerror(e.errno).lower() if e.errno else str(e)
+        raise InvalidArgument(f"--console-socket: connect {path}: {reason}") from None
+    return sock.detach()
 
 
 def _write_pid_file(pid_file: str, pid: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
-from pyrunc.linux import capabilities, namespaces, network, rootfs, sysctl
+from pyrunc.linux import capabilities, namespaces, network, rootfs, sysctl, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes
 from pyrunc.process.channel import Channel
@@ -55,6 +55,10 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | Non
     capabilities.last_cap()  # cached now: after the switch /proc may be the container's or none
     with step("switching root"):
         rootfs.switch_root(cfg, opts.no_pivot)
+    if opts.console_fd >= 0:
+        # After the switch: /dev/ptmx is now the container's devpts, so is the pty.
+        with step("setting up console"):
+            tty.set_up_console(opts.console_fd, mount=rootfs.has_mount_namespace(cfg))
     with step("writing sysctl"):
         sysctl.apply(cfg.linux.sysctl)
     with step("finalizing rootfs"):

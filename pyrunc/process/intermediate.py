@@ -22,7 +22,7 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
     """Never returns: the process ends here or in init's exec."""
     try:
         # Drop what the runtime had open (its state-dir lock above all) right away.
-        _close_fds_except({ch.fileno(), opts.state_dir_fd}, 3 + opts.preserve_fds)
+        _close_fds_except({ch.fileno(), opts.state_dir_fd, opts.console_fd}, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
         ch.expect("cgroup-applied")
         nss = cfg.linux.namespaces

@@ -11,3 +11,4 @@ class InitOptions:
     no_pivot: bool = False
     no_new_keyring: bool = False
     preserve_fds: int = 0
+    console_fd: int = -1       # connected --console-socket: init sends its pty master there
