@@ -1,9 +1,95 @@
-"""Subcommands: exec (issue 5)."""
+"""Subcommand exec: runc's flags, `exec failed: ...` and exit 255 on any failure."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+
+from pyrunc.cli.log import Log
+from pyrunc.errors import PyruncError
+
+EXEC_FAILED = 255  # runc's exit status when the process could not be started
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Nothing registered yet."""
+    p = sub.add_parser("exec", help="execute a new process inside the container")
+    p.add_argument("--process", "-p", default=None, help="path to a process.json")
+    p.add_argument("--tty", "-t", action="store_true", default=None)
+    p.add_argument("--console-socket", default=None)
+    p.add_argument("--detach", "-d", action="store_true")
+    p.add_argument("--pid-file", default=None)
+    p.add_argument("--env", "-e", action="append", default=[])
+    p.add_argument("--cwd", default="")
+    p.add_argument("--user", "-u", default="")
+    p.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    p.add_argument("--cap", "-c", action="append", default=[])
+    p.add_argument("--no-new-privs", action="store_true", default=None)
+    p.add_argument("--process-label", default="")
+    p.add_argument("--apparmor", default="")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--ignore-paused", action="store_true")
+    p.add_argument("--cgroup", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("id")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=cmd_exec)
+
+
+def cmd_exec(args: argparse.Namespace, log: Log) -> int:
+    try:
+        return _exec(args)
+    except PyruncError as e:
+        log.error(f"exec failed: {e}")
+        return EXEC_FAILED
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from pyrunc.container.container import Container
+    from pyrunc.container.exec import process_from_config, process_from_file
+
+    if args.cgroup:
+        raise PyruncError("--cgroup: sub-cgroups for exec are not supported yet")
+    c = Container.load(args.id, args.root)
+    if args.process:
+        proc = process_from_file(args.process)
+    else:
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        proc = process_from_config(c, _overrides(args, command))
+    started = c.exec(
+        proc,
+        pid_file=args.pid_file,
+        preserve_fds=args.preserve_fds,
+        console_socket=args.console_socket,
+        relay_console=not args.detach,
+        ignore_paused=args.ignore_paused,
+    )
+    if args.detach:
+        return 0
+    return _foreground(started.pid, started.console_master)
+
+
+def _overrides(args: argparse.Namespace, command: list[str]):  # noqa: ANN202
+    from pyrunc.container.exec import Overrides
+
+    return Overrides(
+        args=tuple(command),
+        env=tuple(args.env),
+        cwd=args.cwd,
+        user=args.user,
+        additional_gids=tuple(args.additional_gids),
+        caps=tuple(args.cap),
+        tty=args.tty,
+        no_new_privs=args.no_new_privs,
+        process_label=args.process_label,
+        apparmor=args.apparmor,
+    )
+
+
+def _foreground(pid: int, master: int | None) -> int:
+    """Forward signals, relay the terminal if we hold it, reap and return the exit status."""
+    from pyrunc.cli.lifecycle import FORWARDED, forward_signal, relay_terminal, wait_reaping
+
+    for sig in FORWARDED:
+        signal.signal(sig, lambda s, _f: forward_signal(pid, s))
+    if master is not None:
+        relay_terminal(master, pid)
+    return wait_reaping(pid)

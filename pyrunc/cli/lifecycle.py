@@ -90,7 +90,7 @@ def cmd_delete(args: argparse.Namespace, log: Log) -> int:
     return 0
 
 
-_FORWARDED = (
+FORWARDED = (
     signal.SIGTERM,
     signal.SIGINT,
     signal.SIGHUP,
@@ -107,12 +107,12 @@ def cmd_run(args: argparse.Namespace, log: Log) -> int:
     if args.detach:
         _start_or_clean(c)
         return 0
-    for sig in _FORWARDED:
-        signal.signal(sig, lambda s, _f, pid=c.pid: _forward(pid, s))
+    for sig in FORWARDED:
+        signal.signal(sig, lambda s, _f, pid=c.pid: forward_signal(pid, s))
     _start_or_clean(c)
     if c.console_master is not None:
         relay_terminal(c.console_master, c.pid)
-    code = _wait_init(c.pid)
+    code = wait_reaping(c.pid)
     if not args.keep:
         c.delete(force=True)
     return code
@@ -141,14 +141,14 @@ def _start_or_clean(c: Container) -> None:
         raise
 
 
-def _forward(pid: int, sig: int) -> None:
+def forward_signal(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
 
 
-def _wait_init(pid: int) -> int:
+def wait_reaping(pid: int) -> int:
     """We are the subreaper of init (see process.parent): reap it and any orphans."""
     while True:
         try:

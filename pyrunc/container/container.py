@@ -79,7 +79,8 @@ class Container:
         return self.store.dir(self.id)
 
     def status(self) -> str:
-        return st.derive(self.record["pid"], self.record["pid_start_time"], self.state_dir)
+        frozen = st.freezer_state(self.record.get("cgroup") or {})
+        return st.derive(self.record["pid"], self.record["pid_start_time"], self.state_dir, frozen)
 
     def state(self) -> dict[str, Any]:
         """The OCI state document (with runc's extra fields)."""
@@ -108,6 +109,12 @@ class Container:
         from pyrunc.container.kill import kill
 
         kill(self, sig, all_processes)
+
+    def exec(self, process, **options):  # noqa: ANN001, ANN003, ANN201
+        """Start process (a spec.config.Process) in the container: see container.exec."""
+        from pyrunc.container.exec import exec_process
+
+        return exec_process(self, process, **options)
 
     def delete(self, force: bool = False) -> None:
         from pyrunc.container.delete import delete

@@ -168,6 +168,13 @@ def _process(p: dict[str, Any] | None) -> Process | None:
     )
 
 
+def parse_process(p: dict[str, Any]) -> Process:
+    """A validated runtime-spec process document (exec --process) as a Process."""
+    proc = _process(p)
+    assert proc is not None
+    return proc
+
+
 def _mappings(ms: list[dict[str, int]] | None) -> tuple[IdMapping, ...]:
     return tuple(IdMapping(m["containerID"], m["hostID"], m["size"]) for m in ms or ())
 

@@ -1,0 +1,216 @@
+"""exec: start another process in a running (or created) container.
+
+The process comes from a runtime-spec process document (`--process`, what every
+engine passes) or from the container's own config.json process with runc's
+command-line overrides. The container-side work is in pyrunc.process.tenant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyrunc.container import status as st
+from pyrunc.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+    from pyrunc.spec.config import Process
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """runc exec's flags that amend the config's process (ignored with --process)."""
+
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    cwd: str = ""
+    user: str = ""  # uid[:gid]
+    additional_gids: tuple[int, ...] = ()
+    caps: tuple[str, ...] = ()
+    tty: bool | None = None
+    no_new_privs: bool | None = None
+    process_label: str = ""
+    apparmor: str = ""
+
+
+@dataclass
+class Started:
+    """A process exec'd into the container."""
+
+    pid: int
+    console_master: int | None = None  # when the caller relays the terminal itself
+
+
+def exec_process(
+    c: Container,
+    proc: Process,
+    *,
+    pid_file: str | None = None,
+    preserve_fds: int = 0,
+    console_socket: str | None = None,
+    relay_console: bool = False,
+    ignore_paused: bool = False,
+) -> Started:
+    """Start proc inside c; returns once it is about to exec (its pid written to pid_file)."""
+    from pyrunc.container.create import _write_pid_file, check_console_socket
+    from pyrunc.process.tenant import ExecFailed
+
+    if preserve_fds < 0:
+        raise InvalidArgument("--preserve-fds: must not be negative")
+    check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
+    with c.store.lock(c.id, shared=True):  # delete waits until the process is in
+        status = c.status()
+        if status == st.STOPPED:
+            raise ExecFailed("cannot exec in a stopped container")  # runc's text
+        if status == st.PAUSED and not ignore_paused:
+            raise ExecFailed("cannot exec in a paused container (use --ignore-paused to override)")
+        started = _launch(c, proc, preserve_fds, console_socket, relay_console)
+    if pid_file:
+        try:
+            _write_pid_file(pid_file, started.pid)
+        except BaseException:
+            _kill_quietly(started)
+            raise
+    return started
+
+
+def _launch(
+    c: Container,
+    proc: Process,
+    preserve_fds: int,
+    console_socket: str | None,
+    relay_console: bool,
+) -> Started:
+    from pyrunc.container.create import _socketpair, connect_console_socket
+    from pyrunc.process.tenant import TenantOptions, launch_tenant
+
+    console_fd = -1
+    ours = None
+    try:
+        if proc.terminal and console_socket:
+            console_fd = connect_console_socket(console_socket)
+        elif proc.terminal and relay_console:
+            ours, theirs = _socketpair()
+            console_fd = theirs.detach()
+        opts = TenantOptions(
+            c.pid, c.record["pid_start_time"], preserve_fds, console_fd, c.record.get("seccomp")
+        )
+        started = Started(launch_tenant(proc, c.cgroup_manager(), opts))
+        if ours is not None:
+            from pyrunc.linux.tty import recv_master
+
+            started.console_master = recv_master(ours)
+        return started
+    finally:
+        if console_fd >= 0:
+            os.close(console_fd)
+        if ours is not None:
+            ours.close()
+
+
+def _kill_quietly(started: Started) -> None:
+    import signal
+
+    try:
+        os.kill(started.pid, signal.SIGKILL)
+        os.waitpid(started.pid, 0)
+    except OSError:
+        pass
+
+
+# -- building the process -----------------------------------------------------------
+
+
+def process_from_file(path: str) -> Process:
+    """A runtime-spec process document (runc exec --process), validated like config.json."""
+    from pyrunc.spec.config import parse_process
+    from pyrunc.spec.validate import iter_errors
+
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise InvalidArgument(f"--process: open {path}: {(e.strerror or str(e)).lower()}") from None
+    except ValueError as e:
+        raise InvalidArgument(f"--process: {path}: invalid JSON: {e}") from None
+    wrapper = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": doc}
+    first = next(iter_errors("config-schema.json", wrapper, f"--process {path}"), None)
+    if first is not None:
+        raise InvalidArgument(first)
+    return _checked(parse_process(doc), f"--process {path}: process")
+
+
+def process_from_config(c: Container, o: Overrides) -> Process:
+    """The container's config.json process with runc exec's flags applied."""
+    from pyrunc.spec.config import load_config
+
+    base = load_config(c.record["bundle"]).process
+    if base is None:
+        raise InvalidArgument("config.json: process: required to exec without --process")
+    if not o.args:
+        raise InvalidArgument("exec: a command to run is required (or --process)")
+    user = base.user
+    if o.user:
+        uid, gid = _parse_user(o.user, user.gid)
+        user = dataclasses.replace(user, uid=uid, gid=gid)
+    if o.additional_gids:
+        user = dataclasses.replace(user, additional_gids=user.additional_gids + o.additional_gids)
+    proc = dataclasses.replace(
+        base,
+        args=o.args,
+        env=base.env + o.env,
+        cwd=o.cwd or base.cwd,
+        user=user,
+        terminal=bool(o.tty),
+        capabilities=_with_caps(base, o.caps),
+        no_new_privileges=base.no_new_privileges if o.no_new_privs is None else o.no_new_privs,
+        selinux_label=o.process_label or base.selinux_label,
+        apparmor_profile=o.apparmor or base.apparmor_profile,
+    )
+    return _checked(proc, "exec")
+
+
+def _parse_user(text: str, gid: int) -> tuple[int, int]:
+    uid_s, sep, gid_s = text.partition(":")
+    try:
+        uid = int(uid_s)
+        if sep:
+            gid = int(gid_s)
+    except ValueError:
+        raise InvalidArgument(f"--user: must be uid[:gid] in numbers, got {text!r}") from None
+    if uid < 0 or gid < 0:
+        raise InvalidArgument(f"--user: must not be negative, got {text!r}")
+    return uid, gid
+
+
+def _with_caps(base: Process, caps: tuple[str, ...]) -> Any:
+    """runc: --cap adds to bounding, effective and permitted (ambient only if
+    the process has inheritable capabilities, which ambient ones need)."""
+    from pyrunc.linux.capabilities import CAP_NUMBERS
+    from pyrunc.spec.config import Capabilities
+
+    for cap in caps:
+        if cap not in CAP_NUMBERS:
+            raise InvalidArgument(f"--cap: unknown capability {cap!r}")
+    cur = base.capabilities or Capabilities()
+    if not caps:
+        return base.capabilities
+    return dataclasses.replace(
+        cur,
+        bounding=cur.bounding + caps,
+        effective=cur.effective + caps,
+        permitted=cur.permitted + caps,
+        ambient=cur.ambient + caps if cur.inheritable else cur.ambient,
+    )
+
+
+def _checked(proc: Process, where: str) -> Process:
+    if not proc.args:
+        raise InvalidArgument(f"{where}: args: expected a non-empty array")
+    if not proc.cwd.startswith("/"):
+        raise InvalidArgument(f"{where}: cwd: must be an absolute path")
+    return proc

@@ -1,0 +1,208 @@
+"""exec: a new process in a running container.
+
+Runtime side (launch_tenant) → stage (joins the container's namespaces through
+/proc/<init>/ns/*, user namespace first, and its root) → tenant (forked so that it
+is inside the container's pid namespace; applies the process attributes and execs).
+The stage exits right after the fork, so the tenant is re-parented to the runtime,
+which is child subreaper and reaps it (foreground) or leaves it (detached).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.errors import PyruncError
+from pyrunc.linux import namespaces, tty
+from pyrunc.linux import syscalls as sc
+from pyrunc.process import attributes
+from pyrunc.process.channel import Channel, ChannelError
+from pyrunc.process.errors import go_style, step
+from pyrunc.process.parent import _checked_pid, _kill, _kill_and_reap, _reap
+from pyrunc.spec.config import Process
+
+# Joined in this order: the user namespace owns the others, the mount namespace
+# changes how the remaining /proc paths would resolve (all are opened up front anyway).
+_JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+
+
+class ExecFailed(PyruncError):
+    """The process could not be started in the container."""
+
+
+@dataclass(frozen=True)
+class TenantOptions:
+    init_pid: int
+    init_start_time: int
+    preserve_fds: int = 0
+    console_fd: int = -1  # connected console socket (or our socketpair end): gets the master
+    seccomp: dict[str, Any] | None = None  # the container's linux.seccomp
+
+
+def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOptions) -> int:
+    """Start proc in the container; return its host pid once it is about to exec.
+
+    On failure every process started here is killed and reaped before raising.
+    """
+    runtime_ch, stage_ch = Channel.pair()
+    sc.set_child_subreaper(True)  # the tenant becomes ours when the stage exits
+    stage = os.fork()
+    if stage == 0:
+        runtime_ch.close()
+        _stage(proc, stage_ch, opts)
+    stage_ch.close()
+    pid = 0
+    try:
+        pid = _drive(runtime_ch, cgroups, stage)
+        _reap(stage)
+        return pid
+    except BaseException:
+        _kill(pid)
+        _kill_and_reap(stage)
+        _reap(pid)
+        raise
+    finally:
+        runtime_ch.close()
+
+
+def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int) -> int:
+    pid = 0
+    ready = False
+    try:
+        if cgroups is not None:
+            cgroups.apply(stage)  # before the fork: the tenant is born in the container's cgroup
+        ch.send("cgroup-applied")
+        while True:
+            msg = ch.recv()
+            kind = msg["type"]
+            if kind == "tenant-pid":
+                pid = _checked_pid(msg.get("pid"))
+            elif kind == "ready":  # the tenant's; may overtake the stage's tenant-pid
+                ready = True
+            elif kind == "error":
+                raise ExecFailed(str(msg.get("msg", "exec failed")))
+            else:
+                raise ExecFailed(f"unexpected message {kind!r} from the exec'd process")
+            if pid and ready:
+                return pid
+    except ChannelError:
+        raise ExecFailed("the exec'd process exited before it was ready") from None
+
+
+# -- the stage: host pid namespace, joins the container's ----------------------------
+
+
+def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
+    """Never returns."""
+    try:
+        _close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
+        sc.set_dumpable(False)  # before entering any container namespace
+        ch.expect("cgroup-applied")
+        with step("joining the container's namespaces"):
+            _join_container(opts.init_pid, opts.init_start_time)
+        pid = os.fork()
+        if pid == 0:
+            _tenant(proc, ch, opts)
+        ch.send("tenant-pid", pid=pid)
+    except BaseException as e:  # noqa: BLE001 - report, never unwind into the runtime's code
+        _report(ch, f"unable to start container process: {go_style(e)}")
+        os._exit(1)
+    os._exit(0)
+
+
+def _close_fds_except(keep: set[int], first: int) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own directory fd
+
+
+def _join_container(init_pid: int, start_time: int) -> None:
+    fds = _open_namespaces(init_pid)
+    root = os.open(f"/proc/{init_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        # Opened by pid: make sure it is still the container's init, not a reused pid.
+        from pyrunc.container.status import is_alive
+
+        if not is_alive(init_pid, start_time):
+            raise OSError("the container's init has exited")
+        for ns_type, fd in fds:
+            sc.setns(fd, namespaces.NS_FLAGS[ns_type])
+            if ns_type == "user":
+                # Host root is unmapped in there: become the namespace's root.
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+        # The init's root, whatever made it (pivot_root, move + chroot, plain chroot).
+        os.fchdir(root)
+        os.chroot(".")
+        os.chdir("/")
+    finally:
+        os.close(root)
+        for _, fd in fds:
+            os.close(fd)
+
+
+def _open_namespaces(init_pid: int) -> list[tuple[str, int]]:
+    """An fd for each of init's namespaces that is not already ours, in join order."""
+    fds: list[tuple[str, int]] = []
+    try:
+        for ns_type in _JOIN_ORDER:
+            name = namespaces.PROC_NAMES[ns_type]
+            theirs = f"/proc/{init_pid}/ns/{name}"
+            try:
+                if _same_file(theirs, f"/proc/self/ns/{name}"):
+                    continue  # setns into our own user namespace fails; the others are no-ops
+            except FileNotFoundError:
+                continue  # a namespace type this kernel lacks
+            fds.append((ns_type, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+    except BaseException:
+        for _, fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def _same_file(a: str, b: str) -> bool:
+    sa, sb = os.stat(a), os.stat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+# -- the tenant: inside every namespace of the container -----------------------------
+
+
+def _tenant(proc: Process, ch: Channel, opts: TenantOptions) -> None:
+    """Never returns."""
+    try:
+        os.setsid()
+        if opts.console_fd >= 0:
+            with step("setting up console"):
+                tty.set_up_console(opts.console_fd, mount=False)
+        attributes.write_oom_score_adj(proc)
+        path = attributes.apply(proc, opts.preserve_fds)
+        _apply_seccomp(opts.seccomp, proc)
+        ch.send("ready")
+        ch.close()
+    except BaseException as e:  # noqa: BLE001
+        _report(ch, f"unable to start container process: {go_style(e)}")
+        os._exit(1)
+    attributes.exec_or_die(proc, path)
+
+
+def _apply_seccomp(section: dict[str, Any] | None, proc: Process) -> None:
+    """The container's seccomp filter, loaded last as init loads it.
+
+    Hook: once pyrunc/linux/seccomp.py is wired into init, call its loader here the
+    same way (it belongs in attributes.apply, shared by both paths).
+    """
+
+
+def _report(ch: Channel, msg: str) -> None:
+    try:
+        ch.send("error", msg=msg)
+    except OSError:
+        pass
