@@ -1,5 +1,6 @@
 """Fixtures: a busybox rootfs built once, a bundle and a private state root per test,
-and a leak check after every test (mounts, cgroups, processes, state dirs, fds)."""
+and a leak check after every test (mounts, cgroups, processes, state dirs, fds,
+namespaces: tests/leakcheck.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import Bundle, Runtime, fresh_config, reap_zombies
+from tests.helpers import Bundle, Runtime, fresh_config
+from tests.leakcheck import ID_PREFIX, STATE_MARKER, LeakCheck
 
-# Every container a test makes has an id with this prefix, so leaks can be told apart
-# from what else the host runs.
-ID_PREFIX = f"pyt-{os.getpid()}-"
-CGROUP_MARKERS = (ID_PREFIX, f"pyrunc-test-{os.getpid()}")
+CGROUP_MARKERS = (ID_PREFIX, STATE_MARKER)
 _counter = itertools.count()
 
 
@@ -60,7 +59,7 @@ def bundle(workdir: str, busybox_rootfs: str, cid: str) -> Bundle:
 
 @pytest.fixture(scope="session")
 def state_root() -> Iterator[str]:
-    root = os.path.join("/run", f"pyrunc-test-{os.getpid()}")
+    root = os.path.join("/run", STATE_MARKER)
     yield root
     if os.path.isdir(root) and not os.listdir(root):
         os.rmdir(root)
@@ -71,54 +70,7 @@ def runtime(state_root: str) -> Runtime:
     return Runtime(state_root)
 
 
-# -- leak check ------------------------------------------------------------------------
-
-def _mounts(marker: str) -> set[str]:
-    with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f if marker in line}
-
-
-def _cgroups() -> set[str]:
-    found = set()
-    for hierarchy in os.listdir("/sys/fs/cgroup"):
-        top = os.path.join("/sys/fs/cgroup", hierarchy)
-        for dirpath, dirnames, _ in os.walk(top):
-            for d in dirnames:
-                if any(m in d for m in CGROUP_MARKERS):
-                    found.add(os.path.join(dirpath, d))
-    return found
-
-
-def _processes_rooted_in(prefix: str) -> set[int]:
-    pids = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                root = os.readlink(f"/proc/{name}/root")
-                cmd = open(f"/proc/{name}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if root.startswith(prefix) or prefix.encode() in cmd:
-                pids.add(int(name))
-    return pids
-
-
-def _children() -> set[int]:
-    me = str(os.getpid())
-    kids = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = open(f"/proc/{name}/stat").read()
-            except OSError:
-                continue
-            if stat[stat.rindex(")") + 2:].split()[1] == me:
-                kids.add(int(name))
-    return kids
-
-
-def _fds() -> set[int]:
-    return {int(x) for x in os.listdir("/proc/self/fd")}
+# -- leak check (tests/leakcheck.py) ------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -132,17 +84,11 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     workdir = request.getfixturevalue("workdir")
     state_root = request.getfixturevalue("state_root")
-    before = (_mounts(workdir), _cgroups(), _processes_rooted_in(workdir), _children(), _fds())
+    check = LeakCheck.for_run(workdir, state_root)
     yield
-    reap_zombies()
-    after = (_mounts(workdir), _cgroups(), _processes_rooted_in(workdir), _children(), _fds())
-    leftovers = os.listdir(state_root) if os.path.isdir(state_root) else []
-    names = ("mounts", "cgroups", "processes", "child processes", "fds")
-    leaks = {n: sorted(a - b) for n, b, a in zip(names, before, after, strict=True) if a - b}
-    if leftovers:
-        leaks["state dirs"] = leftovers
+    leaks = check.leaks()
     if leaks:
-        _clean_up(state_root, leftovers)
+        _clean_up(state_root, sorted(os.listdir(state_root)) if os.path.isdir(state_root) else [])
     assert not leaks, f"test left behind: {leaks}"
 
 
