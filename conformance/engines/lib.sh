@@ -1,0 +1,299 @@
+# lib.sh - shared by the engine suites (podman.sh, containerd.sh, docker.sh).
+# Sourced, not run.  Provides: runtime resolution, apt installs, the busybox
+# rootfs, result counting, bounded commands, a private work dir, and a leak
+# check of the things an engine can leave on the host (daemons, mounts,
+# cgroups, netns, veths).
+#
+# Conventions for the engine scripts:
+#   ENGINE=name; source lib.sh; engines_init "$@"
+#   scenario NAME CMD...      runs CMD (a shell function) with a timeout and
+#                             prints PASS NAME or FAIL NAME: <reason>
+#   a scenario function fails with `fail "reason"` (or any non-zero status).
+
+ENGINES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$ENGINES_DIR/../.." && pwd)
+SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-90}
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+CLEANUP_FNS=()
+
+log() { printf '[%s %s] %s\n' "$ENGINE" "$(date +%T)" "$*" >&2; }
+
+# --- runtime ---------------------------------------------------------------
+# resolve_runtime [ARG] -> sets RUNTIME (absolute path) and RUNTIME_NAME.
+# ARG: empty or "pyrunc" (the installed pyrunc), "runc", "crun" (through
+# conformance/runtime-tools/crun-hybrid.sh), or a path/command.
+resolve_runtime() {
+    local arg=${1:-pyrunc} p
+    case $arg in
+        crun) p=$REPO_DIR/conformance/runtime-tools/crun-hybrid.sh ;;
+        */*) p=$arg ;;
+        *)
+            p=$(command -v "$arg" || true)
+            # A pyenv shim is slow and may pick another version: resolve it.
+            if [[ $p == */shims/* ]] && command -v pyenv >/dev/null; then
+                p=$(pyenv which "$arg")
+            fi
+            ;;
+    esac
+    [[ -n $p && -x $p ]] || { echo "runtime not found: $arg" >&2; exit 2; }
+    RUNTIME=$(readlink -f "$p")
+    # Keep the name the user gave (podman picks flags by basename).
+    [[ $p == /* ]] && RUNTIME=$p
+    RUNTIME_NAME=$(basename "$RUNTIME")
+    case $RUNTIME_NAME in crun-hybrid.sh) RUNTIME_NAME=crun ;; esac
+}
+
+# --- packages --------------------------------------------------------------
+# need_pkgs PKG... : apt-get install the missing ones (services are not
+# started: Debian's policy-rc.d, or a temporary one, answers 101).
+need_pkgs() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    log "apt-get install ${missing[*]}"
+    local made_policy=
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
+        --no-install-recommends "${missing[@]}" >&2 || rc=$?
+    if ((rc)); then
+        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get update -q >&2 || true
+        rc=0
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
+            --no-install-recommends "${missing[@]}" >&2 || rc=$?
+    fi
+    [[ -z $made_policy ]] || rm -f /usr/sbin/policy-rc.d
+    return "$rc"
+}
+
+# --- work dir, cleanup -----------------------------------------------------
+on_exit() { CLEANUP_FNS+=("$1"); }
+
+_run_cleanup() {
+    local rc=$? i
+    trap - EXIT INT TERM
+    for ((i = ${#CLEANUP_FNS[@]} - 1; i >= 0; i--)); do
+        "${CLEANUP_FNS[i]}" || log "cleanup step ${CLEANUP_FNS[i]} failed"
+    done
+    exit "$rc"
+}
+
+# engines_init [RUNTIME]: resolve the runtime, make $WORK, set traps.
+engines_init() {
+    [[ $(id -u) == 0 ]] || { echo "$ENGINE.sh must run as root" >&2; exit 2; }
+    resolve_runtime "${1:-}"
+    TAG=eng$$
+    WORK=$(mktemp -d "/tmp/engines-$ENGINE.XXXXXX")
+    chmod 711 "$WORK"
+    trap _run_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    on_exit _remove_work
+    log "runtime $RUNTIME ($RUNTIME_NAME), work dir $WORK"
+}
+
+_remove_work() {
+    # Anything still mounted under WORK (overlay layers, shm, netns) goes first.
+    local m
+    for m in $(findmnt -rn -o TARGET | grep -F "$WORK" | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+
+# kill_pidfile FILE [SECONDS]: TERM the pid in FILE, KILL after SECONDS.
+kill_pidfile() {
+    local f=$1 t=${2:-20} pid i
+    [[ -s $f ]] || return 0
+    pid=$(<"$f")
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < t * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    log "pid $pid did not stop on TERM: KILL"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# kill_matching STRING: KILL processes whose command line contains STRING
+# (our private work dir path, so only our own processes).
+kill_matching() {
+    local s=$1 p
+    for p in $(pgrep -f -- "$s" || true); do
+        [[ $p == "$$" || $p == "$BASHPID" ]] && continue
+        log "leftover process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"
+        kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
+# rm_cgroups NAME: remove the cgroup NAME (a path under each hierarchy root),
+# deepest first, in every v1 hierarchy and in the unified tree.
+rm_cgroups() {
+    local name=$1 h d
+    for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+        d=$h${name#/}
+        [[ -d $d ]] || continue
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+}
+
+# --- leak check ------------------------------------------------------------
+# snapshot: the host objects an engine run can leave, one per line, filtered
+# to the ones that carry our markers ($WORK, $TAG) or are engine-wide
+# (netns, veths, engine daemons).
+snapshot() {
+    {
+        findmnt -rn -o TARGET | grep -E -- "$WORK|$TAG|/run/netns|/run/docker|/run/containerd|/var/lib/docker|/var/lib/containers|/var/lib/containerd" |
+            sed 's/^/mount /' || true
+        ls /run/netns 2>/dev/null | sed 's/^/netns /' || true
+        ip -o link show 2>/dev/null | awk -F': ' '{print $2}' |
+            grep -E '^(veth|docker|cni|podman)' | sed 's/^/link /' || true
+        find /sys/fs/cgroup -maxdepth 3 -type d 2>/dev/null |
+            grep -E -- "$TAG|libpod|/docker" | sed 's/^/cgroup /' || true
+        # Live processes only: zombies wait for PID 1 (not an init here) to reap them.
+        ps -eo pid=,stat=,comm=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
+            $2 ~ /^Z/ || $1 == me || $1 == sub_ { next }
+            $3 ~ /^(dockerd|containerd|conmon|containerd-shim)/ || index($0, w) {
+                $2 = ""; print "proc " $0 }' || true
+    } | sort -u
+}
+
+# --- results ---------------------------------------------------------------
+fail() {
+    printf '%s\n' "$*" >"$WORK/.reason"
+    return 1
+}
+
+# scenario NAME FUNC [ARGS...]: run FUNC in a subshell, bounded by
+# SCENARIO_TIMEOUT (the subshell's children are killed on timeout).
+scenario() {
+    local name=$1 rc=0 reason
+    shift
+    rm -f "$WORK/.reason"
+    log "scenario $name"
+    local start=$SECONDS
+    (
+        set -euo pipefail
+        "$@"
+    ) >"$WORK/$name.out" 2>&1 &
+    local pid=$!
+    local waited=0
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS - start >= SCENARIO_TIMEOUT)); then
+            pkill -KILL -P "$pid" 2>/dev/null || true
+            kill -KILL "$pid" 2>/dev/null || true
+            printf 'timed out after %ss\n' "$SCENARIO_TIMEOUT" >"$WORK/.reason"
+            break
+        fi
+        sleep 0.2
+        waited=1
+    done
+    wait "$pid" 2>/dev/null || rc=$?
+    : "$waited"
+    if ((rc == 0)); then
+        PASSED=$((PASSED + 1))
+        echo "PASS $name"
+    else
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$name")
+        if [[ -s $WORK/.reason ]]; then
+            reason=$(head -c 600 "$WORK/.reason" | tr '\n' ' ')
+        else
+            reason="exit $rc: $(tail -n 3 "$WORK/$name.out" | tr '\n' ' ' | head -c 600)"
+        fi
+        echo "FAIL $name: $reason"
+        if [[ -n ${ENGINES_VERBOSE:-} ]]; then sed 's/^/    | /' "$WORK/$name.out" >&2; fi
+    fi
+    echo "--- $(date +%T) $name rc=$rc $((SECONDS - start))s" >>"$WORK/all.log"
+    cat "$WORK/$name.out" >>"$WORK/all.log"
+}
+
+# summary: closing line; exit status 1 if anything failed.
+summary() {
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED == 0))
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+    [[ $2 == "$3" ]] || fail "$1: got '$2', want '$3'"
+}
+
+# expect_match WHAT GOT REGEX
+expect_match() {
+    [[ $2 =~ $3 ]] || fail "$1: got '$2', want match of '$3'"
+}
+
+# expect_status WANT CMD... : run CMD, check its exit status.
+expect_status() {
+    local want=$1 rc=0
+    shift
+    "$@" || rc=$?
+    [[ $rc == "$want" ]] || fail "$*: exit $rc, want $want"
+}
+
+# --- image -----------------------------------------------------------------
+# make_rootfs_tar OUT: a busybox rootfs (busybox-static + applet links,
+# /etc/passwd, /etc/group) as an uncompressed tar.
+make_rootfs_tar() {
+    local out=$1 r
+    r=$(mktemp -d "$WORK/rootfs.XXXXXX")
+    mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,var,run}
+    chmod 1777 "$r/tmp"
+    cp /bin/busybox "$r/bin/busybox"
+    local a
+    for a in $("$r/bin/busybox" --list); do
+        [[ $a == busybox ]] || ln -sf busybox "$r/bin/$a"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$out" .
+    rm -rf "$r"
+}
+
+# make_oci_archive ROOTFS_TAR OUT NAME: an OCI image layout tarball holding
+# ROOTFS_TAR as its only layer, tagged NAME (for `ctr images import`).
+make_oci_archive() {
+    local layer=$1 out=$2 name=$3 d ldig lsize cdig csize mdig msize cfg man
+    d=$(mktemp -d "$WORK/oci.XXXXXX")
+    mkdir -p "$d/blobs/sha256"
+    ldig=$(sha256sum "$layer" | cut -d' ' -f1)
+    lsize=$(stat -c %s "$layer")
+    cp "$layer" "$d/blobs/sha256/$ldig"
+    cfg='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:'$ldig'"]}}'
+    printf '%s' "$cfg" >"$d/cfg"
+    cdig=$(sha256sum "$d/cfg" | cut -d' ' -f1)
+    csize=$(stat -c %s "$d/cfg")
+    mv "$d/cfg" "$d/blobs/sha256/$cdig"
+    man='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:'$cdig'","size":'$csize'},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:'$ldig'","size":'$lsize'}]}'
+    printf '%s' "$man" >"$d/man"
+    mdig=$(sha256sum "$d/man" | cut -d' ' -f1)
+    msize=$(stat -c %s "$d/man")
+    mv "$d/man" "$d/blobs/sha256/$mdig"
+    printf '{"imageLayoutVersion":"1.0.0"}' >"$d/oci-layout"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+        "$mdig" "$msize" "$name" "${name##*:}" >"$d/index.json"
+    tar -C "$d" -cf "$out" oci-layout index.json blobs
+    rm -rf "$d"
+}
+
+# --- pty -------------------------------------------------------------------
+# in_pty OUTFILE CMD...: run CMD with a pseudo-terminal as its stdio (util-linux
+# script), input from stdin; the terminal transcript goes to OUTFILE.
+in_pty() {
+    local out=$1
+    shift
+    local cmd
+    printf -v cmd '%q ' "$@"
+    script -qfec "$cmd" "$out"
+}

@@ -1,0 +1,305 @@
+#!/bin/bash
+# podman.sh [RUNTIME] - podman 4.3 + conmon driving RUNTIME end to end.
+#
+# RUNTIME: empty or "pyrunc" (the installed pyrunc), "runc", "crun" (through
+# conformance/runtime-tools/crun-hybrid.sh), or a path.  Everything podman
+# keeps (storage, run root, libpod tmp dir, events, container configs) lives
+# in a private temp dir, with a private containers.conf / storage.conf; the
+# image is a busybox-static rootfs imported with `podman import` (no registry).
+# Prints PASS/FAIL per scenario and "N passed, N failed"; exits 1 on failure.
+set -euo pipefail
+ENGINE=podman
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need_pkgs podman conmon uidmap catatonit containernetworking-plugins busybox-static bsdutils
+engines_init "$@"
+BEFORE=$(snapshot)
+IMG=localhost/engines-busybox:latest
+CG=/$TAG                     # every container's cgroup parent
+# netns: "none" (a private, empty network namespace per container; podman
+# creates it under /run/netns) unless PODMAN_NETNS says otherwise.
+NETNS=${PODMAN_NETNS:-none}
+
+mkdir -p "$WORK"/{root,runroot,tmp,net.d,volumes}
+# The runtime cannot raise a hard limit without CAP_SYS_RESOURCE (absent
+# here), so podman's default rlimits (nofile 1048576, nproc 32768) are capped
+# at this shell's hard limits.
+NOFILE=$(ulimit -Hn)
+NPROC=$(ulimit -Hu)
+[[ $NOFILE == unlimited ]] && NOFILE=1048576
+[[ $NPROC == unlimited ]] && NPROC=32768
+((NPROC > 32768)) && NPROC=32768
+cat >"$WORK/containers.conf" <<EOF
+[containers]
+netns = "$NETNS"
+default_ulimits = ["nofile=$NOFILE:$NOFILE", "nproc=$NPROC:$NPROC"]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$WORK/events.log"
+tmp_dir = "$WORK/tmp"
+static_dir = "$WORK/root/libpod"
+volume_path = "$WORK/volumes"
+
+[network]
+network_backend = "cni"
+network_config_dir = "$WORK/net.d"
+EOF
+cat >"$WORK/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+runroot = "$WORK/runroot"
+graphroot = "$WORK/root"
+EOF
+: >"$WORK/registries.conf"
+export CONTAINERS_CONF=$WORK/containers.conf
+export CONTAINERS_STORAGE_CONF=$WORK/storage.conf
+export CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf
+
+SHM_LOCK_EXISTED=
+[[ -e /dev/shm/libpod_lock ]] && SHM_LOCK_EXISTED=1
+
+pm() {
+    timeout 60 podman --root "$WORK/root" --runroot "$WORK/runroot" \
+        --storage-driver overlay --cgroup-manager cgroupfs --events-backend file \
+        --tmpdir "$WORK/tmp" --runtime "$RUNTIME" "$@"
+}
+# prun ARGS...: podman run with our cgroup parent.
+prun() { pm run --cgroup-parent "$CG" "$@"; }
+
+teardown() {
+    [[ -n ${TORN_DOWN:-} ]] && return 0
+    TORN_DOWN=1
+    pm rm -a -f -t 0 >/dev/null 2>&1 || true
+    pm rmi -a -f >/dev/null 2>&1 || true
+    # conmon and `podman container cleanup` processes carry $WORK in argv.
+    sleep 0.5
+    kill_matching "$WORK"
+    rm_cgroups "$CG"
+    [[ -n $SHM_LOCK_EXISTED ]] || rm -f /dev/shm/libpod_lock
+    return 0
+}
+on_exit teardown
+
+# --- image -------------------------------------------------------------------
+make_rootfs_tar "$WORK/rootfs.tar"
+pm import --change 'CMD ["sh"]' "$WORK/rootfs.tar" "$IMG" >/dev/null
+
+# --- scenarios ---------------------------------------------------------------
+t_run_id() {
+    local out
+    out=$(prun --rm "$IMG" id)
+    expect_match "id" "$out" '^uid=0\(root\) gid=0\(root\)( groups=0\(root\))?$'
+}
+
+t_run_hostname() {
+    local out
+    out=$(prun --rm --hostname engines-host "$IMG" hostname)
+    expect_eq hostname "$out" engines-host
+}
+
+t_run_cmdline() {
+    local out
+    out=$(prun --rm "$IMG" cat /proc/1/cmdline | tr '\0' ' ')
+    expect_eq "/proc/1/cmdline" "$out" "cat /proc/1/cmdline "
+}
+
+t_exit_status() {
+    expect_status 3 prun --rm "$IMG" sh -c 'exit 3'
+}
+
+t_missing_command() {
+    local rc=0 err
+    err=$(prun --rm "$IMG" /nonexistent 2>&1 >/dev/null) || rc=$?
+    echo "$err"
+    [[ $rc == 127 ]] || fail "exit $rc, want 127: $err"
+    [[ $err == *"OCI runtime attempted to invoke a command that was not found"* ]] ||
+        fail "podman did not classify the error as 'not found': $err"
+}
+
+t_detached_exec_stop_rm() {
+    local id out rc=0
+    id=$(prun -d --name det "$IMG" sleep 1000)
+    out=$(pm inspect -f '{{.State.Status}}' det)
+    expect_eq status "$out" running
+    out=$(pm exec det sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "')
+    expect_eq "exec output" "$out" "exec-ok
+sleep 1000 "
+    pm exec det sh -c 'exit 5' || rc=$?
+    expect_eq "exec exit status" "$rc" 5
+    pm stop -t 2 det >/dev/null
+    out=$(pm inspect -f '{{.State.Status}}' det)
+    expect_eq "status after stop" "$out" exited
+    pm rm det >/dev/null
+    out=$(pm ps -a -q --no-trunc)
+    [[ $out != *"$id"* ]] || fail "container still listed after rm"
+}
+
+t_interactive_tty() {
+    local rc=0
+    printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
+        in_pty "$WORK/tty.out" podman --root "$WORK/root" --runroot "$WORK/runroot" \
+            --storage-driver overlay --cgroup-manager cgroupfs --events-backend file \
+            --tmpdir "$WORK/tmp" --runtime "$RUNTIME" run -it --rm --cgroup-parent "$CG" "$IMG" sh ||
+        rc=$?
+    cat "$WORK/tty.out"
+    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
+    grep -q '^/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
+    expect_eq "exit status" "$rc" 7
+}
+
+t_exec_tty() {
+    local out
+    prun -d --name xtty "$IMG" sleep 1000 >/dev/null
+    : | in_pty "$WORK/xtty.out" podman --root "$WORK/root" --runroot "$WORK/runroot" \
+        --storage-driver overlay --cgroup-manager cgroupfs --events-backend file \
+        --tmpdir "$WORK/tmp" --runtime "$RUNTIME" exec -it xtty tty
+    out=$(tr -d '\r' <"$WORK/xtty.out")
+    echo "$out"
+    pm rm -f -t 0 xtty >/dev/null
+    [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
+}
+
+t_limits() {
+    local out
+    out=$(prun --rm --memory 64m --cpus 0.5 --pids-limit 77 "$IMG" sh -c \
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/pids/pids.max' |
+        tr '\n' ' ')
+    expect_eq "memory.limit_in_bytes cfs_quota_us cfs_period_us pids.max" "$out" "67108864 50000 100000 77 "
+}
+
+t_pause_unpause() {
+    local out pid fr
+    prun -d --name pz "$IMG" sleep 1000 >/dev/null
+    pm pause pz >/dev/null
+    out=$(pm inspect -f '{{.State.Status}}' pz)
+    expect_eq "status after pause" "$out" paused
+    pid=$(pm inspect -f '{{.State.Pid}}' pz)
+    fr=$(awk -F: '$2=="freezer"{print $3}' "/proc/$pid/cgroup")
+    out=$(cat "/sys/fs/cgroup/freezer$fr/freezer.state")
+    expect_eq "freezer.state" "$out" FROZEN
+    pm unpause pz >/dev/null
+    out=$(pm inspect -f '{{.State.Status}}' pz)
+    expect_eq "status after unpause" "$out" running
+    out=$(pm exec pz echo alive)
+    expect_eq "exec after unpause" "$out" alive
+    pm rm -f -t 0 pz >/dev/null
+}
+
+t_top_ps() {
+    local out
+    prun -d --name tp "$IMG" sleep 1001 >/dev/null
+    out=$(pm top tp)
+    echo "$out"
+    [[ $out == *"sleep 1001"* ]] || fail "podman top: no 'sleep 1001' in: $out"
+    out=$(pm ps --format '{{.Names}} {{.Status}}')
+    echo "$out"
+    [[ $out =~ tp\ Up ]] || fail "podman ps: tp not Up: $out"
+    pm rm -f -t 0 tp >/dev/null
+}
+
+t_stats() {
+    local out
+    prun -d --name st --memory 64m "$IMG" sleep 1000 >/dev/null
+    out=$(pm stats --no-stream --format '{{.Name}} {{.MemUsage}}' st)
+    echo "$out"
+    pm rm -f -t 0 st >/dev/null
+    [[ $out =~ ^st\ .*/\ 67.11MB ]] || fail "stats: $out"
+}
+
+t_logs() {
+    local out
+    prun -d --name lg "$IMG" sh -c 'echo to-stdout; echo to-stderr >&2' >/dev/null
+    pm wait lg >/dev/null
+    out=$(pm logs lg 2>&1 | sort | tr '\n' ' ')
+    pm rm lg >/dev/null
+    expect_eq logs "$out" "to-stderr to-stdout "
+}
+
+t_restart_stopped() {
+    local out
+    prun -d --name rs "$IMG" sh -c 'echo ran; exit 4' >/dev/null
+    out=$(pm wait rs)
+    expect_eq "first exit" "$out" 4
+    pm start rs >/dev/null
+    out=$(pm wait rs)
+    expect_eq "second exit" "$out" 4
+    out=$(pm logs rs | tr '\n' ' ')
+    expect_eq "logs of two runs" "$out" "ran ran "
+    # restart of a running container
+    pm rm rs >/dev/null
+    prun -d --name rr "$IMG" sleep 1000 >/dev/null
+    local p1 p2
+    p1=$(pm inspect -f '{{.State.Pid}}' rr)
+    pm restart -t 1 rr >/dev/null
+    p2=$(pm inspect -f '{{.State.Pid}}' rr)
+    out=$(pm inspect -f '{{.State.Status}}' rr)
+    expect_eq "status after restart" "$out" running
+    [[ $p1 != "$p2" ]] || fail "restart kept pid $p1"
+    pm rm -f -t 0 rr >/dev/null
+}
+
+t_parallel_20() {
+    local i pids=() rc=0 n
+    for i in $(seq 1 20); do
+        prun -d --name "par$i" "$IMG" sleep 1000 >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || rc=$?; done
+    n=$(pm ps -q --filter name=par --filter status=running | wc -l)
+    expect_eq "running containers" "$n" 20
+    ((rc == 0)) || fail "a parallel run failed (exit $rc)"
+    pids=()
+    for i in $(seq 1 20); do
+        pm rm -f -t 0 "par$i" >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || rc=$?; done
+    ((rc == 0)) || fail "a parallel rm failed (exit $rc)"
+    n=$(pm ps -a -q | wc -l)
+    expect_eq "containers left" "$n" 0
+}
+
+t_runtime_state_clean() {
+    # Nothing podman created is left in the runtime's own state root.
+    local ids left=
+    ids=$(pm ps -a -q --no-trunc)
+    [[ -z $ids ]] || fail "podman still lists containers: $ids"
+    local root
+    for root in /run/pyrunc /run/runc /run/crun; do
+        [[ -d $root ]] || continue
+        left+=$(find "$root" -maxdepth 1 -regextype egrep -regex '.*/[0-9a-f]{64}' -newer "$WORK/containers.conf" 2>/dev/null)
+    done
+    [[ -z $left ]] || fail "runtime state left: $left"
+}
+
+t_no_leaks() {
+    local after
+    after=$(snapshot)
+    local new
+    new=$(comm -13 <(echo "$BEFORE") <(echo "$after"))
+    [[ -z $new ]] || fail "left on the host: $(echo "$new" | head -5 | tr '\n' ';')"
+}
+
+scenario run-id t_run_id
+scenario run-hostname t_run_hostname
+scenario run-cmdline t_run_cmdline
+scenario exit-status t_exit_status
+scenario missing-command-127 t_missing_command
+scenario detached-exec-stop-rm t_detached_exec_stop_rm
+scenario interactive-tty t_interactive_tty
+scenario exec-tty t_exec_tty
+scenario cgroup-limits t_limits
+scenario pause-unpause t_pause_unpause
+scenario top-ps t_top_ps
+scenario stats t_stats
+scenario logs t_logs
+scenario restart t_restart_stopped
+scenario parallel-20 t_parallel_20
+scenario runtime-state-clean t_runtime_state_clean
+teardown
+scenario no-leaks t_no_leaks
+summary
