@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.cgroups.manager import FROZEN, CgroupManager
 
 
 def signal_all(manager: CgroupManager, sig: int) -> None:
@@ -21,6 +21,10 @@ def kill_all(manager: CgroupManager, timeout: float = 5.0) -> None:
     """SIGKILL everything in the cgroup until it is empty (new forks race the first pass)."""
     deadline = time.monotonic() + timeout
     delay = 0.001
+    if manager.pids() and manager.freezer_state() == FROZEN:
+        # Frozen tasks (v1) keep SIGKILL pending: kill, then thaw so they can die.
+        signal_all(manager, signal.SIGKILL)
+        manager.thaw()
     while manager.pids() and time.monotonic() < deadline:
         signal_all(manager, signal.SIGKILL)
         time.sleep(delay)

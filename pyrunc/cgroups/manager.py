@@ -1,4 +1,9 @@
-"""The cgroup manager interface and the choice of implementation for this host."""
+"""The cgroup manager interface and the choice of implementation for this host.
+
+v1 (and hybrid: v1 controllers plus a v2 mount without them) or pure v2, chosen by
+what is mounted at /sys/fs/cgroup. Implementations are imported lazily: `state`
+and friends must not pay for code they do not run.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from typing import Any
 
 _CGROUP2_SUPER_MAGIC = 0x63677270
 CGROUP_ROOT = "/sys/fs/cgroup"
+
+THAWED, FROZEN = "THAWED", "FROZEN"
 
 
 class CgroupManager(ABC):
@@ -22,12 +29,36 @@ class CgroupManager(ABC):
         """Move pid (and so its future children) into the container's cgroup."""
 
     @abstractmethod
-    def set(self, resources: dict[str, Any]) -> None:
-        """Write `linux.resources` into the cgroup files."""
+    def set(self, resources: dict[str, Any], update: bool = False) -> None:
+        """Write `linux.resources` into the cgroup files.
+
+        update: a running container's limits change (`update`): device rules are left
+        as they are, and memory.checkBeforeUpdate is honoured.
+        """
 
     @abstractmethod
     def pids(self) -> list[int]:
-        """Every pid in the container's cgroup."""
+        """Every pid in the container's cgroup and below it."""
+
+    @abstractmethod
+    def freeze(self) -> None:
+        """Freeze every task (returns once the kernel reports them frozen)."""
+
+    @abstractmethod
+    def thaw(self) -> None:
+        """Let every task run again."""
+
+    @abstractmethod
+    def freezer_state(self) -> str:
+        """THAWED or FROZEN."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """runc's `events --stats` data: cpu, memory, pids, blkio, hugetlb."""
+
+    @abstractmethod
+    def oom_kill_count(self) -> int:
+        """How many times the kernel's OOM killer has struck in this cgroup."""
 
     @abstractmethod
     def destroy(self) -> None:
@@ -43,7 +74,10 @@ class CgroupManager(ABC):
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has struck in this cgroup (False if unknown)."""
-        return False
+        try:
+            return self.oom_kill_count() > 0
+        except (OSError, ValueError):
+            return False
 
 
 def is_unified(root: str = CGROUP_ROOT) -> bool:
@@ -60,9 +94,16 @@ def is_unified(root: str = CGROUP_ROOT) -> bool:
     return buf.f_type == _CGROUP2_SUPER_MAGIC
 
 
-def new_manager(container_id: str, cgroups_path: str) -> CgroupManager:
+def new_manager(container_id: str, cgroups_path: str, systemd: bool = False) -> CgroupManager:
+    """The manager for this host; `systemd`: cgroupsPath is "slice:prefix:name"."""
+    if systemd:
+        from pyrunc.cgroups.paths import systemd_to_cgroupfs
+
+        cgroups_path = systemd_to_cgroupfs(cgroups_path, container_id)
     if is_unified():
-        raise NotImplementedError("cgroup v2 hosts are not supported yet")
+        from pyrunc.cgroups.v2 import V2Manager
+
+        return V2Manager.for_container(container_id, cgroups_path)
     from pyrunc.cgroups.v1 import V1Manager
 
     return V1Manager.for_container(container_id, cgroups_path)
@@ -71,6 +112,10 @@ def new_manager(container_id: str, cgroups_path: str) -> CgroupManager:
 def manager_from_state(data: dict[str, Any]) -> CgroupManager | None:
     if not data:
         return None
+    if data.get("version") == "v2":
+        from pyrunc.cgroups.v2 import V2Manager
+
+        return V2Manager.from_state(data)
     from pyrunc.cgroups.v1 import V1Manager
 
     return V1Manager.from_state(data)
@@ -93,3 +138,30 @@ def write_file(directory: str, name: str, value: str | int) -> None:
         raise CgroupError(f"write {path} ({value}): {e.strerror.lower()}") from None
     finally:
         os.close(fd)
+
+
+def read_file(directory: str, name: str) -> str:
+    with open(os.path.join(directory, name)) as f:
+        return f.read()
+
+
+def read_keyed(directory: str, name: str) -> dict[str, int]:
+    """A flat keyed file ("key value" lines: cpu.stat, memory.stat, memory.events)."""
+    out = {}
+    for line in read_file(directory, name).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def all_pids(directory: str) -> list[int]:
+    """cgroup.procs of a cgroup and of every cgroup below it (runc's GetAllPids)."""
+    found: list[int] = []
+    for dirpath, _, files in os.walk(directory):
+        if "cgroup.procs" in files:
+            try:
+                found += [int(x) for x in read_file(dirpath, "cgroup.procs").split()]
+            except FileNotFoundError:  # removed while we walked
+                continue
+    return found

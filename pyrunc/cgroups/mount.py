@@ -1,14 +1,16 @@
 """A `cgroup` entry of the mounts list: the container sees its own cgroups only.
 
 On v1 (and hybrid) a tmpfs goes at the destination, and each hierarchy's
-container directory is bound below it under the hierarchy's usual name.
+container directory is bound below it under the hierarchy's usual name. On v2 the
+destination is the container's cgroup itself: a fresh cgroup2 mount when it has a
+cgroup namespace (rooted at its cgroup), a bind of its directory otherwise (as runc).
 """
 
 from __future__ import annotations
 
 import os
 
-from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.cgroups.manager import CGROUP_ROOT, CgroupManager
 from pyrunc.linux import mounts, paths
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec.config import Mount
@@ -17,6 +19,10 @@ from pyrunc.spec.config import Mount
 def mount_cgroups(root_fd: int, m: Mount, manager: CgroupManager) -> None:
     opts = mounts.parse_options(m.options)
     keep = opts.flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RELATIME)
+    views = manager.mount_views()
+    if len(views) == 1 and views[0][1] == "":
+        _mount_v2(root_fd, m, views[0][0], keep | (opts.flags & sc.MS_RDONLY))
+        return
     dest_fd = paths.create_in_root(root_fd, m.destination, True)
     try:
         sc.mount("tmpfs", paths.fd_path(dest_fd), "tmpfs", keep, "mode=755")
@@ -46,3 +52,22 @@ def mount_cgroups(root_fd: int, m: Mount, manager: CgroupManager) -> None:
             sc.mount(None, paths.fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY | keep, None)
         finally:
             os.close(fd)
+
+
+def _in_cgroupns() -> bool:
+    """Inside a cgroup namespace our own cgroup reads as its root."""
+    with open("/proc/self/cgroup") as f:
+        return any(line.rstrip("\n") == "0::/" for line in f)
+
+
+def _mount_v2(root_fd: int, m: Mount, host_dir: str, flags: int) -> None:
+    fd = paths.create_in_root(root_fd, m.destination, True)
+    try:
+        target = paths.fd_path(fd)
+        if _in_cgroupns() and host_dir.rstrip("/") != CGROUP_ROOT:
+            sc.mount("cgroup2", target, "cgroup2", flags, None)
+            return
+        sc.mount(host_dir, target, None, sc.MS_BIND, None)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
+    finally:
+        os.close(fd)

@@ -1,7 +1,9 @@
 """`linux.resources` -> cgroup v1 file writes. Pure, table-driven, unit-tested.
 
 A file name starting with "?" is optional: written only where this kernel (and this
-host's mounted controllers) have it.
+host's mounted controllers) have it. Every other write needs its controller mounted
+and its file present, as runc's fs manager does ("cannot set hugetlb limit: ...").
+Zero (or absence) means "leave the kernel's value alone", as runc and docker read it.
 """
 
 from __future__ import annotations
@@ -30,32 +32,48 @@ DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     "c 136:* rwm",  # tty console ptmx pts
 )
 
+# Without CFQ's weight files the kernel has BFQ's: runc writes there instead.
+BFQ_FALLBACK = {
+    "blkio.weight": "blkio.bfq.weight",
+    "blkio.weight_device": "blkio.bfq.weight_device",
+}
+
 
 def _limit(v: int) -> str:
     return "-1" if v < 0 else str(v)
 
 
+def check_swappiness(swappiness: int | None) -> int | None:
+    """-1 (or absent) means unset, as runc reads it; outside 0-100 is an error."""
+    if swappiness is None or swappiness == -1:
+        return None
+    if not 0 <= swappiness <= 100:  # silently dropping it would hide the mistake
+        raise CgroupError(
+            f"linux.resources.memory.swappiness: invalid value {swappiness}, valid range is 0-100"
+        )
+    return swappiness
+
+
 def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
-    if "limit" in mem and mem["limit"] != 0:
+    # The limit and the memsw limit are ordered at write time (the kernel wants
+    # limit <= memsw at every step): see V1Manager.
+    if mem.get("limit"):
         yield ("memory", "memory.limit_in_bytes", _limit(mem["limit"]))
-    if "swap" in mem and mem["swap"] != 0:
+    if mem.get("swap"):
         yield ("memory", "?memory.memsw.limit_in_bytes", _limit(mem["swap"]))
-    if "reservation" in mem and mem["reservation"] != 0:
+    if mem.get("reservation"):
         yield ("memory", "memory.soft_limit_in_bytes", _limit(mem["reservation"]))
-    if mem.get("kernel"):
+    if mem.get("kernel"):  # gone from recent kernels; runc ignores it there
         yield ("memory", "?memory.kmem.limit_in_bytes", _limit(mem["kernel"]))
     if mem.get("kernelTCP"):
         yield ("memory", "?memory.kmem.tcp.limit_in_bytes", _limit(mem["kernelTCP"]))
-    swappiness = mem.get("swappiness")
-    if swappiness is not None and swappiness != -1:  # -1: unset, as runc reads it
-        if not 0 <= swappiness <= 100:  # silently dropping it would hide the mistake
-            raise CgroupError(
-                f"linux.resources.memory.swappiness: invalid value {swappiness}, "
-                "valid range is 0-100"
-            )
+    swappiness = check_swappiness(mem.get("swappiness"))
+    if swappiness is not None:
         yield ("memory", "memory.swappiness", str(swappiness))
     if mem.get("disableOOMKiller"):
         yield ("memory", "memory.oom_control", "1")
+    if mem.get("useHierarchy"):  # always on in kernels >= 6.1 (writing 1 is accepted)
+        yield ("memory", "?memory.use_hierarchy", "1")
 
 
 def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:
@@ -67,11 +85,15 @@ def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:
     if cpu.get("quota"):
         yield ("cpu", "cpu.cfs_quota_us", str(cpu["quota"]))
     if cpu.get("burst") is not None:
-        yield ("cpu", "?cpu.cfs_burst_us", str(cpu["burst"]))
+        # runc: a missing file is fine for burst 0 only.
+        opt = "?" if cpu["burst"] == 0 else ""
+        yield ("cpu", opt + "cpu.cfs_burst_us", str(cpu["burst"]))
     if cpu.get("realtimePeriod"):
-        yield ("cpu", "?cpu.rt_period_us", str(cpu["realtimePeriod"]))
+        yield ("cpu", "cpu.rt_period_us", str(cpu["realtimePeriod"]))
     if cpu.get("realtimeRuntime"):
-        yield ("cpu", "?cpu.rt_runtime_us", str(cpu["realtimeRuntime"]))
+        yield ("cpu", "cpu.rt_runtime_us", str(cpu["realtimeRuntime"]))
+    if cpu.get("idle") is not None:
+        yield ("cpu", "cpu.idle", str(cpu["idle"]))
     if cpu.get("cpus"):
         yield ("cpuset", "cpuset.cpus", cpu["cpus"])
     if cpu.get("mems"):
@@ -109,16 +131,75 @@ def device_writes(rules: list[dict[str, Any]]) -> Iterator[Write]:
         yield ("devices", opt + "devices.allow", r)
 
 
+def _dev(entry: dict[str, Any]) -> str:
+    return f"{entry['major']}:{entry['minor']}"
+
+
+THROTTLES = (  # spec key -> v1 file
+    ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+    ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+    ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+    ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+)
+
+
 def blkio_writes(blkio: dict[str, Any]) -> Iterator[Write]:
+    """blkio.weight(_device) become BFQ's files where CFQ's are absent (see V1Manager)."""
     if blkio.get("weight"):
-        yield ("blkio", "?blkio.weight", str(blkio["weight"]))
+        yield ("blkio", "blkio.weight", str(blkio["weight"]))
     if blkio.get("leafWeight"):
-        yield ("blkio", "?blkio.leaf_weight", str(blkio["leafWeight"]))
+        yield ("blkio", "blkio.leaf_weight", str(blkio["leafWeight"]))
+    for wd in blkio.get("weightDevice") or ():
+        if wd.get("weight"):
+            yield ("blkio", "blkio.weight_device", f"{_dev(wd)} {wd['weight']}")
+        if wd.get("leafWeight"):
+            yield ("blkio", "blkio.leaf_weight_device", f"{_dev(wd)} {wd['leafWeight']}")
+    for key, name in THROTTLES:
+        for t in blkio.get(key) or ():
+            yield ("blkio", name, f"{_dev(t)} {t['rate']}")
+
+
+def hugetlb_writes(limits: list[dict[str, Any]]) -> Iterator[Write]:
+    for h in limits:
+        yield ("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", str(h["limit"]))
+        # Reservations are accounted apart since 5.7: limit them alike where present.
+        yield ("hugetlb", f"?hugetlb.{h['pageSize']}.rsvd.limit_in_bytes", str(h["limit"]))
+
+
+def network_writes(net: dict[str, Any]) -> Iterator[Write]:
+    if net.get("classID"):
+        yield ("net_cls", "net_cls.classid", str(net["classID"]))
+    for p in net.get("priorities") or ():
+        yield ("net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}")
+
+
+def rdma_line(device: str, limit: dict[str, Any]) -> str:
+    """One rdma.max line (same syntax in v1 and v2); unset counts stay "max"."""
+    parts = [device]
+    for key, name in (("hcaHandles", "hca_handle"), ("hcaObjects", "hca_object")):
+        if limit.get(key) is not None:
+            parts.append(f"{name}={limit[key]}")
+    return " ".join(parts)
+
+
+def rdma_writes(rdma: dict[str, Any]) -> Iterator[Write]:
+    for device, limit in (rdma or {}).items():
+        yield ("rdma", "rdma.max", rdma_line(device, limit))
+
+
+def unified_writes(unified: dict[str, str]) -> Iterator[Write]:
+    if unified:  # runc: "invalid configuration: cannot use unified on cgroup v1"
+        raise CgroupError("linux.resources.unified: cannot be used on a cgroup v1 host")
+    return iter(())
 
 
 def to_files(resources: dict[str, Any]) -> Iterator[Write]:
+    yield from unified_writes(resources.get("unified") or {})
     yield from device_writes(resources.get("devices") or [])
     yield from memory_writes(resources.get("memory") or {})
     yield from cpu_writes(resources.get("cpu") or {})
     yield from pids_writes(resources.get("pids") or {})
     yield from blkio_writes(resources.get("blockIO") or {})
+    yield from hugetlb_writes(resources.get("hugepageLimits") or [])
+    yield from network_writes(resources.get("network") or {})
+    yield from rdma_writes(resources.get("rdma") or {})

@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyrunc.cgroups import resources_v1
-from pyrunc.cgroups.manager import CgroupManager, write_file
+from pyrunc.cgroups.manager import (
+    FROZEN,
+    THAWED,
+    CgroupManager,
+    all_pids,
+    read_file,
+    read_keyed,
+    write_file,
+)
+from pyrunc.cgroups.resources_v1 import Write
 from pyrunc.errors import CgroupError
 
 
@@ -112,18 +121,43 @@ class V1Manager(CgroupManager):
         for directory in self.paths.values():
             write_file(directory, "cgroup.procs", pid)
 
-    def set(self, resources: dict[str, Any]) -> None:
-        for controller, name, value in resources_v1.to_files(resources):
-            directory = self._dir_for(controller)
-            if directory is None:
-                if value_required(controller) and not name.startswith("?"):
-                    raise CgroupError(f"cgroup controller {controller} is not mounted")
-                continue
-            if name.startswith("?"):  # optional file: skip where this kernel lacks it
-                name = name[1:]
-                if not os.path.exists(os.path.join(directory, name)):
-                    continue
-            write_file(directory, name, value)
+    def set(self, resources: dict[str, Any], update: bool = False) -> None:
+        if update:  # rules of a running container stay (runc's update has none)
+            resources = {k: v for k, v in resources.items() if k != "devices"}
+        writes = list(resources_v1.to_files(resources))
+        if (resources.get("memory") or {}).get("checkBeforeUpdate"):
+            self._check_memory_usage(resources["memory"])
+        for controller, name, value in _ordered_memory(writes, self._dir_for("memory")):
+            self._write(controller, name, value)
+
+    def _write(self, controller: str, name: str, value: str) -> None:
+        optional = name.startswith("?")
+        name = name.lstrip("?")
+        directory = self._dir_for(controller)
+        if directory is None:
+            if optional:
+                return
+            # runc's words for a controller this host does not mount.
+            raise CgroupError(
+                f"cannot set {controller} limit: container could not join or create cgroup"
+            )
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            fallback = resources_v1.BFQ_FALLBACK.get(name)
+            if fallback and os.path.exists(os.path.join(directory, fallback)):
+                name = fallback
+            elif optional:
+                return
+        write_file(directory, name, value)
+
+    def _check_memory_usage(self, mem: dict[str, Any]) -> None:
+        limit = mem.get("limit") or 0
+        directory = self._dir_for("memory")
+        if limit <= 0 or directory is None:
+            return
+        usage = int(read_file(directory, "memory.usage_in_bytes"))
+        if limit < usage:
+            raise CgroupError(f"rejecting memory limit {limit} below current usage {usage}")
 
     def _dir_for(self, controller: str) -> str | None:
         for key, directory in self.paths.items():
@@ -137,13 +171,48 @@ class V1Manager(CgroupManager):
             or self._dir_for("devices")
             or next(iter(self.paths.values()), None)
         )
+        return all_pids(directory) if directory else []
+
+    def freeze(self) -> None:
+        directory = self._freezer()
+        # Tasks forking meanwhile can leave it FREEZING: ask again until it sticks.
+        for i in range(1000):
+            write_file(directory, "freezer.state", FROZEN)
+            if read_file(directory, "freezer.state").strip() == FROZEN:
+                return
+            time.sleep(min(0.001 * (i + 1), 0.01))
+        write_file(directory, "freezer.state", THAWED)
+        raise CgroupError(f"unable to freeze {directory}: tasks keep it busy")
+
+    def thaw(self) -> None:
+        write_file(self._freezer(), "freezer.state", THAWED)
+
+    def freezer_state(self) -> str:
+        directory = self._dir_for("freezer")
         if directory is None:
-            return []
+            return THAWED
         try:
-            with open(os.path.join(directory, "cgroup.procs")) as f:
-                return [int(x) for x in f.read().split()]
+            state = read_file(directory, "freezer.state").strip()
         except FileNotFoundError:
-            return []
+            return THAWED
+        return FROZEN if state == FROZEN else THAWED
+
+    def _freezer(self) -> str:
+        directory = self._dir_for("freezer")
+        if directory is None:
+            raise CgroupError("cgroup controller freezer is not mounted: cannot pause")
+        return directory
+
+    def stats(self) -> dict[str, Any]:
+        from pyrunc.cgroups.stats import v1_stats
+
+        return v1_stats(self._dir_for)
+
+    def oom_kill_count(self) -> int:
+        directory = self._dir_for("memory")
+        if directory is None:
+            return 0
+        return read_keyed(directory, "memory.oom_control").get("oom_kill", 0)
 
     def destroy(self) -> None:
         leaves = set(self.paths.values())
@@ -160,15 +229,6 @@ class V1Manager(CgroupManager):
         if failed:
             raise CgroupError(f"unable to remove cgroup(s): {', '.join(failed)}")
 
-    def oom_killed(self) -> bool:
-        directory = self._dir_for("memory")
-        try:
-            with open(os.path.join(directory or "", "memory.oom_control")) as f:
-                counts = dict(line.split() for line in f if line.strip())
-        except (OSError, ValueError):
-            return False
-        return int(counts.get("oom_kill", "0")) > 0
-
     def mount_views(self) -> list[tuple[str, str]]:
         out = []
         for key, directory in self.paths.items():
@@ -181,8 +241,23 @@ class V1Manager(CgroupManager):
         return out
 
 
-def value_required(controller: str) -> bool:
-    return controller in ("memory", "cpu", "pids", "devices")
+def _ordered_memory(writes: list[Write], memory_dir: str | None) -> list[Write]:
+    """The kernel wants limit <= memsw limit after every write: raising both means
+    memsw first, lowering both the limit first (runc's order)."""
+    names = [n.lstrip("?") for _, n, _ in writes]
+    if "memory.limit_in_bytes" not in names or "memory.memsw.limit_in_bytes" not in names:
+        return writes
+    i, j = names.index("memory.limit_in_bytes"), names.index("memory.memsw.limit_in_bytes")
+    swap = int(writes[j][2])
+    try:
+        current = int(read_file(memory_dir or "", "memory.limit_in_bytes"))
+    except (OSError, ValueError):
+        return writes
+    if swap == -1 or current < swap:
+        out = list(writes)
+        out[i], out[j] = writes[j], writes[i]
+        return out
+    return writes
 
 
 def _inherit_cpuset(directory: str) -> None:

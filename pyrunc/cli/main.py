@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(_version())
             return 0
         if args.systemd_cgroup:
-            raise PyruncError(
-                "--systemd-cgroup: the systemd cgroup driver is not supported "
-                "yet (systemd is not running on this host)"
-            )
+            # cgroupsPath is "slice:prefix:name", mapped onto cgroupfs (no systemd here).
+            from pyrunc.container import create
+
+            create.SYSTEMD_CGROUP = True
         if args.rootless not in ("auto", "false"):
             raise PyruncError("--rootless: rootless containers are not supported yet")
         handler: Callable[[argparse.Namespace, Log], int] | None = getattr(args, "handler", None)

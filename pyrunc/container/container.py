@@ -121,6 +121,28 @@ class Container:
 
         delete(self, force)
 
+    # -- cgroups (pyrunc/container/{pause,resume,update,ps,events}.py) ----------------------
+    def pause(self) -> None:
+        from pyrunc.container.pause import pause
+
+        pause(self)
+
+    def resume(self) -> None:
+        from pyrunc.container.resume import resume
+
+        resume(self)
+
+    def update(self, resources: dict[str, Any]) -> None:
+        """Merge resources (zero: unchanged) into the limits of the live container."""
+        from pyrunc.container.update import update
+
+        update(self, resources)
+
+    def processes(self) -> list[int]:
+        from pyrunc.container.ps import pids
+
+        return pids(self)
+
     def cgroup_manager(self):  # noqa: ANN201 - lazy import keeps cgroups off the state path
         from pyrunc.cgroups.manager import manager_from_state
 

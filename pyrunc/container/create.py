@@ -13,6 +13,9 @@ from pyrunc.errors import CreateFailed, InvalidArgument
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
 
+# The global --systemd-cgroup flag: cgroupsPath is "slice:prefix:name" (set by the CLI).
+SYSTEMD_CGROUP = False
+
 
 def create(
     store: StateStore,
@@ -77,7 +80,7 @@ def _create_locked(
         fifo = os.path.join(state_dir, EXEC_FIFO)
         os.mkfifo(fifo, 0o600)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
-        manager = new_manager(container_id, cfg.linux.cgroups_path)
+        manager = new_manager(container_id, cfg.linux.cgroups_path, SYSTEMD_CGROUP)
         manager.create()
         manager.set(cfg.linux.resources)
         dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -101,6 +104,7 @@ def _create_locked(
             # Without its own mount namespace the container's mounts sit in ours.
             "shares_mount_ns": cfg.linux.namespace("mount") is None,
             "cgroup": manager.to_state(),
+            "resources": cfg.linux.resources,  # what `update` merges its changes into
         }
         store.write(container_id, record)
         if pid_file:

@@ -24,8 +24,18 @@ def kill(c: Container, sig: int, all_processes: bool = False) -> None:
         manager = c.cgroup_manager()
         if manager is not None:
             signal_all(manager, sig)
+            _thaw_if_killed(c, sig, status)
             return
     _signal_init(c, sig)
+    _thaw_if_killed(c, sig, status)
+
+
+def _thaw_if_killed(c: Container, sig: int, status: str) -> None:
+    # A v1 frozen task keeps a SIGKILL pending until thawed (runc thaws too).
+    if sig == signal_mod.SIGKILL and status == st.PAUSED:
+        manager = c.cgroup_manager()
+        if manager is not None:
+            manager.thaw()
 
 
 def _signal_init(c: Container, sig: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 CREATING = "creating"
 CREATED = "created"
@@ -28,6 +29,22 @@ def process_start_time(pid: int) -> int | None:
 def is_alive(pid: int, start_time: int) -> bool:
     """The recorded process still runs (a reused pid has another start time)."""
     return pid > 0 and process_start_time(pid) == start_time
+
+
+def freezer_state(cgroup: dict[str, Any]) -> str | None:
+    """FROZEN or THAWED as the kernel says for the container's recorded cgroup; read
+    directly (no cgroups import) since every `state` and `list` asks."""
+    try:
+        if cgroup.get("version") == "v2":
+            with open(os.path.join(cgroup["path"], "cgroup.events")) as f:
+                return "FROZEN" if "frozen 1\n" in f.read() else "THAWED"
+        for key, directory in (cgroup.get("paths") or {}).items():
+            if "freezer" in key.split(","):
+                with open(os.path.join(directory, "freezer.state")) as f:
+                    return f.read().strip()
+    except OSError:
+        return None
+    return None
 
 
 def derive(pid: int, start_time: int, state_dir: str, freezer_state: str | None = None) -> str:

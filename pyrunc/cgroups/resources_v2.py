@@ -1,0 +1,182 @@
+"""`linux.resources` -> cgroup v2 file writes. Pure, table-driven, unit-tested.
+
+Conversions follow runc 1.1 (the runc Debian ships, our differential reference):
+cpu.shares -> cpu.weight and blkio weight -> io.weight are linear maps of one range
+onto the other, and v2's memory.swap.max counts swap alone where the spec's swap
+is memory+swap. A file name starting with "?" is optional, as in resources_v1.
+Devices are not files on v2 (an eBPF program, see ebpf.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pyrunc.cgroups.resources_v1 import rdma_line
+from pyrunc.errors import CgroupError
+
+Write = tuple[str, str]  # (file, value); the controller is the file's prefix
+
+# cgroup v1 ranges (runc's bounds) mapped onto v2's 1..10000.
+SHARES_MIN, SHARES_MAX = 2, 262144
+BLKIO_MIN, BLKIO_MAX = 10, 1000
+WEIGHT_MIN, WEIGHT_MAX = 1, 10000
+
+_UNIFIED_KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_.]+")
+
+
+def shares_to_weight(shares: int) -> int:
+    """runc's ConvertCPUSharesToCgroupV2Value: 2..262144 -> 1..10000, 0 stays unset."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def blkio_to_io_weight(weight: int) -> int:
+    """runc's ConvertBlkIOToIOWeightValue: 10..1000 -> 1..10000, 0 stays unset."""
+    if weight == 0:
+        return 0
+    return 1 + (weight - 10) * 9999 // 990
+
+
+def swap_max(swap: int, limit: int) -> int:
+    """memory.swap.max from the spec's memory+swap (runc's ConvertMemorySwapToCgroupV2Value).
+
+    -1 is unlimited, 0 unset; otherwise a limit is needed and swap must cover it.
+    """
+    if swap == -1:
+        return -1
+    if swap == 0:
+        return 0
+    if limit in (0, -1):
+        raise CgroupError(
+            "linux.resources.memory.swap: unable to set swap limit without memory limit"
+        )
+    if limit < 0:
+        raise CgroupError(f"linux.resources.memory.limit: invalid memory value: {limit}")
+    if swap < limit:
+        raise CgroupError(
+            "linux.resources.memory.swap: memory+swap limit should be >= memory limit"
+        )
+    return swap - limit
+
+
+def _num(v: int) -> str:
+    """runc's numToStr: -1 is "max", 0 is unset ("")."""
+    if v == 0:
+        return ""
+    return "max" if v == -1 else str(v)
+
+
+def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
+    limit, swap = mem.get("limit") or 0, mem.get("swap") or 0
+    converted = swap_max(swap, limit)
+    value = _num(converted)
+    if value == "" and swap > 0:  # swap == limit: no swap at all
+        value = "0"
+    if value:
+        # Without swap accounting the file is missing: fine when swap is refused or
+        # unlimited anyway (runc ignores it then), an error otherwise.
+        yield ("?memory.swap.max" if value in ("0", "max") else "memory.swap.max", value)
+    if _num(limit):
+        yield ("memory.max", _num(limit))
+    if _num(mem.get("reservation") or 0):
+        yield ("memory.low", _num(mem["reservation"]))
+    # kernel, kernelTCP, swappiness, disableOOMKiller, useHierarchy: v1 only (runc
+    # ignores them on v2).
+
+
+def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:
+    if cpu.get("realtimeRuntime") or cpu.get("realtimePeriod"):
+        raise CgroupError(
+            "linux.resources.cpu.realtimeRuntime: realtime scheduling is not supported on cgroup v2"
+        )
+    if cpu.get("idle") is not None:
+        yield ("cpu.idle", str(cpu["idle"]))
+    weight = shares_to_weight(cpu.get("shares") or 0)
+    if weight:
+        yield ("cpu.weight", str(weight))
+    if cpu.get("burst") is not None:
+        yield ("cpu.max.burst", str(cpu["burst"]))
+    quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
+    if quota or period:
+        value = str(quota) if quota > 0 else "max"
+        if period:
+            value += f" {period}"
+        yield ("cpu.max", value)
+    if cpu.get("cpus"):
+        yield ("cpuset.cpus", cpu["cpus"])
+    if cpu.get("mems"):
+        yield ("cpuset.mems", cpu["mems"])
+
+
+def pids_writes(pids: dict[str, Any]) -> Iterator[Write]:
+    if "limit" in pids:
+        limit = pids["limit"]
+        yield ("pids.max", "max" if limit <= 0 else str(limit))
+
+
+_IO_MAX_KEYS = (
+    ("throttleReadBpsDevice", "rbps"),
+    ("throttleWriteBpsDevice", "wbps"),
+    ("throttleReadIOPSDevice", "riops"),
+    ("throttleWriteIOPSDevice", "wiops"),
+)
+
+
+def io_writes(blkio: dict[str, Any], bfq: bool) -> Iterator[Write]:
+    """With BFQ the blkio weight goes unconverted to io.bfq.weight (runc's choice)."""
+    if blkio.get("weight"):
+        if bfq:
+            yield ("io.bfq.weight", str(blkio["weight"]))
+        else:
+            yield ("io.weight", str(blkio_to_io_weight(blkio["weight"])))
+    for wd in blkio.get("weightDevice") or ():
+        if wd.get("weight"):
+            name = "io.bfq.weight" if bfq else "io.weight"
+            yield (name, f"{wd['major']}:{wd['minor']} {wd['weight']}")
+    for key, word in _IO_MAX_KEYS:
+        for t in blkio.get(key) or ():
+            yield ("io.max", f"{t['major']}:{t['minor']} {word}={t['rate']}")
+
+
+def hugetlb_writes(limits: list[dict[str, Any]]) -> Iterator[Write]:
+    for h in limits:
+        yield (f"hugetlb.{h['pageSize']}.max", str(h["limit"]))
+        yield (f"?hugetlb.{h['pageSize']}.rsvd.max", str(h["limit"]))
+
+
+def rdma_writes(rdma: dict[str, Any]) -> Iterator[Write]:
+    for device, limit in (rdma or {}).items():
+        yield ("rdma.max", rdma_line(device, limit))
+
+
+def check_unified_key(key: str) -> None:
+    if "/" in key or key in (".", ".."):
+        raise CgroupError(f"linux.resources.unified: {key!r} must be a file name (no slashes)")
+    if not _UNIFIED_KEY.fullmatch(key):
+        raise CgroupError(
+            f"linux.resources.unified: {key!r} must be in the form CONTROLLER.PARAMETER"
+        )
+
+
+def unified_writes(unified: dict[str, str]) -> Iterator[Write]:
+    for key, value in unified.items():
+        check_unified_key(key)
+        yield (key, str(value))
+
+
+def to_files(resources: dict[str, Any], bfq: bool = False) -> Iterator[Write]:
+    """Every file write for `resources`, in runc's order (unified last: it overrides)."""
+    yield from pids_writes(resources.get("pids") or {})
+    yield from memory_writes(resources.get("memory") or {})
+    yield from io_writes(resources.get("blockIO") or {}, bfq)
+    yield from cpu_writes(resources.get("cpu") or {})
+    yield from hugetlb_writes(resources.get("hugepageLimits") or [])
+    yield from rdma_writes(resources.get("rdma") or {})
+    yield from unified_writes(resources.get("unified") or {})
+
+
+def controller_of(name: str) -> str:
+    return name.lstrip("?").split(".", 1)[0]

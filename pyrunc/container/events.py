@@ -1,0 +1,68 @@
+"""events: runc's event stream -- stats every interval, OOM kills as they happen.
+
+Each event is one JSON line: {"type": "stats", "id": ..., "data": {...}} or
+{"type": "oom", "id": ...}. The OOM count (memory.oom_control on v1,
+memory.events on v2) is watched between stats; the stream ends with the container.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from pyrunc.container import status as st
+from pyrunc.errors import ContainerNotRunning, PyruncError
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+
+OOM_POLL = 0.1  # seconds between looks at the OOM count
+
+
+def encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":")) + "\n"
+
+
+def stats_event(c: Container) -> dict[str, Any]:
+    if c.status() == st.STOPPED:
+        raise ContainerNotRunning()
+    manager = c.cgroup_manager()
+    if manager is None:
+        raise PyruncError("events: the container has no cgroup")
+    return {"type": "stats", "id": c.id, "data": manager.stats()}
+
+
+def stream(
+    c: Container, interval: float, clock: Callable[[], float] = time.monotonic
+) -> Iterator[dict[str, Any]]:
+    if c.status() == st.STOPPED:
+        raise ContainerNotRunning()
+    manager = c.cgroup_manager()
+    if manager is None:
+        raise PyruncError("events: the container has no cgroup")
+    ooms = _oom_count(manager)
+    next_stats = clock()
+    while True:
+        alive = c.status() != st.STOPPED
+        count = _oom_count(manager)
+        for _ in range(max(0, count - ooms)):
+            yield {"type": "oom", "id": c.id}
+        ooms = count
+        if not alive:
+            return
+        if clock() >= next_stats:
+            try:
+                yield {"type": "stats", "id": c.id, "data": manager.stats()}
+            except OSError:  # the cgroup went away with the container
+                return
+            next_stats += interval
+        time.sleep(max(0.0, min(OOM_POLL, next_stats - clock())))
+
+
+def _oom_count(manager) -> int:  # noqa: ANN001
+    try:
+        return manager.oom_kill_count()
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,20 @@
+"""resume: thaw a paused container."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyrunc.container import status as st
+from pyrunc.errors import InvalidState
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+
+
+def resume(c: Container) -> None:
+    with c.store.lock(c.id):
+        if c.status() != st.PAUSED:
+            raise InvalidState("container not paused")  # runc's text
+        manager = c.cgroup_manager()
+        if manager is not None:
+            manager.thaw()

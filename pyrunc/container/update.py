@@ -1,0 +1,109 @@
+"""update: change the resource limits of a live container.
+
+The new values are merged into the ones recorded at create (zero or absent means
+"unchanged", as docker sends them) and the whole set is written again, so that
+values which depend on each other (v2's swap is counted against the limit, the
+quota against the period) stay consistent. Device rules are never changed here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyrunc.container import status as st
+from pyrunc.errors import ContainerNotRunning, InvalidArgument
+
+if TYPE_CHECKING:
+    from pyrunc.container.container import Container
+
+# section -> field -> expected type (bool before int: JSON true is no number here)
+FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "memory": {
+        "limit": int, "reservation": int, "swap": int, "kernel": int, "kernelTCP": int,
+        "swappiness": int, "disableOOMKiller": bool, "useHierarchy": bool,
+        "checkBeforeUpdate": bool,
+    },
+    "cpu": {
+        "shares": int, "quota": int, "period": int, "burst": int, "realtimeRuntime": int,
+        "realtimePeriod": int, "cpus": str, "mems": str, "idle": int,
+    },
+    "pids": {"limit": int},
+    "blockIO": {"weight": int, "leafWeight": int, "weightDevice": list,
+                "throttleReadBpsDevice": list, "throttleWriteBpsDevice": list,
+                "throttleReadIOPSDevice": list, "throttleWriteIOPSDevice": list},
+    "hugepageLimits": {},
+    "network": {"classID": int, "priorities": list},
+    "rdma": {},
+    "unified": {},
+    "devices": {},
+}  # fmt: skip
+
+
+def check_resources(doc: Any) -> dict[str, Any]:
+    """A one-line error naming the first field of the wrong kind."""
+    if not isinstance(doc, dict):
+        raise InvalidArgument("resources: expected a JSON object")
+    for section, value in doc.items():
+        if section not in FIELDS:
+            raise InvalidArgument(f"resources.{section}: unknown resource")
+        if section == "hugepageLimits":
+            if not isinstance(value, list):
+                raise InvalidArgument("resources.hugepageLimits: expected an array")
+            continue
+        if not isinstance(value, dict):
+            if section == "devices" and isinstance(value, list):
+                continue
+            raise InvalidArgument(f"resources.{section}: expected an object")
+        if section == "unified":
+            for k, v in value.items():
+                if not isinstance(v, str):
+                    raise InvalidArgument(f"resources.unified.{k}: expected a string")
+            continue
+        for key, v in value.items():
+            want = FIELDS[section].get(key)
+            if want is None or v is None:
+                continue  # runc's decoder ignores what it does not know
+            if (isinstance(v, bool) and want is not bool) or not isinstance(v, want):
+                raise InvalidArgument(
+                    f"resources.{section}.{key}: expected {_kind(want)}, got {v!r}"
+                )
+    return doc
+
+
+def _kind(t: type | tuple[type, ...]) -> str:
+    return {int: "an integer", str: "a string", bool: "a boolean", list: "an array"}.get(
+        t if isinstance(t, type) else int, "a value"
+    )
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """new over old, field by field; zeros, empty strings and nulls leave old alone."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in old.items()}
+    for section, value in new.items():
+        if section == "devices":
+            continue
+        if section == "unified":
+            out["unified"] = {**(old.get("unified") or {}), **value}
+        elif isinstance(value, dict):
+            merged = dict(out.get(section) or {})
+            merged.update({k: v for k, v in value.items() if v not in (0, "", None, [])})
+            out[section] = merged
+        elif value:
+            out[section] = value
+    return out
+
+
+def update(c: Container, resources: dict[str, Any]) -> None:
+    check_resources(resources)
+    with c.store.lock(c.id):
+        record = c.store.read(c.id)  # the latest, under the lock
+        c.record = record
+        if c.status() == st.STOPPED:
+            raise ContainerNotRunning()
+        manager = c.cgroup_manager()
+        if manager is None:
+            raise InvalidArgument("update: the container has no cgroup")
+        merged = merge(record.get("resources") or {}, resources)
+        manager.set(merged, update=True)
+        record["resources"] = merged
+        c.store.write(c.id, record)
