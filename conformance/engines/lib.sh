@@ -163,7 +163,7 @@ snapshot() {
         # Live processes only: zombies wait for PID 1 (not an init here) to reap them.
         ps -eo pid=,stat=,comm=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
             $2 ~ /^Z/ || $1 == me || $1 == sub_ { next }
-            $3 ~ /^(dockerd|containerd|conmon|containerd-shim)/ || index($0, w) {
+            $3 ~ /^(dockerd|containerd|conmon|containerd-shim|docker-proxy)$/ || index($0, w) {
                 $2 = ""; print "proc " $0 }' || true
     } | sort -u
 }
