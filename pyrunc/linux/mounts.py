@@ -6,6 +6,7 @@ against an fd opened inside the rootfs so no symlink can move the target.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -161,13 +162,29 @@ def check_proc_destination(root_fd: int, m: Mount) -> None:
     A bind or tmpfs there hides what maskedPaths and readonlyPaths protect; the path
     is checked once its symlinks are resolved, so /vol -> /proc/sys is caught too.
     """
-    if m.type in ("proc", "sysfs"):
+    bind = parse_options(m.options).is_bind
+    if m.type in ("proc", "sysfs") and not bind:
         return
     dest = paths.resolve_in_root(root_fd, m.destination)
     if dest == "/proc":
+        # A bind typed "proc" is still a bind (CVE-2019-16884's fake /proc): only a
+        # real procfs may sit there, so what we later write below /proc is procfs.
+        if bind and _is_procfs(m.source):
+            return
         raise ValueError(f"{m.destination}: only a proc filesystem may be mounted on /proc")
     if dest.startswith("/proc/") and dest not in _PROC_MOUNTABLE:
         raise ValueError(f"{m.destination}: cannot be mounted because it is inside /proc")
+
+
+def _is_procfs(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return sc.fstatfs_type(fd) == sc.PROC_SUPER_MAGIC
+    finally:
+        os.close(fd)
 
 
 def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
@@ -207,7 +224,7 @@ def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
             flags = bind_remount_flags(opts, current_flags(target))
             sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
         if rec_set or rec_clear:
-            set_tree_flags(os.readlink(target), rec_set, rec_clear)
+            set_tree_flags(os.readlink(target), rec_set, rec_clear, fd)
         for prop in opts.propagation:
             sc.mount(None, target, None, prop, None)
     finally:
@@ -297,12 +314,53 @@ def _copy_file(src: int, dst: int, name: str) -> None:
         os.close(s)
 
 
-def set_tree_flags(top: str, set_: int, clear: int) -> None:
-    """Remount the mount at top and every mount below it with flags set and cleared.
+# mount(2) flag -> mount_setattr(2) attribute, for the recursive options.
+_MS_TO_ATTR: dict[int, int] = {
+    sc.MS_RDONLY: sc.MOUNT_ATTR_RDONLY,
+    sc.MS_NOSUID: sc.MOUNT_ATTR_NOSUID,
+    sc.MS_NODEV: sc.MOUNT_ATTR_NODEV,
+    sc.MS_NOEXEC: sc.MOUNT_ATTR_NOEXEC,
+    sc.MS_NODIRATIME: sc.MOUNT_ATTR_NODIRATIME,
+    sc.MS_NOSYMFOLLOW: sc.MOUNT_ATTR_NOSYMFOLLOW,
+}
+_MS_ATIME_TO_ATTR: dict[int, int] = {
+    sc.MS_NOATIME: sc.MOUNT_ATTR_NOATIME,
+    sc.MS_STRICTATIME: sc.MOUNT_ATTR_STRICTATIME,
+    sc.MS_RELATIME: sc.MOUNT_ATTR_RELATIME,
+}
 
-    Parents come first in mountinfo, so a read-only parent never hides a child's
-    mount point from us. (mount_setattr(AT_RECURSIVE) would do it in one call.)
+
+def _setattr_recursive(fd: int, set_: int, clear: int) -> bool:
+    """One atomic mount_setattr(AT_RECURSIVE) on the tree at fd; False where the
+    kernel lacks it (< 5.12), and the caller falls back to per-mount remounts."""
+    attr_set = sum(a for f, a in _MS_TO_ATTR.items() if set_ & f)
+    attr_clr = sum(a for f, a in _MS_TO_ATTR.items() if clear & f)
+    atime = [a for f, a in _MS_ATIME_TO_ATTR.items() if set_ & f]
+    if atime:  # the atime mode is one field: clear it whole, set the one chosen
+        attr_set |= atime[0]
+        attr_clr |= sc.MOUNT_ATTR__ATIME
+    elif clear & (sc.MS_NOATIME | sc.MS_STRICTATIME):
+        attr_clr |= sc.MOUNT_ATTR__ATIME  # back to relatime, the default mode
+    elif clear & sc.MS_RELATIME:
+        return False  # "norelatime" names no mode mount_setattr can set
+    try:
+        sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, attr_set, attr_clr)
+        return True
+    except OSError as e:
+        if e.errno in (errno.ENOSYS, errno.EINVAL):
+            return False
+        raise
+
+
+def set_tree_flags(top: str, set_: int, clear: int, fd: int = -1) -> None:
+    """Set and clear flags on the mount at top and every mount below it.
+
+    With fd (the mount's root), mount_setattr(AT_RECURSIVE) does it atomically.
+    Otherwise remount each: parents come first in mountinfo, so a read-only
+    parent never hides a child's mount point from us.
     """
+    if fd >= 0 and _setattr_recursive(fd, set_, clear):
+        return
     for m in mountinfo():
         if m.point == top or m.point.startswith(top.rstrip("/") + "/"):
             flags = (current_flags(m.point) | set_) & ~clear

@@ -138,3 +138,62 @@ def fd_path(fd: int) -> str:
 
 def is_dir_fd(fd: int) -> bool:
     return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+
+# -- /proc and /sys writes (CVE-2019-16884, CVE-2025-52881) ----------------------------
+
+# Beneath the procfs fd, never across a mount: an overmount (a file bound over
+# /proc/sys/x or /proc/self/attr/exec) fails with EXDEV instead of taking the write.
+_IN_PROC = syscalls.RESOLVE_BENEATH | syscalls.RESOLVE_NO_XDEV | syscalls.RESOLVE_NO_MAGICLINKS
+
+
+def open_procfs(path: str = "/proc") -> int:
+    """An O_PATH fd of a real procfs root; refuses a directory that only looks like one."""
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if (
+            syscalls.fstatfs_type(fd) != syscalls.PROC_SUPER_MAGIC
+            or os.fstat(fd).st_ino != syscalls.PROC_ROOT_INO
+        ):
+            raise OSError(errno.EXDEV, f"{path} is not the root of a procfs", path)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_in_proc(proc_fd: int, subpath: str, flags: int) -> int:
+    """Open subpath below a procfs root, refusing overmounts and anything not procfs."""
+    fd = syscalls.openat2(proc_fd, subpath, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0, _IN_PROC)
+    if syscalls.fstatfs_type(fd) != syscalls.PROC_SUPER_MAGIC:
+        os.close(fd)
+        raise OSError(errno.EXDEV, f"/proc/{subpath} is not on procfs", subpath)
+    return fd
+
+
+def write_proc(proc_fd: int, subpath: str, data: str) -> None:
+    fd = open_in_proc(proc_fd, subpath, os.O_WRONLY)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def chdir_in_root(path: str) -> None:
+    """chdir to path resolved inside our (already switched) root.
+
+    RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: neither `..`, absolute symlinks nor
+    /proc/self/fd/N (a runtime fd, CVE-2024-21626) can lead the cwd out of it.
+    No getcwd() check afterwards: a seccomp profile may deny getcwd.
+    """
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = open_in_root(root, path, os.O_PATH | os.O_DIRECTORY)
+    except OSError as e:
+        raise OSError(e.errno, os.strerror(e.errno or 0), path) from None
+    finally:
+        os.close(root)
+    try:
+        os.fchdir(fd)
+    finally:
+        os.close(fd)

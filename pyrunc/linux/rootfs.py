@@ -206,11 +206,19 @@ def _pivot_here() -> None:
 
 
 def finalize_rootfs(cfg: Config) -> None:
-    """After the switch: masked paths, read-only paths, read-only root."""
-    for p in cfg.linux.readonly_paths:
-        _readonly_path(p)
-    for p in cfg.linux.masked_paths:
-        _mask_path(p)
+    """After the switch: masked paths, read-only paths, read-only root.
+
+    Every path is opened inside our new root with openat2 (no symlink, `..` or
+    /proc magic link leads out) and the mount made on the fd.
+    """
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for p in cfg.linux.readonly_paths:
+            _readonly_path(root_fd, p)
+        if cfg.linux.masked_paths:
+            _mask_paths(root_fd, cfg.linux.masked_paths)
+    finally:
+        os.close(root_fd)
     if cfg.root_readonly:
         st = os.statvfs("/")
         sc.mount(
@@ -222,24 +230,66 @@ def finalize_rootfs(cfg: Config) -> None:
         )
 
 
-def _readonly_path(path: str) -> None:
+def _open_existing(root_fd: int, path: str) -> int | None:
     try:
-        mounts.remount_readonly(path, recursive=True)
+        return paths.open_in_root(root_fd, path)
     except FileNotFoundError:
-        pass
+        return None
 
 
-def _mask_path(path: str) -> None:
-    try:
-        is_dir = stat.S_ISDIR(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return  # nothing there to hide
-    if is_dir:
-        # A directory cannot take a file bind: cover it with an empty read-only tmpfs.
-        sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)
+def _readonly_path(root_fd: int, path: str) -> None:
+    fd = _open_existing(root_fd, path)
+    if fd is None:
         return
     try:
-        sc.mount("/dev/null", path, None, sc.MS_BIND, None)
+        sc.mount(paths.fd_path(fd), paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REC, None)
+    finally:
+        os.close(fd)
+    # fd named what the bind now covers: reopen to reach the bind itself.
+    fd = paths.open_in_root(root_fd, path)
+    try:
+        target = paths.fd_path(fd)
+        keep = mounts._statvfs_to_ms(os.statvfs(target).f_flag)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep, None)
+    finally:
+        os.close(fd)
+
+
+def _open_dev_null(root_fd: int, masking: str) -> int:
+    """The container's /dev/null, proven to be the null device (CVE-2025-31133).
+
+    A /dev/null swapped for a symlink or another file would have us bind *that*
+    (say /proc/sys/kernel/core_pattern, writable) over a masked path.
+    """
+    try:
+        fd = paths.open_in_root(root_fd, "/dev/null")
     except FileNotFoundError:
         # Only /dev/null can be missing now (a /dev bound from elsewhere): fail closed.
-        raise ValueError(f"masking {path}: the container has no /dev/null") from None
+        raise ValueError(f"masking {masking}: the container has no /dev/null") from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise ValueError(f"masking {masking}: the container's /dev/null is not the null device")
+    return fd
+
+
+def _mask_paths(root_fd: int, masked: tuple[str, ...]) -> None:
+    null_fd = -1  # opened (and checked) once a file needs it
+    try:
+        for path in masked:
+            fd = _open_existing(root_fd, path)
+            if fd is None:
+                continue  # nothing there to hide
+            try:
+                if paths.is_dir_fd(fd):
+                    # A directory cannot take a file bind: an empty read-only tmpfs.
+                    sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY, None)
+                    continue
+                if null_fd < 0:
+                    null_fd = _open_dev_null(root_fd, path)
+                sc.mount(paths.fd_path(null_fd), paths.fd_path(fd), None, sc.MS_BIND, None)
+            finally:
+                os.close(fd)
+    finally:
+        if null_fd >= 0:
+            os.close(null_fd)

@@ -154,3 +154,94 @@ def set_child_subreaper(on: bool) -> None:
 
 def set_no_new_privs() -> None:
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+
+
+# -- filesystem identity and the new mount API (kernel >= 5.12 for mount_setattr)
+
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
+PROC_ROOT_INO = 1
+
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x00
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+
+class _Statfs(ctypes.Structure):
+    # struct statfs on 64-bit Linux: f_type first, the rest we never read.
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_long * 15)]
+
+
+def fstatfs_type(fd: int) -> int:
+    """The filesystem magic of fd (os.fstatvfs has no f_type)."""
+    buf = _Statfs()
+    _check(_libc.fstatfs(ctypes.c_int(fd), ctypes.byref(buf)), "fstatfs")
+    return buf.f_type & 0xFFFFFFFF
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr(
+    dirfd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0, userns_fd: int = 0
+) -> None:
+    attr = _MountAttr(attr_set, attr_clr, 0, userns_fd)
+    _check(
+        _libc.syscall(
+            _SYS_MOUNT_SETATTR,
+            ctypes.c_int(dirfd),
+            _b(path),
+            ctypes.c_uint(flags),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        ),
+        "mount_setattr",
+        path,
+    )
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    """A detached copy (OPEN_TREE_CLONE) of the mount at path, as an fd."""
+    return _check(
+        _libc.syscall(_SYS_OPEN_TREE, ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags)),
+        "open_tree",
+        path,
+    )
+
+
+def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
+    _check(
+        _libc.syscall(
+            _SYS_MOVE_MOUNT,
+            ctypes.c_int(from_fd),
+            _b(from_path),
+            ctypes.c_int(to_fd),
+            _b(to_path),
+            ctypes.c_uint(flags),
+        ),
+        "move_mount",
+        to_path,
+    )

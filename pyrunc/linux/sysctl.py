@@ -1,8 +1,8 @@
-"""The `linux.sysctl` section: written through the container's own /proc/sys."""
+"""The `linux.sysctl` section: written through a procfs the runtime checked itself."""
 
 from __future__ import annotations
 
-import os
+from pyrunc.linux import paths
 
 
 def sysctl_path(key: str) -> str:
@@ -13,11 +13,8 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + rel
 
 
-def apply(sysctls: dict[str, str]) -> None:
+def apply(sysctls: dict[str, str], proc_fd: int) -> None:
+    """Write through proc_fd, a procfs root the runtime opened itself (CVE-2025-52881):
+    the container's /proc could be a fake, or have a file bound over the sysctl."""
     for key, value in sysctls.items():
-        path = sysctl_path(key)
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
+        paths.write_proc(proc_fd, sysctl_path(key).removeprefix("/proc/"), value)

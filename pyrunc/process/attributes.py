@@ -9,24 +9,43 @@ get it from this one place.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pyrunc.linux import capabilities, execute, rlimits, user
+from pyrunc.linux import capabilities, execute, paths, rlimits, user
 from pyrunc.linux import syscalls as sc
 from pyrunc.process.errors import step
 from pyrunc.spec.config import Process
 
+if TYPE_CHECKING:
+    from pyrunc.linux.seccomp import Filter
 
-def apply(proc: Process, preserve_fds: int) -> str:
-    """Everything but the exec itself; returns the resolved path of args[0]."""
+
+def apply(
+    proc: Process,
+    preserve_fds: int,
+    seccomp: Filter | None = None,
+    on_listener: Callable[[int], None] | None = None,
+) -> str:
+    """Everything but the exec itself; returns the resolved path of args[0].
+
+    seccomp is linux.seccomp compiled by seccomp.prepare() while the host's
+    libseccomp was reachable; on_listener gets a SCMP_ACT_NOTIFY listener fd (closed
+    after the call) to pass to the runtime, which sends it to listenerPath.
+    """
     with step("setting rlimits"):
         rlimits.apply(proc.rlimits)
     cap_masks = capabilities.masks(proc.capabilities)
+    if not proc.no_new_privileges:
+        # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before any drop
+        # (runc's order too).
+        _load_seccomp(seccomp, on_listener)
     with step("dropping bounding capabilities"):
         capabilities.drop_bounding(cap_masks["bounding"])
     with step("setting user"):
         user.switch_user(proc.user)
     with step(f"chdir to cwd ({proc.cwd!r}) set in config.json"):
-        os.chdir(proc.cwd)
+        paths.chdir_in_root(proc.cwd)  # never a runtime fd's dir (CVE-2024-21626)
     user.apply_umask(proc.user)
     path = execute.look_path(proc.args[0], proc.env)
     if proc.no_new_privileges:
@@ -36,7 +55,25 @@ def apply(proc: Process, preserve_fds: int) -> str:
         capabilities.apply(cap_masks)
     # Nothing of the runtime's may reach the container: stdio and preserved fds only.
     sc.close_range_cloexec(3 + preserve_fds)
+    if proc.no_new_privileges:
+        _load_seccomp(seccomp, on_listener)  # as late as we can: fewest syscalls under it
     return path
+
+
+def _load_seccomp(filt: Filter | None, on_listener: Callable[[int], None] | None) -> None:
+    if filt is None:
+        return
+    from pyrunc.linux import seccomp  # lazily: only configs with a seccomp section pay
+
+    with step("loading seccomp filter"):
+        fd = seccomp.load(filt)
+    if fd >= 0:
+        try:
+            if on_listener is None:
+                raise ValueError("linux.seccomp: SCMP_ACT_NOTIFY needs a runtime to take the fd")
+            on_listener(fd)
+        finally:
+            os.close(fd)
 
 
 def write_oom_score_adj(proc: Process) -> None:

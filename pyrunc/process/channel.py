@@ -8,7 +8,9 @@ container's namespaces (cf. CVE-2021-43784: trust no length you did not set).
 
 from __future__ import annotations
 
+import array
 import json
+import os
 import socket
 from typing import Any
 
@@ -37,20 +39,33 @@ class Channel:
             raise ChannelError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
         self.sock.send(frame)
 
+    def send_fd(self, kind: str, fd: int, **fields: Any) -> None:
+        """One frame carrying one file descriptor (SCM_RIGHTS)."""
+        frame = json.dumps({"type": kind, **fields}).encode()
+        if len(frame) > MAX_FRAME:
+            raise ChannelError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
+        rights = array.array("i", [fd]).tobytes()
+        self.sock.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+
     def recv(self) -> dict[str, Any]:
-        """Next message; raises ChannelError at EOF or on a malformed frame."""
-        data, _, flags, _ = self.sock.recvmsg(MAX_FRAME + 1)
-        if not data:
-            raise ChannelError("peer closed the channel")
-        if len(data) > MAX_FRAME or flags & socket.MSG_TRUNC:
-            raise ChannelError("oversized frame")
+        """Next message; raises ChannelError at EOF or on a malformed frame.
+
+        File descriptors nobody asked for are refused: a frame that carries any is
+        malformed (the kernel closes what does not fit our zero-sized buffer).
+        """
+        return self.recv_with_fds(0)[0]
+
+    def recv_with_fds(self, max_fds: int) -> tuple[dict[str, Any], list[int]]:
+        """Next message and the fds it carried (at most max_fds; the caller owns them)."""
+        space = socket.CMSG_SPACE(max_fds * array.array("i").itemsize) if max_fds else 0
+        data, ancillary, flags, _ = self.sock.recvmsg(MAX_FRAME + 1, space)
+        fds = _fds_of(ancillary)
         try:
-            msg = json.loads(data)
-        except ValueError:
-            raise ChannelError("malformed frame") from None
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            raise ChannelError("malformed frame")
-        return msg
+            return _decode(data, flags), fds
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
 
     def expect(self, kind: str) -> dict[str, Any]:
         msg = self.recv()
@@ -62,3 +77,28 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _fds_of(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return list(fds)
+
+
+def _decode(data: bytes, flags: int) -> dict[str, Any]:
+    """A frame's message, or ChannelError: every check a forged frame must pass."""
+    if not data:
+        raise ChannelError("peer closed the channel")
+    if len(data) > MAX_FRAME or flags & socket.MSG_TRUNC:
+        raise ChannelError("oversized frame")
+    if flags & socket.MSG_CTRUNC:
+        raise ChannelError("frame carried file descriptors it should not have")
+    try:
+        msg = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 64 KiB deep
+        raise ChannelError("malformed frame") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise ChannelError("malformed frame")
+    return msg

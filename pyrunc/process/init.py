@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
-from pyrunc.linux import capabilities, namespaces, network, rootfs, sysctl, tty
+from pyrunc.linux import capabilities, lsm, namespaces, network, paths, rootfs, sysctl, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes
 from pyrunc.process.channel import Channel
@@ -18,7 +18,7 @@ from pyrunc.spec.config import Config, Process
 def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> None:
     """Never returns."""
     try:
-        path = _set_up(cfg, opts, cgroups)
+        path = _set_up(cfg, opts, cgroups, ch)
         ch.send("ready")
         ch.close()
     except BaseException as e:  # noqa: BLE001
@@ -31,8 +31,9 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
     _exec(cfg.process, path)
 
 
-def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | None:
+def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager, ch: Channel) -> str | None:
     nss = cfg.linux.namespaces
+    seccomp = _compile_seccomp(cfg)  # now: libseccomp is a host library
     os.setsid()
     if not opts.no_new_keyring:
         with step("joining a new session keyring"):
@@ -53,19 +54,47 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager) -> str | Non
     if proc is not None:
         attributes.write_oom_score_adj(proc)
     capabilities.last_cap()  # cached now: after the switch /proc may be the container's or none
-    with step("switching root"):
-        rootfs.switch_root(cfg, opts.no_pivot)
+    # Our own procfs, opened before the switch where the bundle cannot have touched it:
+    # LSM and sysctl writes go there, never through the container's /proc
+    # (CVE-2019-16884, CVE-2025-52881).
+    with step("opening procfs"):
+        proc_fd = paths.open_procfs()
+    try:
+        with step("switching root"):
+            rootfs.switch_root(cfg, opts.no_pivot)
+        _set_up_after_switch(cfg, opts, proc_fd)
+    finally:
+        os.close(proc_fd)
+    if proc is None:
+        return None
+    return _set_up_process(proc, opts, seccomp, ch)
+
+
+def _compile_seccomp(cfg: Config):  # noqa: ANN202 - seccomp.Filter, imported lazily
+    if not cfg.linux.seccomp:
+        return None
+    from pyrunc.linux import seccomp
+
+    with step("compiling seccomp filter"):
+        return seccomp.prepare(cfg.linux.seccomp)
+
+
+def _set_up_after_switch(cfg: Config, opts: InitOptions, proc_fd: int) -> None:
     if opts.console_fd >= 0:
         # After the switch: /dev/ptmx is now the container's devpts, so is the pty.
         with step("setting up console"):
             tty.set_up_console(opts.console_fd, mount=rootfs.has_mount_namespace(cfg))
+    proc = cfg.process
+    if proc is not None and proc.apparmor_profile:
+        with step("unable to apply apparmor profile"):
+            lsm.apply_apparmor(proc_fd, proc.apparmor_profile)
+    if proc is not None and proc.selinux_label:
+        with step("unable to apply SELinux label"):
+            lsm.apply_selinux(proc_fd, proc.selinux_label)
     with step("writing sysctl"):
-        sysctl.apply(cfg.linux.sysctl)
+        sysctl.apply(cfg.linux.sysctl, proc_fd)
     with step("finalizing rootfs"):
         rootfs.finalize_rootfs(cfg)
-    if proc is None:
-        return None
-    return _set_up_process(proc, opts)
 
 
 def _mount_cgroup(root_fd: int, m, cgroups: CgroupManager) -> None:  # noqa: ANN001
@@ -74,8 +103,10 @@ def _mount_cgroup(root_fd: int, m, cgroups: CgroupManager) -> None:  # noqa: ANN
     mount_cgroups(root_fd, m, cgroups)
 
 
-def _set_up_process(proc: Process, opts: InitOptions) -> str:
-    return attributes.apply(proc, opts.preserve_fds)
+def _set_up_process(proc: Process, opts: InitOptions, seccomp, ch: Channel) -> str:  # noqa: ANN001
+    return attributes.apply(
+        proc, opts.preserve_fds, seccomp, lambda fd: ch.send_fd("seccomp-listener", fd)
+    )
 
 
 def _wait_for_start(state_dir_fd: int) -> None:

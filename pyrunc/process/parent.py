@@ -8,6 +8,7 @@ import signal
 
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.errors import CreateFailed
+from pyrunc.faults import FAULT, hit
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux import user
 from pyrunc.process import intermediate
@@ -29,9 +30,13 @@ def launch_init(cfg: Config, cgroups: CgroupManager, opts: InitOptions) -> int:
         runtime_ch.close()
         intermediate.run(cfg, stage_ch, opts, cgroups)
     stage_ch.close()
+    if FAULT:
+        hit("after-fork")
     init_pid = 0
     try:
-        init_pid = _drive(cfg, runtime_ch, cgroups, stage1)
+        init_pid = _drive(cfg, runtime_ch, cgroups, stage1, _container_id(opts))
+        if FAULT:
+            hit("after-init-ready")
         _reap(stage1)
         return init_pid
     except BaseException:
@@ -43,20 +48,82 @@ def launch_init(cfg: Config, cgroups: CgroupManager, opts: InitOptions) -> int:
         runtime_ch.close()
 
 
-def _drive(cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int) -> int:
+def _container_id(opts: InitOptions) -> str:
+    # The state dir is named after the container (store.new): no extra plumbing.
+    return os.path.basename(os.readlink(f"/proc/self/fd/{opts.state_dir_fd}"))
+
+
+def _drive(cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int, cid: str) -> int:
+    listener = _Listener(cfg, cid)
+    try:
+        return _drive_messages(cfg, ch, cgroups, stage1, listener)
+    finally:
+        listener.close()
+
+
+class _Listener:
+    """A SCMP_ACT_NOTIFY listener fd from init, sent on once init's host pid is known."""
+
+    def __init__(self, cfg: Config, cid: str) -> None:
+        self.cfg, self.cid, self.fd = cfg, cid, -1
+
+    def take(self, fds: list[int]) -> None:
+        if self.fd >= 0 or len(fds) != 1 or not self.cfg.linux.seccomp:
+            for fd in fds:
+                os.close(fd)
+            raise CreateFailed("container init sent an unexpected seccomp listener")
+        self.fd = fds[0]
+
+    def deliver(self, pid: int) -> None:
+        if self.fd < 0 or not pid:
+            return
+        from pyrunc.linux import seccomp
+
+        state = {
+            "ociVersion": self.cfg.oci_version,
+            "id": self.cid,
+            "status": "creating",
+            "pid": pid,
+            "bundle": self.cfg.bundle,
+            "annotations": self.cfg.annotations,
+        }
+        try:
+            seccomp.send_listener(self.cfg.linux.seccomp or {}, self.fd, state)
+        except ValueError as e:
+            raise CreateFailed(str(e)) from None
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _drive_messages(
+    cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int, listener: _Listener
+) -> int:
     init_pid = 0
     ready = False
     try:
         cgroups.apply(stage1)  # before any namespace: a cgroup namespace roots here
         ch.send("cgroup-applied")
         while True:
-            msg = ch.recv()
+            msg, fds = ch.recv_with_fds(1)
             kind = msg["type"]
+            if kind == "seccomp-listener":
+                listener.take(fds)
+                listener.deliver(init_pid)
+                continue
+            for fd in fds:  # only the listener message may carry one
+                os.close(fd)
+            if fds:
+                raise CreateFailed(f"container init sent a file descriptor with {kind!r}")
             if kind == "userns":
                 user.write_id_maps(stage1, cfg.linux.uid_mappings, cfg.linux.gid_mappings)
                 ch.send("userns-mapped")
             elif kind == "init-pid":
                 init_pid = _checked_pid(msg.get("pid"))
+                listener.deliver(init_pid)
                 if ready:
                     return init_pid
             elif kind == "ready" and not ready:

@@ -135,6 +135,11 @@ def _process(doc: dict) -> Iterator[Problem]:
     yield from _rlimits(_arr(proc.get("rlimits")))
     yield from _io_priority(_obj(proc.get("ioPriority")))
     yield from _scheduler(_obj(proc.get("scheduler")))
+    if proc.get("selinuxLabel"):
+        from pyrunc.linux.lsm import selinux_enabled
+
+        if not selinux_enabled():  # runc's validator refuses it the same way
+            yield ("process", "selinuxLabel"), "SELinux is disabled or not supported"
 
 
 def _capabilities(caps: dict) -> Iterator[Problem]:
@@ -348,6 +353,16 @@ def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _net_devices(linux, ns)
     yield from _sysctls(linux, ns)
     yield from _intel_rdt(linux)
+    yield from _seccomp(linux)
+
+
+def _seccomp(linux: dict) -> Iterator[Problem]:
+    section = linux.get("seccomp")
+    if isinstance(section, dict):
+        from pyrunc.linux.seccomp import validate
+
+        for sub, rule in validate(section):
+            yield ("linux", "seccomp", *sub), rule
 
 
 def iter_semantic_errors(doc: dict, bundle: str) -> Iterator[str]:
