@@ -58,7 +58,8 @@ def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOpti
         pid = _drive(runtime_ch, cgroups, stage)
         _reap(stage)
         return pid
-    except BaseException:
+    except BaseException as e:
+        pid = pid or getattr(e, "pid", 0)
         _kill(pid)
         _kill_and_reap(stage)
         _reap(pid)
@@ -67,28 +68,54 @@ def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOpti
         runtime_ch.close()
 
 
-def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int) -> int:
+class _Progress:
     pid = 0
     ready = False
+
+
+def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int) -> int:
+    seen = _Progress()
     try:
         if cgroups is not None:
             cgroups.apply(stage)  # before the fork: the tenant is born in the container's cgroup
         ch.send("cgroup-applied")
-        while True:
-            msg = ch.recv()
-            kind = msg["type"]
-            if kind == "tenant-pid":
-                pid = _checked_pid(msg.get("pid"))
-            elif kind == "ready":  # the tenant's; may overtake the stage's tenant-pid
-                ready = True
-            elif kind == "error":
-                raise ExecFailed(str(msg.get("msg", "exec failed")))
-            else:
-                raise ExecFailed(f"unexpected message {kind!r} from the exec'd process")
-            if pid and ready:
-                return pid
+        while not (seen.pid and seen.ready):
+            _handle(ch.recv(), seen, ch)
+        return seen.pid
     except ChannelError:
         raise ExecFailed("the exec'd process exited before it was ready") from None
+
+
+def _handle(msg: dict[str, Any], seen: _Progress, ch: Channel) -> None:
+    kind = msg["type"]
+    if kind == "tenant-pid":
+        seen.pid = _checked_pid(msg.get("pid"))
+    elif kind == "ready":  # the tenant's; may overtake the stage's tenant-pid
+        seen.ready = True
+    elif kind == "error":
+        # The tenant's error may overtake its pid too: learn it so that the caller
+        # reaps it (left to our subreaper, a zombie in the container's pid namespace
+        # holds up the container's dying init).
+        pid = seen.pid or _pid_after_error(ch)
+        raise _FailedWithPid(str(msg.get("msg", "exec failed")), pid)
+    else:
+        raise ExecFailed(f"unexpected message {kind!r} from the exec'd process")
+
+
+class _FailedWithPid(ExecFailed):
+    def __init__(self, msg: str, pid: int) -> None:
+        super().__init__(msg)
+        self.pid = pid
+
+
+def _pid_after_error(ch: Channel) -> int:
+    try:
+        while True:  # until both the stage and the tenant have closed their ends
+            msg = ch.recv()
+            if msg["type"] == "tenant-pid":
+                return _checked_pid(msg.get("pid"))
+    except (ChannelError, ExecFailed, PyruncError):
+        return 0
 
 
 # -- the stage: host pid namespace, joins the container's ----------------------------

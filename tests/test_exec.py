@@ -1,0 +1,257 @@
+"""exec into running containers, read from the kernel: the exec'd process's
+/proc/<pid>/ns links, cgroup, status (caps, ids, no_new_privs) and what it prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.helpers import PYRUNC, Bundle, Runtime, error_message, is_dead, proc_status
+
+NAMESPACES = ("mnt", "pid", "net", "uts", "ipc", "cgroup", "user", "time")
+
+
+@contextmanager
+def running(runtime: Runtime, bundle: Bundle, cid: str, *args: str) -> Iterator[int]:
+    """A started container running args (default: sleep); its init's host pid."""
+    bundle.set_args(*(args or ("sleep", "1000")))
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        yield runtime.state(cid)["pid"]
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def _ns(pid: int, name: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/{name}")
+
+
+def _cgroups(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return sorted(f.read().splitlines())
+
+
+def _exec_detached(runtime: Runtime, cid: str, pid_file: str, *args: str) -> int:
+    runtime.ok("exec", "--detach", "--pid-file", pid_file, cid, *args)
+    with open(pid_file) as f:
+        text = f.read()
+    assert text.isdigit(), repr(text)  # the bare pid: containerd parses it with Atoi
+    return int(text)
+
+
+def test_exec_joins_every_namespace_and_the_cgroup(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
+    with running(runtime, bundle, cid) as init:
+        pid = _exec_detached(runtime, cid, os.path.join(bundle.path, "pid"), "sleep", "1000")
+        assert pid != init
+        for name in NAMESPACES:
+            assert _ns(pid, name) == _ns(init, name), name
+        assert _ns(pid, "pid") != _ns(os.getpid(), "pid")  # really in the container's
+        assert _cgroups(pid) == _cgroups(init)
+        # Same capabilities as the container's process (config: 3 caps, no ambient).
+        for field in ("CapBnd", "CapEff", "CapPrm", "CapAmb"):
+            assert proc_status(pid, field) == proc_status(init, field), field
+        assert proc_status(pid, "NoNewPrivs") == "1"
+        # Same root: the container's, not the host's.
+        assert (
+            os.stat(f"/proc/{pid}/root/bin/busybox").st_ino
+            == os.stat(os.path.join(bundle.rootfs, "bin", "busybox")).st_ino
+        )
+        nspid = proc_status(pid, "NSpid").split()
+        assert len(nspid) == 2 and nspid[1] != "1"
+        runtime.ok("delete", "--force", cid)
+        wait_dead(pid)  # delete kills the whole container, exec'd processes too
+        wait_dead(init)
+
+
+def test_exec_in_user_namespace(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    with running(runtime, bundle, cid) as init:
+        r = runtime("exec", cid, "sh", "-c", "id -u; readlink /proc/self/ns/user")
+        assert r.code == 0, r.err
+        uid, userns = r.out.split()
+        assert uid == "0" and userns == _ns(init, "user")
+        pid = _exec_detached(runtime, cid, os.path.join(bundle.path, "pid"), "sleep", "100")
+        assert proc_status(pid, "Uid").split() == ["100000"] * 4
+    # Detached, it is the child of us as subreaper (as of an engine's shim): the dying init
+    # of its pid namespace only finishes exiting once we have reaped it.
+    wait_dead(pid)
+    wait_dead(init)
+
+
+def wait_dead(pid: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not is_dead(pid):
+        assert time.monotonic() < deadline, f"{pid} still alive"
+        time.sleep(0.02)
+
+
+def test_exec_foreground_status_env_cwd_user(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with running(runtime, bundle, cid):
+        r = runtime(
+            "exec", "-e", "FOO=bar baz", "--cwd", "/tmp", "-u", "1000:1001", "-g", "5",
+            cid, "sh", "-c", 'echo "$FOO"; pwd; id -u; id -g; id -G; echo "$HOME"; exit 7',
+        )  # fmt: skip
+        assert r.code == 7, r.err
+        assert r.out.splitlines() == ["bar baz", "/tmp", "1000", "1001", "1001 5", "/"]
+        # Without flags: the config's process (root, /, its env).
+        r = runtime("exec", cid, "sh", "-c", "id -u; pwd; echo $TERM")
+        assert (r.code, r.out.split()) == (0, ["0", "/", "xterm"])
+
+
+def test_exec_exit_status_and_signal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with running(runtime, bundle, cid):
+        assert runtime("exec", cid, "false").code == 1
+        assert runtime("exec", cid, "sh", "-c", "kill -9 $$").code == 128 + 9
+
+
+@pytest.mark.parametrize(
+    "cmd,text",
+    [
+        ("nonexistent-cmd", 'exec: "nonexistent-cmd": executable file not found in $PATH'),
+        ("/nonexistent", 'exec: "/nonexistent": stat /nonexistent: no such file or directory'),
+        ("/etc/passwd", 'exec: "/etc/passwd": permission denied'),
+    ],
+)
+def test_exec_failure_texts(
+    runtime: Runtime, bundle: Bundle, cid: str, cmd: str, text: str
+) -> None:
+    with running(runtime, bundle, cid):
+        r = runtime("exec", cid, cmd)
+        assert r.code == 255, r.err
+        assert error_message(r.err) == f"exec failed: unable to start container process: {text}"
+        assert runtime.state(cid)["status"] == "running"  # the container is untouched
+
+
+def test_exec_into_stopped_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.set_args("true")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    deadline = time.monotonic() + 5
+    while runtime.state(cid)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pid_file = os.path.join(bundle.path, "pid")
+    r = runtime("exec", "--pid-file", pid_file, cid, "true")
+    assert r.code == 255
+    assert error_message(r.err) == "exec failed: cannot exec in a stopped container"
+    assert not os.path.exists(pid_file)
+    runtime.ok("delete", cid)
+    r = runtime("exec", cid, "true")
+    assert (r.code, error_message(r.err)) == (255, "exec failed: container does not exist")
+
+
+def test_exec_process_json(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    proc = {
+        "terminal": False,
+        # uid 0: a non-root process loses its capabilities at exec (no ambient ones here).
+        "user": {"uid": 0, "gid": 3000, "additionalGids": [4000]},
+        "args": ["sh", "-c", "id -u; id -G; pwd; echo $A; grep -E '^Cap(Eff|Bnd)' /proc/self/status"],  # noqa: E501
+        "env": ["PATH=/bin", "A=from-process-json"],
+        "cwd": "/etc",
+        "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"], "effective": ["CAP_KILL"],
+                         "permitted": ["CAP_KILL"]},
+        "noNewPrivileges": True,
+    }  # fmt: skip
+    path = os.path.join(bundle.path, "process.json")
+    with open(path, "w") as f:
+        json.dump(proc, f)
+    with running(runtime, bundle, cid):
+        r = runtime("exec", "--process", path, cid)
+        assert r.code == 0, r.err
+        lines = r.out.splitlines()
+        assert lines[:4] == ["0", "3000 4000", "/etc", "from-process-json"]
+        caps = dict(line.split(":\t") for line in lines[4:])
+        assert int(caps["CapEff"], 16) == 1 << 5
+        assert int(caps["CapBnd"], 16) == (1 << 0) | (1 << 5)
+
+
+def test_exec_process_json_errors_name_the_field(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    path = os.path.join(bundle.path, "process.json")
+    with open(path, "w") as f:
+        json.dump({"cwd": "/", "args": ["true"], "user": {"uid": "root"}}, f)
+    with running(runtime, bundle, cid):
+        r = runtime("exec", "--process", path, cid)
+        assert r.code == 255 and "process.user.uid" in error_message(r.err), r.err
+        r = runtime("exec", "--process", path + ".missing", cid)
+        assert r.code == 255 and "--process" in error_message(r.err), r.err
+        r = runtime("exec", "-u", "nobody", cid, "true")
+        assert r.code == 255 and "--user" in error_message(r.err), r.err
+        r = runtime("exec", "--cap", "CAP_NOPE", cid, "true")
+        assert r.code == 255 and "--cap" in error_message(r.err), r.err
+        r = runtime("exec", "--tty", "--detach", cid, "true")
+        assert r.code == 255 and "--console-socket" in error_message(r.err), r.err
+
+
+def test_exec_cap_and_no_new_privs_flags(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.config["process"]["noNewPrivileges"] = False
+    bundle.save()
+    with running(runtime, bundle, cid):
+        r = runtime("exec", cid, "grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status")
+        before = dict(line.split(":\t") for line in r.out.splitlines())
+        assert before["NoNewPrivs"] == "0" and not int(before["CapEff"], 16) & (1 << 21)
+        r = runtime(
+            "exec", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", cid,
+            "grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status",
+        )  # fmt: skip
+        after = dict(line.split(":\t") for line in r.out.splitlines())
+        assert after["NoNewPrivs"] == "1"
+        assert int(after["CapEff"], 16) == int(before["CapEff"], 16) | (1 << 21)
+
+
+def test_exec_preserve_fds(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    inner = [*PYRUNC, "--root", runtime.root, "exec", "--preserve-fds", "1", cid]
+    inner += ["sh", "-c", "echo through-fd-3 >&3; ls /proc/self/fd"]
+    with running(runtime, bundle, cid):
+        r, w = os.pipe()
+        stray_r, stray_w = os.pipe()
+        # A wrapper puts the pipe on fd 3 and a stray fd (not preserved) on 4, then
+        # becomes the runtime.
+        become = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+        become += "os.execvp(sys.argv[3], sys.argv[3:])"
+        wrapper = [sys.executable, "-c", become, str(w), str(stray_r), *inner]
+        try:
+            p = subprocess.run(
+                wrapper, capture_output=True, text=True, timeout=30, pass_fds=(w, stray_r)
+            )
+            os.close(w)
+            w = -1
+            got = os.read(r, 100)
+        finally:
+            for fd in (r, w, stray_r, stray_w):
+                if fd >= 0:
+                    os.close(fd)
+        assert p.returncode == 0, p.stderr
+        assert got == b"through-fd-3\n"
+        # 0-2, the preserved 3, and 4 (ls's own directory fd): the runtime's 4 is gone.
+        assert sorted(int(x) for x in p.stdout.split()) == [0, 1, 2, 3, 4]
+
+
+def test_foreground_exec_forwards_signals_and_reaps(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    with running(runtime, bundle, cid):
+        script = "trap 'exit 42' TERM; echo up; while true; do sleep 0.05; done"
+        cmd = [*PYRUNC, "--root", runtime.root, "exec", cid, "sh", "-c", script]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert p.stdout.readline() == b"up\n"
+            p.terminate()
+            assert p.wait(timeout=10) == 42
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+            p.stderr.close()
