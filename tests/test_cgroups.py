@@ -4,6 +4,7 @@ container itself observes (its cgroup, its CPUs, refused forks, refused devices)
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -313,3 +314,333 @@ def test_devices_allowed_by_rule(runtime: Runtime, bundle: Bundle, cid: str) -> 
     out = runtime.ok("run", "--bundle", bundle.path, cid).out.splitlines()
     # The cgroup lets it through: the driver (there is none) answers instead.
     assert out[2].endswith("No such device or address"), out
+
+
+# -- every resource, in the kernel's files -------------------------------------------------
+
+
+def _block_device() -> tuple[int, int]:
+    """A real disk's major:minor (throttle rules refuse devices without a queue)."""
+    for name in sorted(os.listdir("/sys/block")):
+        if not name.startswith(("loop", "zram", "ram")):
+            major, minor = read("/sys/block", name, "dev").split(":")
+            return int(major), int(minor)
+    pytest.skip("no block device")
+
+
+def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    major, minor = _block_device()
+    resources = {
+        "memory": {"limit": 96 << 20, "reservation": 32 << 20, "swappiness": 10,
+                   "disableOOMKiller": True, "useHierarchy": True},
+        "cpu": {"shares": 300, "quota": 25000, "period": 50000, "burst": 1000,
+                "idle": 0},
+        "pids": {"limit": 77},
+        "blockIO": {"weight": 300,
+                    "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                    "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 99}]},
+    }  # fmt: skip
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
+    with created(runtime, bundle, cid) as pid:
+        d = host_dirs(proc_cgroups(pid))
+        mem, cpu, blk = d["memory"], d["cpu"], d["blkio"]
+        assert read(mem, "memory.limit_in_bytes") == str(96 << 20)
+        assert read(mem, "memory.soft_limit_in_bytes") == str(32 << 20)
+        assert read(mem, "memory.swappiness") == "10"
+        assert "oom_kill_disable 1" in read(mem, "memory.oom_control")
+        assert read(cpu, "cpu.shares") == "300"
+        assert (read(cpu, "cpu.cfs_quota_us"), read(cpu, "cpu.cfs_period_us")) == ("25000", "50000")
+        assert read(cpu, "cpu.cfs_burst_us") == "1000"
+        assert read(d["pids"], "pids.max") == "77"
+        # No CFQ on this kernel: the weight lands in BFQ's file, as runc puts it.
+        weight_file = (
+            "blkio.weight" if os.path.exists(f"{blk}/blkio.weight") else "blkio.bfq.weight"
+        )
+        assert read(blk, weight_file).split()[-1] == "300"
+        assert read(blk, "blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
+        assert read(blk, "blkio.throttle.write_iops_device") == f"{major}:{minor} 99"
+
+
+def test_realtime_budget(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """RT time comes from the parent's budget: fine below the root, refused (as runc) below
+    a new parent, which starts with none."""
+    rt = {"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 100000}}
+    set_cgroup(bundle, f"/{cid}", rt)
+    with created(runtime, bundle, cid) as pid:
+        cpu = host_dirs(proc_cgroups(pid))["cpu"]
+        assert read(cpu, "cpu.rt_runtime_us") == "1000"
+        assert read(cpu, "cpu.rt_period_us") == "100000"
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", rt)
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code == 1 and "cpu.rt_runtime_us" in error_message(r.err), r.err
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+
+
+@pytest.mark.parametrize(
+    "resources, field",
+    [
+        ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]}, "hugetlb"),
+        ({"network": {"classID": 1048577}}, "net_cls"),
+        ({"unified": {"memory.high": "100000000"}}, "unified"),
+        ({"blockIO": {"leafWeight": 200}}, "blkio.leaf_weight"),
+    ],
+    ids=["hugetlb-not-mounted", "net_cls-not-mounted", "unified-on-v1", "no-leaf-weight"],
+)
+def test_resources_this_host_lacks_fail_cleanly(
+    runtime: Runtime, bundle: Bundle, cid: str, resources: dict, field: str
+) -> None:
+    """As runc's fs manager: a limit that cannot be applied is an error, not a silent skip."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code == 1 and field in error_message(r.err), r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+
+
+# -- the seeds' demo: a busy loop held at 20 % of a CPU ------------------------------------
+
+BUSY = ("sh", "-c", "while :; do :; done")
+
+
+def _cpu_share(usage_ns, seconds: float = 3.0) -> float:  # noqa: ANN001
+    u0, t0 = usage_ns(), time.monotonic()
+    time.sleep(seconds)
+    u1, t1 = usage_ns(), time.monotonic()
+    return (u1 - u0) / 1e9 / (t1 - t0)
+
+
+def test_cpu_quota_holds_a_busy_loop_at_20_percent(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"cpu": {"quota": 20000, "period": 100000}}, *BUSY)
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        acct = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))["cpuacct"]
+        share = _cpu_share(lambda: int(read(acct, "cpuacct.usage")))
+        print(f"busy loop under 20000/100000: {share:.3f} of one CPU")
+        assert 0.15 <= share <= 0.25, share
+        # The control: the same loop unthrottled (update lifts the quota) takes a whole CPU.
+        runtime.ok("update", "--cpu-quota", "-1", cid)
+        assert _cpu_share(lambda: int(read(acct, "cpuacct.usage")), 1.0) > 0.8
+    finally:
+        runtime("delete", "--force", cid)
+
+
+# -- pause / resume ------------------------------------------------------------------------
+
+
+def test_pause_freezes_and_resume_thaws(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, *BUSY)
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
+        usage = lambda: int(read(d["cpuacct"], "cpuacct.usage"))  # noqa: E731
+        runtime.ok("pause", cid)
+        assert runtime.state(cid)["status"] == "paused"
+        assert read(d["freezer"], "freezer.state") == "FROZEN"
+        assert _cpu_share(usage, 0.5) < 0.01  # a frozen busy loop burns nothing
+        r = runtime("pause", cid)
+        assert r.code == 1 and error_message(r.err) == "container not running"
+        runtime.ok("resume", cid)
+        assert runtime.state(cid)["status"] == "running"
+        assert read(d["freezer"], "freezer.state") == "THAWED"
+        assert _cpu_share(usage, 0.5) > 0.5
+        r = runtime("resume", cid)
+        assert r.code == 1 and error_message(r.err) == "container not paused"
+    finally:
+        runtime("delete", "--force", cid)
+
+
+@pytest.mark.parametrize("how", ["delete-force", "kill-9"])
+def test_a_paused_container_can_be_killed(
+    runtime: Runtime, bundle: Bundle, cid: str, how: str
+) -> None:
+    """Frozen v1 tasks keep SIGKILL pending: runc thaws after signalling, so do we."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "sh", "-c", "sleep 100 & sleep 100 & wait")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    runtime.ok("pause", cid)
+    t0 = time.monotonic()
+    if how == "kill-9":
+        runtime.ok("kill", cid, "9")
+        for _ in range(200):
+            if runtime.state(cid)["status"] == "stopped":
+                break
+            time.sleep(0.01)
+        assert runtime.state(cid)["status"] == "stopped"
+    runtime.ok("delete", "--force", cid)
+    assert time.monotonic() - t0 < 3
+    assert not os.path.exists(f"/proc/{pid}/cgroup") or proc_status(pid, "State")[0] in "ZX"
+    assert dirs_named(cid) == []
+
+
+# -- ps ------------------------------------------------------------------------------------
+
+
+def test_ps_lists_the_containers_processes(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "sh", "-c", "sleep 100 & sleep 100 & wait")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        pid = runtime.state(cid)["pid"]
+        d = host_dirs(proc_cgroups(pid))
+        for _ in range(100):  # the two sleeps
+            if len(procs(d["pids"])) == 3:
+                break
+            time.sleep(0.01)
+        kernel = sorted(procs(d["pids"]))
+        assert len(kernel) == 3 and pid in kernel
+        assert runtime.ok("ps", "--format", "json", cid).json() == kernel
+        lines = runtime.ok("ps", cid).out.splitlines()
+        assert lines[0].split()[:2] == ["UID", "PID"]  # ps -ef's header
+        assert sorted(int(ln.split()[1]) for ln in lines[1:]) == kernel  # ours only
+        lines = runtime.ok("ps", cid, "-o", "pid,comm").out.splitlines()  # args pass through
+        assert lines[0].split() == ["PID", "COMMAND"]
+        assert sorted(ln.split()[1] for ln in lines[1:]) == ["sh", "sleep", "sleep"]
+    finally:
+        runtime("delete", "--force", cid)
+
+
+# -- update --------------------------------------------------------------------------------
+
+
+def test_update_flags_json_and_stdin(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    resources = {"memory": {"limit": 64 << 20}, "cpu": {"shares": 512}, "pids": {"limit": 10}}
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sleep", "100")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
+        runtime.ok("update", "--memory", "128m", "--cpu-share", "256", "--pids-limit", "20",
+                   "--cpu-period", "200000", "--cpu-quota", "50000", cid)  # fmt: skip
+        assert read(d["memory"], "memory.limit_in_bytes") == str(128 << 20)
+        assert read(d["cpu"], "cpu.shares") == "256"
+        assert read(d["pids"], "pids.max") == "20"
+        assert read(d["cpu"], "cpu.cfs_period_us") == "200000"
+        assert read(d["cpu"], "cpu.cfs_quota_us") == "50000"
+        # docker's stdin document (engine-protocol 4.1): zeros leave values alone; memory
+        # goes up with its memsw limit (the kernel wants limit <= memsw at every step).
+        docker = ('{"memory":{"limit":268435456,"reservation":0,"swap":536870912,"kernel":0},'
+                  '"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}')  # fmt: skip
+        runtime.ok("update", "--resources", "-", cid, stdin=docker)
+        assert read(d["memory"], "memory.limit_in_bytes") == str(256 << 20)
+        if os.path.exists(os.path.join(d["memory"], "memory.memsw.limit_in_bytes")):
+            assert read(d["memory"], "memory.memsw.limit_in_bytes") == str(512 << 20)
+        assert read(d["cpu"], "cpu.shares") == "256"  # unchanged by the zero
+        assert read(d["cpu"], "cpu.cfs_quota_us") == "50000"
+        path = os.path.join(bundle.path, "res.json")
+        with open(path, "w") as f:
+            f.write('{"pids": {"limit": 33}, "cpu": {"cpus": "0"}}')
+        runtime.ok("update", "-r", path, cid)
+        assert read(d["pids"], "pids.max") == "33"
+        assert read(d["cpuset"], "cpuset.cpus") == "0"
+        assert read(d["memory"], "memory.limit_in_bytes") == str(256 << 20)
+    finally:
+        runtime("delete", "--force", cid)
+
+
+@pytest.mark.parametrize(
+    "args, stdin, field",
+    [
+        (["--memory", "lots"], None, "--memory"),
+        (["--pids-limit", "1.5"], None, "--pids-limit"),
+        (["-r", "-"], '{"memory": {"limit": "1g"}}', "resources.memory.limit"),
+        (["-r", "-"], '{"cpu": [1]}', "resources.cpu"),
+        (["-r", "-"], "{not json", "--resources"),
+        (["-r", "-"], '{"memory": {"swappiness": 200}}', "swappiness"),
+        (["--cpuset-cpus", "4095"], None, "cpuset.cpus"),
+    ],
+)
+def test_update_bad_input_changes_nothing(
+    runtime: Runtime, bundle: Bundle, cid: str, args: list[str], stdin: str | None, field: str
+) -> None:
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": {"limit": 64 << 20}}, "sleep", "100")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
+        r = runtime("update", *args, cid, stdin=stdin)
+        assert r.code == 1 and field in error_message(r.err), r.err
+        assert len(r.err.strip().splitlines()) == 1
+        assert read(d["memory"], "memory.limit_in_bytes") == str(64 << 20)
+        assert runtime.state(cid)["status"] == "running"
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_update_of_a_stopped_container_fails(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "true")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        for _ in range(200):
+            if runtime.state(cid)["status"] == "stopped":
+                break
+            time.sleep(0.01)
+        r = runtime("update", "--memory", "64m", cid)
+        assert r.code == 1 and error_message(r.err) == "container not running"
+    finally:
+        runtime.ok("delete", cid)
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def test_events_stats_shape(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    resources = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sh", "-c", "sleep 100 & sleep 100 & wait")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        time.sleep(0.2)
+        event = runtime.ok("events", "--stats", cid).json()
+        assert event["type"] == "stats" and event["id"] == cid
+        data = event["data"]
+        assert data["pids"] == {"current": 3, "limit": 50}
+        assert data["memory"]["usage"]["limit"] == 64 << 20
+        assert 0 < data["memory"]["usage"]["usage"] < 64 << 20
+        assert data["cpu"]["usage"]["total"] > 0 and "throttling" in data["cpu"]
+        assert {"blkio", "hugetlb", "intel_rdt", "network_interfaces"} <= set(data)
+    finally:
+        runtime("delete", "--force", cid)
+    r = runtime("events", "--stats", cid)
+    assert r.code == 1 and error_message(r.err) == "container does not exist"
+
+
+def test_events_reports_an_oom_kill(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """A child buffering an endless line past the limit is OOM-killed; `events` says so."""
+    limit = 32 << 20
+    script = "sleep 1; tail /dev/zero; echo tail-status=$?; sleep 1"
+    resources = {"memory": {"limit": limit, "swap": limit}}
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sh", "-c", script)
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        import subprocess
+
+        cmd = [*runtime.argv, "--root", runtime.root, "events", "--interval", "10s", cid]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as events:
+            time.sleep(0.5)  # the stream is open before the kill happens
+            runtime.ok("start", cid)
+            out, _ = events.communicate(timeout=30)  # it ends with the container
+        lines = [json.loads(ln) for ln in out.splitlines()]
+        assert {"type": "oom", "id": cid} in lines, lines
+        assert lines[0]["type"] == "stats"  # the first stats come at once
+    finally:
+        runtime("delete", "--force", cid)
+
+
+# -- systemd-style cgroupsPath -------------------------------------------------------------
+
+
+def test_systemd_cgroup_path_maps_to_cgroupfs(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    set_cgroup(bundle, f"pyt-test.slice:pyt:{cid}")
+    flag = ("--systemd-cgroup",)
+    runtime.ok("create", "--bundle", bundle.path, cid, global_args=flag)
+    try:
+        pid = runtime.state(cid)["pid"]
+        want = f"/pyt.slice/pyt-test.slice/pyt-{cid}.scope"
+        assert proc_cgroups(pid) == {key: want for key in proc_cgroups("self")}
+    finally:
+        runtime.ok("delete", "--force", cid)
+    assert dirs_named("pyt-test.slice") == [] and dirs_named("pyt.slice") == []
+    # Without the flag the same string is a relative path like any other (as runc);
+    # with it, a path of another form is refused.
+    set_cgroup(bundle, "/not/systemd")
+    r = runtime("create", "--bundle", bundle.path, cid, global_args=flag)
+    assert r.code == 1 and "slice:prefix:name" in error_message(r.err), r.err
+    assert runtime("state", cid).code == 1

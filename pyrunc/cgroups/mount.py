@@ -63,11 +63,14 @@ def _in_cgroupns() -> bool:
 def _mount_v2(root_fd: int, m: Mount, host_dir: str, flags: int) -> None:
     fd = paths.create_in_root(root_fd, m.destination, True)
     try:
-        target = paths.fd_path(fd)
         if _in_cgroupns() and host_dir.rstrip("/") != CGROUP_ROOT:
-            sc.mount("cgroup2", target, "cgroup2", flags, None)
+            sc.mount("cgroup2", paths.fd_path(fd), "cgroup2", flags, None)
             return
-        sc.mount(host_dir, target, None, sc.MS_BIND, None)
-        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
+        sc.mount(host_dir, paths.fd_path(fd), None, sc.MS_BIND, None)
+    finally:
+        os.close(fd)
+    fd = paths.open_in_root(root_fd, m.destination)  # the bind mount now, not what it covers
+    try:
+        sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
     finally:
         os.close(fd)
