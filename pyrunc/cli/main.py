@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         log = _open_log(args)
+        _route_warnings(log)
         if args.version:
             sys.stdout.write(_version())
             return 0
@@ -73,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - engines want one error line, never a traceback
         return _unexpected(e, log)
+
+
+def _route_warnings(log: Log) -> None:
+    """Warnings from deep in an operation (a failed poststart/poststop hook) go to the log."""
+    from pyrunc.container import hooks
+
+    hooks.warning_sink = log.warning
 
 
 def _open_log(args: argparse.Namespace) -> Log:

@@ -6,6 +6,7 @@ import datetime
 import os
 from typing import TYPE_CHECKING
 
+from pyrunc.container import hooks
 from pyrunc.container.status import process_start_time
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
 from pyrunc.errors import CreateFailed, InvalidArgument
@@ -90,7 +91,7 @@ def _create_locked(
             ours, theirs = _socketpair()
             console_fd = theirs.detach()
         opts = InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd)
-        pid = launch_init(cfg, manager, opts)
+        pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
         record = {
             "id": container_id,
             "pid": pid,
@@ -105,6 +106,8 @@ def _create_locked(
             "shares_mount_ns": cfg.linux.namespace("mount") is None,
             "cgroup": manager.to_state(),
             "resources": cfg.linux.resources,  # what `update` merges its changes into
+            "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
+            "seccomp": cfg.linux.seccomp,  # exec loads it too
         }
         store.write(container_id, record)
         if pid_file:
@@ -164,6 +167,23 @@ def connect_console_socket(path: str) -> int:
         reason = os.strerror(e.errno).lower() if e.errno else str(e)
         raise InvalidArgument(f"--console-socket: connect {path}: {reason}") from None
     return sock.detach()
+
+
+def _runtime_hooks(container_id: str, cfg):  # noqa: ANN001, ANN202
+    """What runs prestart and createRuntime when init asks, in our (the runtime's)
+    namespaces; returns the state init's own hooks get."""
+    if not hooks.needs_sync(cfg.hooks):
+        return None
+
+    def run(pid: int) -> dict:
+        base = {"id": container_id, "bundle": cfg.bundle, "annotations": cfg.annotations}
+        # runtime-tools reads "created" in prestart's state; createRuntime is mid-create.
+        hooks.run(cfg.hooks.get("prestart", ()), "prestart", hooks.state_doc(base, "created", pid))
+        state = hooks.state_doc(base, "creating", pid)
+        hooks.run(cfg.hooks.get("createRuntime", ()), "createRuntime", state)
+        return state
+
+    return run
 
 
 def _write_pid_file(pid_file: str, pid: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING
 
+from pyrunc.container import hooks
 from pyrunc.container import status as st
 from pyrunc.container.wait import wait_exit
 from pyrunc.errors import ContainerNotRunning, InvalidState
@@ -35,3 +36,11 @@ def delete(c: Container, force: bool = False) -> None:
 
             detach_mounts_under(c.record["rootfs"])
         c.store.remove(c.id)
+        _poststop(c)
+
+
+def _poststop(c: Container) -> None:
+    """After the container is gone, before delete returns; failures only warn."""
+    entries = hooks.from_record(c.record, "poststop")
+    if entries:
+        hooks.run_warning(entries, "poststop", hooks.state_doc(c.record, st.STOPPED, 0))

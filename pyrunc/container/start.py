@@ -6,7 +6,9 @@ import os
 import select
 from typing import TYPE_CHECKING
 
+from pyrunc.container import hooks
 from pyrunc.container import status as st
+from pyrunc.container.hooks import HookError
 from pyrunc.container.store import EXEC_FIFO
 from pyrunc.container.wait import open_pidfd
 from pyrunc.errors import InvalidState
@@ -33,6 +35,7 @@ def start(c: Container) -> None:
                 "(config.json: process: required to start)"
             )
         _release(c)
+        _poststart(c)
 
 
 def _stop_init(c: Container) -> None:
@@ -51,6 +54,13 @@ def _stop_init(c: Container) -> None:
     wait_exit(c.pid, timeout=5)
 
 
+def _poststart(c: Container) -> None:
+    """After the user's process exec'd, before start returns; failures only warn."""
+    entries = hooks.from_record(c.record, "poststart")
+    if entries:
+        hooks.run_warning(entries, "poststart", hooks.state_doc(c.record, st.RUNNING, c.pid))
+
+
 def _release(c: Container) -> None:
     fifo = os.path.join(c.state_dir, EXEC_FIFO)
     pidfd = open_pidfd(c.pid)
@@ -64,8 +74,11 @@ def _release(c: Container) -> None:
         while True:
             events = dict(poller.poll())
             if events.get(fd, 0) & select.POLLIN:
-                if os.read(fd, 1) == b"0":
+                data = os.read(fd, 4096)
+                if data == b"0":
                     break
+                if data[:1] == b"1":  # init's startContainer hooks failed; it exits
+                    raise HookError(data[1:].decode(errors="replace"))
             if pidfd is None or events.get(pidfd):
                 raise InvalidState("container init exited before it could start")
         os.unlink(fifo)

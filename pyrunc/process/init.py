@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.container import hooks
 from pyrunc.linux import capabilities, lsm, namespaces, network, paths, rootfs, sysctl, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes
@@ -27,7 +28,7 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         except OSError:
             pass
         os._exit(1)
-    _wait_for_start(opts.state_dir_fd)
+    _wait_for_start(opts.state_dir_fd, cfg)
     _exec(cfg.process, path)
 
 
@@ -50,6 +51,8 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager, ch: Channel)
     if namespaces.wants_new(nss, "network"):
         with step("bringing up loopback"):
             network.loopback_up()
+    if hooks.needs_sync(cfg.hooks):
+        _create_hooks(cfg, ch)
     proc = cfg.process
     if proc is not None:
         attributes.write_oom_score_adj(proc)
@@ -109,10 +112,37 @@ def _set_up_process(proc: Process, opts: InitOptions, seccomp, ch: Channel) -> s
     )
 
 
-def _wait_for_start(state_dir_fd: int) -> None:
-    """Opening the fifo for writing blocks until `start` opens it for reading."""
+# The state the runtime sent for our hooks; kept for startContainer (this process
+# lives for one container, and the state must outlive _set_up).
+_hook_state: dict = {}
+
+
+def _create_hooks(cfg: Config, ch: Channel) -> None:
+    """Namespaces and mounts exist, the root is not switched yet: the runtime runs
+    prestart and createRuntime, then we run createContainer in here (runtime-spec)."""
+    ch.send("hooks")
+    _hook_state.update(ch.expect("hooks-done").get("state") or {})
+    state = {**_hook_state, "status": "creating"}
+    hooks.run(cfg.hooks.get("createContainer", ()), "createContainer", state)
+
+
+def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
+    """Opening the fifo for writing blocks until `start` opens it for reading.
+
+    startContainer hooks run then, before the user's process; `start` reads "0" for
+    success or "1" and the error, which it reports (we exit: the container stops).
+    """
     try:
         fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
+    except OSError:
+        os._exit(1)
+    try:
+        state = {**_hook_state, "status": "created"}
+        hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state)
+    except hooks.HookError as e:
+        os.write(fd, b"1" + str(e).encode()[:4000])
+        os._exit(1)
+    try:
         os.write(fd, b"0")
         os.close(fd)
     except OSError:

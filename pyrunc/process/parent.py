@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
+from typing import Any
 
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.errors import CreateFailed
@@ -17,7 +19,12 @@ from pyrunc.process.options import InitOptions
 from pyrunc.spec.config import Config
 
 
-def launch_init(cfg: Config, cgroups: CgroupManager, opts: InitOptions) -> int:
+def launch_init(
+    cfg: Config,
+    cgroups: CgroupManager,
+    opts: InitOptions,
+    on_hooks: Callable[[int], dict[str, Any]] | None = None,
+) -> int:
     """Start the container's init; return its host pid once it waits for `start`.
 
     On failure every process started here is killed and reaped before raising.
@@ -34,7 +41,7 @@ def launch_init(cfg: Config, cgroups: CgroupManager, opts: InitOptions) -> int:
         hit("after-fork")
     init_pid = 0
     try:
-        init_pid = _drive(cfg, runtime_ch, cgroups, stage1, _container_id(opts))
+        init_pid = _drive(cfg, runtime_ch, cgroups, stage1, _container_id(opts), on_hooks)
         if FAULT:
             hit("after-init-ready")
         _reap(stage1)
@@ -53,12 +60,40 @@ def _container_id(opts: InitOptions) -> str:
     return os.path.basename(os.readlink(f"/proc/self/fd/{opts.state_dir_fd}"))
 
 
-def _drive(cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int, cid: str) -> int:
+def _drive(
+    cfg: Config,
+    ch: Channel,
+    cgroups: CgroupManager,
+    stage1: int,
+    cid: str,
+    on_hooks: Callable[[int], dict[str, Any]] | None,
+) -> int:
     listener = _Listener(cfg, cid)
     try:
-        return _drive_messages(cfg, ch, cgroups, stage1, listener)
+        return _drive_messages(cfg, ch, cgroups, stage1, listener, _HookSync(ch, on_hooks))
     finally:
         listener.close()
+
+
+class _HookSync:
+    """Init asks ("hooks") before its root switch; we run the runtime-namespace hooks
+    once its host pid is known too (stage 1's "init-pid" may come after), then answer
+    with the state for the hooks init runs itself."""
+
+    def __init__(self, ch: Channel, on_hooks: Callable[[int], dict[str, Any]] | None) -> None:
+        self.ch, self.on_hooks, self.pending = ch, on_hooks, False
+
+    def request(self) -> None:
+        if self.pending:
+            raise CreateFailed("container init asked for its hooks twice")
+        self.pending = True
+
+    def deliver(self, pid: int) -> None:
+        if not self.pending or not pid:
+            return
+        self.pending = False
+        state = self.on_hooks(pid) if self.on_hooks else {}
+        self.ch.send("hooks-done", state=state)
 
 
 class _Listener:
@@ -100,7 +135,12 @@ class _Listener:
 
 
 def _drive_messages(
-    cfg: Config, ch: Channel, cgroups: CgroupManager, stage1: int, listener: _Listener
+    cfg: Config,
+    ch: Channel,
+    cgroups: CgroupManager,
+    stage1: int,
+    listener: _Listener,
+    hooks: _HookSync,
 ) -> int:
     init_pid = 0
     ready = False
@@ -121,9 +161,13 @@ def _drive_messages(
             if kind == "userns":
                 user.write_id_maps(stage1, cfg.linux.uid_mappings, cfg.linux.gid_mappings)
                 ch.send("userns-mapped")
+            elif kind == "hooks":
+                hooks.request()
+                hooks.deliver(init_pid)
             elif kind == "init-pid":
                 init_pid = _checked_pid(msg.get("pid"))
                 listener.deliver(init_pid)
+                hooks.deliver(init_pid)
                 if ready:
                     return init_pid
             elif kind == "ready" and not ready:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.errors import PyruncError
-from pyrunc.linux import namespaces, tty
+from pyrunc.linux import lsm, namespaces, paths, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes
 from pyrunc.process.channel import Channel, ChannelError
@@ -127,11 +127,14 @@ def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
         _close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
         ch.expect("cgroup-applied")
+        filt = _compile_seccomp(opts.seccomp)  # now: libseccomp is a host library
+        with step("opening procfs"):
+            proc_fd = paths.open_procfs()  # ours, for the LSM writes (never the container's)
         with step("joining the container's namespaces"):
             _join_container(opts.init_pid, opts.init_start_time)
         pid = os.fork()
         if pid == 0:
-            _tenant(proc, ch, opts)
+            _tenant(proc, ch, opts, filt, proc_fd)
         ch.send("tenant-pid", pid=pid)
     except BaseException as e:  # noqa: BLE001 - report, never unwind into the runtime's code
         _report(ch, f"unable to start container process: {go_style(e)}")
@@ -202,16 +205,17 @@ def _same_file(a: str, b: str) -> bool:
 # -- the tenant: inside every namespace of the container -----------------------------
 
 
-def _tenant(proc: Process, ch: Channel, opts: TenantOptions) -> None:
+def _tenant(proc: Process, ch: Channel, opts: TenantOptions, filt: Any, proc_fd: int) -> None:
     """Never returns."""
     try:
         os.setsid()
         if opts.console_fd >= 0:
             with step("setting up console"):
                 tty.set_up_console(opts.console_fd, mount=False)
+        _apply_lsm(proc, proc_fd)
         attributes.write_oom_score_adj(proc)
-        path = attributes.apply(proc, opts.preserve_fds)
-        _apply_seccomp(opts.seccomp, proc)
+        # A SCMP_ACT_NOTIFY listener has no taker here (no on_listener): refused.
+        path = attributes.apply(proc, opts.preserve_fds, filt)
         ch.send("ready")
         ch.close()
     except BaseException as e:  # noqa: BLE001
@@ -220,12 +224,26 @@ def _tenant(proc: Process, ch: Channel, opts: TenantOptions) -> None:
     attributes.exec_or_die(proc, path)
 
 
-def _apply_seccomp(section: dict[str, Any] | None, proc: Process) -> None:
-    """The container's seccomp filter, loaded last as init loads it.
+def _compile_seccomp(section: dict[str, Any] | None):  # noqa: ANN202 - seccomp.Filter
+    """The container's linux.seccomp, compiled as init compiles it (exec gets it too)."""
+    if not section:
+        return None
+    from pyrunc.linux import seccomp
 
-    Hook: once pyrunc/linux/seccomp.py is wired into init, call its loader here the
-    same way (it belongs in attributes.apply, shared by both paths).
-    """
+    with step("compiling seccomp filter"):
+        return seccomp.prepare(section)
+
+
+def _apply_lsm(proc: Process, proc_fd: int) -> None:
+    try:
+        if proc.apparmor_profile:
+            with step("unable to apply apparmor profile"):
+                lsm.apply_apparmor(proc_fd, proc.apparmor_profile)
+        if proc.selinux_label:
+            with step("unable to apply SELinux label"):
+                lsm.apply_selinux(proc_fd, proc.selinux_label)
+    finally:
+        os.close(proc_fd)
 
 
 def _report(ch: Channel, msg: str) -> None:

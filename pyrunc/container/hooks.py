@@ -1,0 +1,137 @@
+"""OCI hooks: running them, with the state on stdin and their timeout.
+
+Where and when each stage runs (runtime-spec runtime.md, config.md#posix-platform-hooks):
+
+  prestart, createRuntime  create, runtime namespace, once the container's namespaces
+                           exist and before the root switch (the runtime, on init's "hooks")
+  createContainer          create, container namespace, before the root switch (init)
+  startContainer           start, container namespace, before the user process execs (init)
+  poststart                start, runtime namespace, after the user process exec'd
+  poststop                 delete, runtime namespace, after the container is gone
+
+Failures of the first four abort create/start and stop the container; poststart and
+poststop failures are warnings only and the lifecycle continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pyrunc.errors import PyruncError
+from pyrunc.spec.config import Hook
+
+# What init asks the runtime for before its root switch, and then runs itself.
+SYNC_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer")
+# What the runtime runs later from state.json (no config.json read after create).
+RECORDED_STAGES = ("poststart", "poststop")
+
+
+class HookError(PyruncError):
+    """A hook failed, ran past its timeout or could not be started."""
+
+
+def _stderr_warning(msg: str) -> None:
+    sys.stderr.write(f"pyrunc: warning: {msg}\n")
+
+
+# Where poststart/poststop failures go; the CLI points it at its logger.
+warning_sink: Callable[[str], None] = _stderr_warning
+
+
+def needs_sync(hooks: dict[str, tuple[Hook, ...]]) -> bool:
+    return any(hooks.get(stage) for stage in SYNC_STAGES)
+
+
+def to_record(hooks: dict[str, tuple[Hook, ...]]) -> dict[str, list[dict[str, Any]]]:
+    """The hooks runs after create need, as JSON for state.json."""
+    return {
+        stage: [
+            {"path": h.path, "args": list(h.args), "env": list(h.env), "timeout": h.timeout}
+            for h in hooks[stage]
+        ]
+        for stage in RECORDED_STAGES
+        if hooks.get(stage)
+    }
+
+
+def from_record(record: dict[str, Any], stage: str) -> tuple[Hook, ...]:
+    entries = (record.get("hooks") or {}).get(stage) or ()
+    return tuple(
+        Hook(e["path"], tuple(e["args"]), tuple(e["env"]), e.get("timeout")) for e in entries
+    )
+
+
+def state_doc(record_like: dict[str, Any], status: str, pid: int) -> dict[str, Any]:
+    """The OCI state document a hook reads on stdin."""
+    from pyrunc.container.container import SPEC_VERSION
+
+    doc: dict[str, Any] = {
+        "ociVersion": SPEC_VERSION,
+        "id": record_like["id"],
+        "status": status,
+        "pid": pid,
+        "bundle": record_like["bundle"],
+    }
+    if record_like.get("annotations"):
+        doc["annotations"] = record_like["annotations"]
+    return doc
+
+
+def run(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> None:
+    """Run the hooks in order; the first failure raises HookError."""
+    for i, hook in enumerate(hooks):
+        _run_one(hook, stage, i, state)
+
+
+def run_warning(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> None:
+    """Run every hook; a failure is a warning and the next hook still runs."""
+    for i, hook in enumerate(hooks):
+        try:
+            _run_one(hook, stage, i, state)
+        except HookError as e:
+            warning_sink(str(e))
+
+
+def _run_one(hook: Hook, stage: str, index: int, state: dict[str, Any]) -> None:
+    import subprocess
+    import tempfile
+
+    what = f"error running {stage} hook #{index}"
+    argv = list(hook.args) or [hook.path]
+    env = dict(e.split("=", 1) for e in hook.env if "=" in e)
+    # Files, not pipes: a hook that leaves a background child holding its stdout
+    # must not keep us waiting past its timeout.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            p = subprocess.run(
+                argv,
+                executable=hook.path,
+                input=json.dumps(state).encode(),
+                stdout=out,
+                stderr=err,
+                env=env,
+                timeout=hook.timeout,
+                close_fds=True,
+            )
+        except subprocess.TimeoutExpired:
+            limit = f"{hook.timeout:.1f}s"
+            raise HookError(f"{what}: hook ran past specified timeout of {limit}") from None
+        except OSError as e:
+            reason = os.strerror(e.errno).lower() if e.errno else str(e)
+            raise HookError(f"{what}: fork/exec {hook.path}: {reason}") from None
+        if p.returncode != 0:
+            status = (
+                f"exit status {p.returncode}" if p.returncode > 0 else f"signal: {-p.returncode}"
+            )
+            raise HookError(f"{what}: {status}, stdout: {_text(out)}, stderr: {_text(err)}")
+
+
+def _text(f: Any) -> str:
+    """A hook's output, kept to one line: the error it ends up in is one line."""
+    f.seek(0)
+    data = f.read(4096).decode(errors="replace").strip()
+    return data.replace("\n", "\\n")
