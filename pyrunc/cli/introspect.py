@@ -1,9 +1,148 @@
-"""Subcommands: features, spec (issue 5)."""
+"""Subcommands that describe the runtime: features, spec."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from pyrunc.cli.log import Log
+from pyrunc.errors import PyruncError
+
+HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Nothing registered yet."""
+    p = sub.add_parser("features", help="show the enabled features (runtime-spec features.md)")
+    p.set_defaults(handler=cmd_features)
+
+    p = sub.add_parser("spec", help="create a new specification file (config.json)")
+    p.add_argument("-b", "--bundle", default=".", help="where to write config.json")
+    # dest: the global --rootless flag has its own
+    p.add_argument("--rootless", dest="spec_rootless", action="store_true")
+    p.set_defaults(handler=cmd_spec)
+
+
+def cmd_spec(args: argparse.Namespace, log: Log) -> int:
+    from pyrunc.spec.example import example
+
+    path = os.path.join(args.bundle, "config.json")
+    if os.path.lexists(path):
+        raise PyruncError(f"--bundle: {path} exists, remove it first")  # runc refuses too
+    data = json.dumps(example(args.spec_rootless), indent="\t") + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise PyruncError(f"--bundle: open {path}: {(e.strerror or str(e)).lower()}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(data)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace, log: Log) -> int:
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0
+
+
+def features() -> dict[str, Any]:
+    """What this build and this host really support (not what the spec knows)."""
+    from pyrunc import __version__
+    from pyrunc.container.container import SPEC_VERSION
+
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": HOOKS,
+        "mountOptions": _mount_options(),
+        "linux": {
+            "namespaces": _namespaces(),
+            "capabilities": _capabilities(),
+            # v1 (with the hybrid layout) and v2 managers; --systemd-cgroup maps
+            # slice:prefix:name onto cgroupfs without talking to systemd: no driver.
+            "cgroup": {
+                "v1": True,
+                "v2": True,
+                "systemd": False,
+                "systemdUser": False,
+                "rdma": False,
+            },
+            "seccomp": _seccomp(),
+            "apparmor": {"enabled": _lsm("apparmor_enabled")},
+            "selinux": {"enabled": _lsm("selinux_enabled")},
+            "intelRdt": {"enabled": False},
+            # idmap/ridmap mount options are recognised but not applied yet.
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"io.github.pyrunc.version": __version__},
+    }
+
+
+def _mount_options() -> list[str]:
+    from pyrunc.linux import mounts
+
+    # The flag table is the parser's own: every option listed is one it applies.
+    names = set(mounts._FLAG_OPTIONS) | set(mounts.PROPAGATION_OPTIONS)
+    names |= set(mounts.RECURSIVE_OPTIONS) | {"bind", "tmpcopyup"}
+    return sorted(names)
+
+
+def _namespaces() -> list[str]:
+    from pyrunc.linux.namespaces import NS_FLAGS, PROC_NAMES
+
+    return [t for t in NS_FLAGS if os.path.exists(f"/proc/self/ns/{PROC_NAMES[t]}")]
+
+
+def _capabilities() -> list[str]:
+    from pyrunc.linux.capabilities import CAP_NAMES, last_cap
+
+    return list(CAP_NAMES[: last_cap() + 1])
+
+
+def _seccomp() -> dict[str, Any]:
+    from pyrunc.linux import seccomp
+
+    try:
+        lib = seccomp._lib()
+    except seccomp.SeccompError:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "actions": sorted(seccomp._ACTIONS),
+        "operators": sorted(seccomp._OPERATORS),
+        # Every architecture of the spec that the host's libseccomp knows.
+        "archs": [a for a in _spec_archs() if lib.seccomp_arch_resolve_name(_arch(a)) != 0],
+        "knownFlags": sorted(seccomp._FLAGS),
+        "supportedFlags": sorted(seccomp._FLAGS),
+    }
+
+
+def _arch(name: str) -> bytes:
+    return name.removeprefix("SCMP_ARCH_").lower().encode()
+
+
+def _spec_archs() -> list[str]:
+    from pyrunc.spec.validate import _schema_file
+
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            enum = node.get("enum")
+            if isinstance(enum, list) and "SCMP_ARCH_X86_64" in enum:
+                found.extend(enum)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(_schema_file("linux.json"))
+    return found
+
+
+def _lsm(probe: str) -> bool:
+    from pyrunc.linux import lsm
+
+    return bool(getattr(lsm, probe)())
