@@ -66,9 +66,7 @@ teardown() {
     sleep 0.3
     kill_matching "$WORK"        # shims carry -address $SOCK
     rm_cgroups "/$NS"
-    if [[ -z $RUN_CONTAINERD_EXISTED ]]; then
-        rmdir /run/containerd/s /run/containerd 2>/dev/null || true
-    fi
+    rm_run_containerd
     return 0
 }
 on_exit teardown
@@ -144,6 +142,24 @@ t_missing_command() {
         fail "error not read from the runtime's log: $err"
 }
 
+t_exec_missing() {
+    local rc=0 err
+    c run -d "${crun_opts[@]}" "$IMG" xm sleep 1000 >/dev/null
+    err=$(c task exec --exec-id m1 xm /nonexistent 2>&1) || rc=$?
+    echo "$err"
+    rmc xm
+    [[ $rc != 0 ]] || fail "exit 0"
+    [[ ${err,,} == *"oci runtime exec failed"*"no such file or directory"* ]] ||
+        fail "exec error not read from the runtime's log: $err"
+}
+
+t_readonly_env_cwd() {
+    local out
+    out=$(c run --rm "${crun_opts[@]}" --read-only --env ENG=v1 --cwd /tmp "$IMG" ro1 \
+        sh -c 'echo $ENG; pwd; touch /x 2>/dev/null && echo writable || echo ro')
+    expect_eq "env cwd rootfs" "$(echo $out)" "v1 /tmp ro"
+}
+
 t_detached_exec_kill_rm() {
     local out rc=0
     c run -d "${crun_opts[@]}" "$IMG" det sh -c 'trap "exit 0" TERM; sleep 1000 & wait' >/dev/null
@@ -155,6 +171,9 @@ sh -c trap \"exit 0\" TERM; sleep 1000 & wait "
     expect_eq "exec exit status" "$rc" 5
     out=$(c task ps det | tail -n +2 | wc -l)
     ((out >= 2)) || fail "task ps: $out processes"
+    # The runtime under test owns the container.
+    out=$(timeout 20 "$RUNTIME" --root "$RUNC_ROOT/$NS" state det)
+    [[ $out == *'"status"'*'"running"'* ]] || fail "$RUNTIME state det: $out"
     c task kill det                     # SIGTERM, handled by the shell
     wait_status det STOPPED
     c task rm det >/dev/null
@@ -301,6 +320,8 @@ scenario run-hostname t_run_hostname
 scenario run-cmdline t_run_cmdline
 scenario exit-status t_exit_status
 scenario missing-command-error t_missing_command
+scenario exec-missing-error t_exec_missing
+scenario readonly-env-cwd t_readonly_env_cwd
 scenario detached-exec-kill-rm t_detached_exec_kill_rm
 scenario kill-after-exit t_kill_after_exit
 scenario interactive-tty t_interactive_tty

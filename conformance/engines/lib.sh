@@ -102,6 +102,11 @@ engines_init() {
 }
 
 _remove_work() {
+    # ENGINES_LOG_DIR: keep every scenario's output there.
+    if [[ -n ${ENGINES_LOG_DIR:-} && -f $WORK/all.log ]]; then
+        mkdir -p "$ENGINES_LOG_DIR"
+        cp "$WORK/all.log" "$ENGINES_LOG_DIR/$ENGINE-$RUNTIME_NAME.log"
+    fi
     # Anything still mounted under WORK (overlay layers, shm, netns) goes first.
     local m
     for m in $(findmnt -rn -o TARGET | grep -F "$WORK" | sort -r); do
@@ -147,6 +152,15 @@ rm_cgroups() {
     done
 }
 
+# rm_run_containerd: containerd 1.6 (and ctr) keep shim sockets and I/O
+# fifos in /run/containerd/{s,fifo} whatever their configured state dir;
+# remove those dirs if empty and /run/containerd was not there before us
+# (RUN_CONTAINERD_EXISTED, set by the engine script).
+rm_run_containerd() {
+    [[ -n ${RUN_CONTAINERD_EXISTED:-} ]] && return 0
+    rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null || true
+}
+
 # --- leak check ------------------------------------------------------------
 # snapshot: the host objects an engine run can leave, one per line, filtered
 # to the ones that carry our markers ($WORK, $TAG) or are engine-wide
@@ -160,6 +174,10 @@ snapshot() {
             grep -E '^(veth|docker|cni|podman)' | sed 's/^/link /' || true
         find /sys/fs/cgroup -maxdepth 3 -type d 2>/dev/null |
             grep -E -- "$TAG|libpod|/docker" | sed 's/^/cgroup /' || true
+        # Engine-wide paths that do not follow the private root/state dirs.
+        ls -d /run/containerd /run/containerd/* /etc/docker/key.json /dev/shm/libpod_lock \
+            /run/libpod /run/docker /run/docker.sock /var/lib/containers /var/lib/docker \
+            /var/lib/containerd /etc/cni/net.d/*podman* 2>/dev/null | sed 's/^/path /' || true
         # Live processes only: zombies wait for PID 1 (not an init here) to reap them.
         ps -eo pid=,stat=,comm=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
             $2 ~ /^Z/ || $1 == me || $1 == sub_ { next }

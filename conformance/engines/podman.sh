@@ -37,12 +37,17 @@ default_ulimits = ["nofile=$NOFILE:$NOFILE", "nproc=$NPROC:$NPROC"]
 log_driver = "k8s-file"
 
 [engine]
+runtime = "$RUNTIME_NAME"
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "$RUNTIME_NAME"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$WORK/events.log"
 tmp_dir = "$WORK/tmp"
 static_dir = "$WORK/root/libpod"
 volume_path = "$WORK/volumes"
+
+[engine.runtimes]
+$RUNTIME_NAME = ["$RUNTIME"]
 
 [network]
 network_backend = "cni"
@@ -62,11 +67,13 @@ export CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf
 SHM_LOCK_EXISTED=
 [[ -e /dev/shm/libpod_lock ]] && SHM_LOCK_EXISTED=1
 
-pm() {
-    timeout 60 podman --root "$WORK/root" --runroot "$WORK/runroot" \
-        --storage-driver overlay --cgroup-manager cgroupfs --events-backend file \
-        --tmpdir "$WORK/tmp" --runtime "$RUNTIME" "$@"
-}
+# The runtime is chosen by name from [engine.runtimes] (so podman passes it
+# --log-format=json --log FILE, as runtime_supports_json lists the name);
+# scenarios named *-by-path use `--runtime PATH` instead (no global flags:
+# errors are read from the runtime's stderr).
+PODMAN=(podman --root "$WORK/root" --runroot "$WORK/runroot" --storage-driver overlay
+    --cgroup-manager cgroupfs --events-backend file --tmpdir "$WORK/tmp")
+pm() { timeout 60 "${PODMAN[@]}" "$@"; }
 # prun ARGS...: podman run with our cgroup parent.
 prun() { pm run --cgroup-parent "$CG" "$@"; }
 
@@ -120,6 +127,38 @@ t_missing_command() {
         fail "podman did not classify the error as 'not found': $err"
 }
 
+t_missing_command_by_path() {
+    local rc=0 err
+    err=$(timeout 60 "${PODMAN[@]}" --runtime "$RUNTIME" run --cgroup-parent "$CG" --rm "$IMG" \
+        /nonexistent 2>&1 >/dev/null) || rc=$?
+    [[ $err == *"$RUNTIME"* ]] || fail "podman did not name the runtime path: $err"
+    echo "$err"
+    [[ $rc == 127 ]] || fail "exit $rc, want 127: $err"
+}
+
+t_not_executable() {
+    local rc=0 err
+    err=$(prun --rm "$IMG" /etc/passwd 2>&1 >/dev/null) || rc=$?
+    echo "$err"
+    [[ $rc == 126 ]] || fail "exit $rc, want 126: $err"
+    [[ $err == *"OCI permission denied"* ]] || fail "not classified as permission denied: $err"
+}
+
+t_user_readonly() {
+    local out
+    out=$(prun --rm --user 65534:65534 --read-only "$IMG" sh -c 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo ro')
+    expect_eq "uid gid rootfs" "$(echo $out)" "65534 65534 ro"
+}
+
+t_exec_missing() {
+    local rc=0 err
+    prun -d --name xm "$IMG" sleep 1000 >/dev/null
+    err=$(pm exec xm /nonexistent 2>&1) || rc=$?
+    echo "$err"
+    pm rm -f -t 0 xm >/dev/null
+    [[ $rc == 127 ]] || fail "exec of a missing command: exit $rc, want 127: $err"
+}
+
 t_detached_exec_stop_rm() {
     local id out rc=0
     id=$(prun -d --name det "$IMG" sleep 1000)
@@ -130,6 +169,9 @@ t_detached_exec_stop_rm() {
 sleep 1000 "
     pm exec det sh -c 'exit 5' || rc=$?
     expect_eq "exec exit status" "$rc" 5
+    # The runtime under test owns the container (podman passes no --root).
+    out=$(timeout 20 "$RUNTIME" state "$id")
+    [[ $out == *'"status"'*'"running"'* ]] || fail "$RUNTIME state $id: $out"
     pm stop -t 2 det >/dev/null
     out=$(pm inspect -f '{{.State.Status}}' det)
     expect_eq "status after stop" "$out" exited
@@ -141,9 +183,7 @@ sleep 1000 "
 t_interactive_tty() {
     local rc=0
     printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
-        in_pty "$WORK/tty.out" podman --root "$WORK/root" --runroot "$WORK/runroot" \
-            --storage-driver overlay --cgroup-manager cgroupfs --events-backend file \
-            --tmpdir "$WORK/tmp" --runtime "$RUNTIME" run -it --rm --cgroup-parent "$CG" "$IMG" sh ||
+        in_pty "$WORK/tty.out" "${PODMAN[@]}" run -it --rm --cgroup-parent "$CG" "$IMG" sh ||
         rc=$?
     cat "$WORK/tty.out"
     grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
@@ -154,9 +194,7 @@ t_interactive_tty() {
 t_exec_tty() {
     local out
     prun -d --name xtty "$IMG" sleep 1000 >/dev/null
-    : | in_pty "$WORK/xtty.out" podman --root "$WORK/root" --runroot "$WORK/runroot" \
-        --storage-driver overlay --cgroup-manager cgroupfs --events-backend file \
-        --tmpdir "$WORK/tmp" --runtime "$RUNTIME" exec -it xtty tty
+    : | in_pty "$WORK/xtty.out" "${PODMAN[@]}" exec -it xtty tty
     out=$(tr -d '\r' <"$WORK/xtty.out")
     echo "$out"
     pm rm -f -t 0 xtty >/dev/null
@@ -289,6 +327,10 @@ scenario run-hostname t_run_hostname
 scenario run-cmdline t_run_cmdline
 scenario exit-status t_exit_status
 scenario missing-command-127 t_missing_command
+scenario missing-command-127-by-path t_missing_command_by_path
+scenario not-executable-126 t_not_executable
+scenario user-readonly t_user_readonly
+scenario exec-missing-127 t_exec_missing
 scenario detached-exec-stop-rm t_detached_exec_stop_rm
 scenario interactive-tty t_interactive_tty
 scenario exec-tty t_exec_tty

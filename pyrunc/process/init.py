@@ -120,6 +120,7 @@ _hook_state: dict = {}
 def _create_hooks(cfg: Config, ch: Channel) -> None:
     """Namespaces and mounts exist, the root is not switched yet: the runtime runs
     prestart and createRuntime, then we run createContainer in here (runtime-spec)."""
+    hooks.preload()
     ch.send("hooks")
     _hook_state.update(ch.expect("hooks-done").get("state") or {})
     state = {**_hook_state, "status": "creating"}
@@ -139,8 +140,8 @@ def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
     try:
         state = {**_hook_state, "status": "created"}
         hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state)
-    except hooks.HookError as e:
-        os.write(fd, b"1" + str(e).encode()[:4000])
+    except Exception as e:  # noqa: BLE001 - start reports it; we stop the container
+        os.write(fd, b"1" + go_style(e).encode()[:4000])
         os._exit(1)
     try:
         os.write(fd, b"0")

@@ -1,0 +1,305 @@
+#!/bin/bash
+# docker.sh [RUNTIME] - docker 20.10 (dockerd, its own containerd, the runc v2
+# shim) driving RUNTIME end to end.
+#
+# RUNTIME: empty or "pyrunc" (the installed pyrunc), "runc", "crun" (through
+# conformance/runtime-tools/crun-hybrid.sh), or a path.  A private dockerd
+# runs for the duration (--data-root, --exec-root, -H unix socket, --pidfile
+# under a temp dir, no bridge, no iptables) with RUNTIME added as
+# `--add-runtime test-<name>=RUNTIME`; every container runs with
+# `--runtime test-<name>`.  The image is `docker import` of a busybox-static
+# rootfs (no registry).  Containers get `--network none` (DOCKER_NETWORK to
+# change it), which makes docker add its libnetwork-setkey prestart hook.
+# Prints PASS/FAIL per scenario and "N passed, N failed"; exits 1 on failure.
+set -euo pipefail
+ENGINE=docker
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need_pkgs docker.io containerd busybox-static bsdutils
+engines_init "$@"
+BEFORE=$(snapshot)
+IMG=engines/busybox:latest
+SOCK=$WORK/docker.sock
+RT=test-$RUNTIME_NAME
+NET=${DOCKER_NETWORK:-none}
+DOCKER=/usr/bin/docker            # Debian's CLI (a newer one may be in /usr/local/bin)
+mkdir -p "$WORK"/{data,exec,cli}
+echo '{}' >"$WORK/daemon.json"
+export DOCKER_CONFIG=$WORK/cli
+# dockerd 20.10 writes a trust key to /etc/docker/key.json whatever its roots.
+KEY_EXISTED=
+[[ -e /etc/docker/key.json ]] && KEY_EXISTED=1
+RUN_CONTAINERD_EXISTED=
+[[ -e /run/containerd ]] && RUN_CONTAINERD_EXISTED=1
+
+dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+    -H "unix://$SOCK" --pidfile "$WORK/docker.pid" --storage-driver overlay2 \
+    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$TAG" \
+    --bridge none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false \
+    --add-runtime "$RT=$RUNTIME" >"$WORK/dockerd.log" 2>&1 &
+echo $! >"$WORK/dockerd.launch.pid"
+
+d() { timeout 60 "$DOCKER" -H "unix://$SOCK" "$@"; }
+drun() { d run --runtime "$RT" --network "$NET" "$@"; }
+
+teardown() {
+    [[ -n ${TORN_DOWN:-} ]] && return 0
+    TORN_DOWN=1
+    local ids
+    if [[ -S $SOCK ]]; then
+        ids=$(d ps -a -q 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [[ -z $ids ]] || d rm -f $ids >/dev/null 2>&1 || true
+    fi
+    kill_pidfile "$WORK/dockerd.launch.pid" 30
+    sleep 0.3
+    kill_matching "$WORK"          # docker's containerd and shims
+    rm_cgroups "/$TAG"
+    [[ -n $KEY_EXISTED ]] || rm -f /etc/docker/key.json
+    rm_run_containerd
+    return 0
+}
+on_exit teardown
+
+for _ in $(seq 1 150); do
+    d version >/dev/null 2>&1 && break
+    sleep 0.2
+done
+d version >/dev/null || { tail -20 "$WORK/dockerd.log" >&2; echo "dockerd did not start" >&2; exit 1; }
+
+make_rootfs_tar "$WORK/rootfs.tar"
+d import --change 'CMD ["sh"]' "$WORK/rootfs.tar" "$IMG" >/dev/null
+
+status_of() { d inspect -f '{{.State.Status}}' "$1"; }
+
+# --- scenarios ---------------------------------------------------------------
+t_run_id() {
+    local out
+    out=$(drun --rm "$IMG" id)
+    expect_match "id" "$out" '^uid=0\(root\) gid=0\(root\)( groups=0\(root\))?'
+}
+
+t_run_hostname() {
+    local out
+    out=$(drun --rm --hostname engines-host "$IMG" hostname)
+    expect_eq hostname "$out" engines-host
+}
+
+t_run_cmdline() {
+    local out
+    out=$(drun --rm "$IMG" cat /proc/1/cmdline | tr '\0' ' ')
+    expect_eq "/proc/1/cmdline" "$out" "cat /proc/1/cmdline "
+}
+
+t_exit_status() {
+    expect_status 3 drun --rm "$IMG" sh -c 'exit 3'
+}
+
+t_missing_command() {
+    local rc=0 err
+    err=$(drun --rm "$IMG" /nonexistent 2>&1 >/dev/null) || rc=$?
+    echo "$err"
+    # The docker CLI maps the daemon's text (case-sensitive) to 127.
+    [[ $rc == 127 ]] || fail "exit $rc, want 127: $err"
+}
+
+t_not_executable() {
+    local rc=0 err
+    err=$(drun --rm "$IMG" /etc/passwd 2>&1 >/dev/null) || rc=$?
+    echo "$err"
+    [[ $rc == 126 ]] || fail "exit $rc, want 126: $err"
+}
+
+t_user_readonly() {
+    local out
+    out=$(drun --rm --user 65534:65534 --read-only "$IMG" sh -c 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo ro')
+    expect_eq "uid gid rootfs" "$(echo $out)" "65534 65534 ro"
+}
+
+t_exec_missing() {
+    local rc=0 err
+    drun -d --name xm "$IMG" sleep 1000 >/dev/null
+    err=$(d exec xm /nonexistent 2>&1) || rc=$?
+    echo "$err"
+    d rm -f xm >/dev/null
+    [[ $rc == 126 ]] || fail "exec of a missing command: exit $rc, want 126: $err"
+    [[ ${err,,} == *"no such file or directory"* ]] || fail "exec error text: $err"
+}
+
+t_detached_exec_stop_rm() {
+    local out rc=0 id
+    id=$(drun -d --name det "$IMG" sleep 1000)
+    expect_eq status "$(status_of det)" running
+    out=$(d exec det sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "')
+    expect_eq "exec output" "$out" "exec-ok
+sleep 1000 "
+    d exec det sh -c 'exit 5' || rc=$?
+    expect_eq "exec exit status" "$rc" 5
+    # The runtime under test owns the container.
+    out=$(timeout 20 "$RUNTIME" --root "$WORK/exec/runtime-runc/moby" state "$id")
+    [[ $out == *'"status"'*'"running"'* ]] || fail "$RUNTIME state $id: $out"
+    d stop -t 2 det >/dev/null
+    expect_eq "status after stop" "$(status_of det)" exited
+    d rm det >/dev/null
+    out=$(d ps -a -q --no-trunc)
+    [[ $out != *"$id"* ]] || fail "container still listed after rm"
+    [[ ! -e $WORK/exec/runtime-runc/moby/$id ]] || fail "runtime state left for $id"
+}
+
+t_interactive_tty() {
+    local rc=0
+    printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
+        in_pty "$WORK/tty.out" "$DOCKER" -H "unix://$SOCK" run -it --rm --runtime "$RT" \
+            --network "$NET" "$IMG" sh || rc=$?
+    cat "$WORK/tty.out"
+    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
+    grep -q '/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
+    expect_eq "exit status" "$rc" 7
+}
+
+t_exec_tty() {
+    local out
+    drun -d --name xtty "$IMG" sleep 1000 >/dev/null
+    : | in_pty "$WORK/xtty.out" "$DOCKER" -H "unix://$SOCK" exec -it xtty tty
+    out=$(tr -d '\r' <"$WORK/xtty.out")
+    echo "$out"
+    d rm -f xtty >/dev/null
+    [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
+}
+
+t_limits() {
+    local out
+    out=$(drun --rm --memory 64m --cpus 0.5 --pids-limit 77 "$IMG" sh -c \
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/pids/pids.max' |
+        tr '\n' ' ')
+    expect_eq "memory.limit_in_bytes cfs_quota_us cfs_period_us pids.max" "$out" "67108864 50000 100000 77 "
+}
+
+t_update() {
+    local out
+    drun -d --name up --memory 64m "$IMG" sleep 1000 >/dev/null
+    d update --memory 96m --memory-swap 200m up >/dev/null
+    out=$(d exec up cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
+    d rm -f up >/dev/null
+    expect_eq "memory.limit_in_bytes after update" "$out" 100663296
+}
+
+t_pause_unpause() {
+    local out pid fr
+    drun -d --name pz "$IMG" sleep 1000 >/dev/null
+    d pause pz >/dev/null
+    expect_eq "status after pause" "$(status_of pz)" paused
+    pid=$(d inspect -f '{{.State.Pid}}' pz)
+    fr=$(awk -F: '$2=="freezer"{print $3}' "/proc/$pid/cgroup")
+    out=$(cat "/sys/fs/cgroup/freezer$fr/freezer.state")
+    expect_eq "freezer.state" "$out" FROZEN
+    d unpause pz >/dev/null
+    expect_eq "status after unpause" "$(status_of pz)" running
+    out=$(d exec pz echo alive)
+    expect_eq "exec after unpause" "$out" alive
+    d rm -f pz >/dev/null
+}
+
+t_top_ps() {
+    local out
+    drun -d --name tp "$IMG" sleep 1001 >/dev/null
+    out=$(d top tp)
+    echo "$out"
+    [[ $out == *"sleep 1001"* ]] || fail "docker top: no 'sleep 1001' in: $out"
+    out=$(d ps --format '{{.Names}} {{.Status}}')
+    echo "$out"
+    [[ $out =~ tp\ Up ]] || fail "docker ps: tp not Up: $out"
+    d rm -f tp >/dev/null
+}
+
+t_stats() {
+    local out
+    drun -d --name st --memory 64m "$IMG" sleep 1000 >/dev/null
+    out=$(d stats --no-stream --format '{{.Name}} {{.MemUsage}}' st)
+    echo "$out"
+    d rm -f st >/dev/null
+    [[ $out =~ ^st\ .*/\ 64MiB ]] || fail "stats: $out"
+}
+
+t_logs() {
+    local out
+    drun -d --name lg "$IMG" sh -c 'echo to-stdout; echo to-stderr >&2' >/dev/null
+    d wait lg >/dev/null
+    out=$(d logs lg 2>&1 | sort | tr '\n' ' ')
+    d rm lg >/dev/null
+    expect_eq logs "$out" "to-stderr to-stdout "
+}
+
+t_restart() {
+    local out p1 p2
+    drun -d --name rs "$IMG" sh -c 'echo ran; exit 4' >/dev/null
+    out=$(d wait rs)
+    expect_eq "first exit" "$out" 4
+    d start rs >/dev/null
+    out=$(d wait rs)
+    expect_eq "second exit" "$out" 4
+    out=$(d logs rs | tr '\n' ' ')
+    expect_eq "logs of two runs" "$out" "ran ran "
+    d rm rs >/dev/null
+    drun -d --name rr "$IMG" sleep 1000 >/dev/null
+    p1=$(d inspect -f '{{.State.Pid}}' rr)
+    d restart -t 1 rr >/dev/null
+    p2=$(d inspect -f '{{.State.Pid}}' rr)
+    expect_eq "status after restart" "$(status_of rr)" running
+    [[ $p1 != "$p2" ]] || fail "restart kept pid $p1"
+    d rm -f rr >/dev/null
+}
+
+t_parallel_20() {
+    local i pids=() rc=0 n
+    for i in $(seq 1 20); do
+        drun -d --name "par$i" "$IMG" sleep 1000 >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || rc=$?; done
+    n=$(d ps -q --filter name=par --filter status=running | wc -l)
+    expect_eq "running containers" "$n" 20
+    ((rc == 0)) || fail "a parallel run failed (exit $rc)"
+    pids=()
+    for i in $(seq 1 20); do
+        d rm -f "par$i" >/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || rc=$?; done
+    ((rc == 0)) || fail "a parallel rm failed (exit $rc)"
+    n=$(d ps -a -q | wc -l)
+    expect_eq "containers left" "$n" 0
+    n=$(find "$WORK/exec/runtime-runc/moby" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    expect_eq "runtime state dirs left" "$n" 0
+}
+
+t_no_leaks() {
+    local after new
+    after=$(snapshot)
+    new=$(comm -13 <(echo "$BEFORE") <(echo "$after"))
+    [[ -z $new ]] || fail "left on the host: $(echo "$new" | head -5 | tr '\n' ';')"
+}
+
+scenario run-id t_run_id
+scenario run-hostname t_run_hostname
+scenario run-cmdline t_run_cmdline
+scenario exit-status t_exit_status
+scenario missing-command-127 t_missing_command
+scenario not-executable-126 t_not_executable
+scenario user-readonly t_user_readonly
+scenario exec-missing-126 t_exec_missing
+scenario detached-exec-stop-rm t_detached_exec_stop_rm
+scenario interactive-tty t_interactive_tty
+scenario exec-tty t_exec_tty
+scenario cgroup-limits t_limits
+scenario update t_update
+scenario pause-unpause t_pause_unpause
+scenario top-ps t_top_ps
+scenario stats t_stats
+scenario logs t_logs
+scenario restart t_restart
+scenario parallel-20 t_parallel_20
+teardown
+scenario no-leaks t_no_leaks
+summary
