@@ -42,6 +42,13 @@ def _stderr_warning(msg: str) -> None:
 warning_sink: Callable[[str], None] = _stderr_warning
 
 
+def preload() -> None:
+    """Import now what running a hook needs: startContainer hooks run after the root
+    switch, where the host's Python library is out of reach."""
+    import signal  # noqa: F401
+    import subprocess  # noqa: F401
+
+
 def needs_sync(hooks: dict[str, tuple[Hook, ...]]) -> bool:
     return any(hooks.get(stage) for stage in SYNC_STAGES)
 
@@ -97,41 +104,50 @@ def run_warning(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> Non
 
 
 def _run_one(hook: Hook, stage: str, index: int, state: dict[str, Any]) -> None:
-    import subprocess
-    import tempfile
-
     what = f"error running {stage} hook #{index}"
+    try:
+        _spawn_and_wait(hook, state, what)
+    except OSError as e:
+        raise HookError(f"{what}: {e.strerror or e}".lower()) from None
+
+
+def _spawn_and_wait(hook: Hook, state: dict[str, Any], what: str) -> None:
+    import signal
+    import subprocess
+
     argv = list(hook.args) or [hook.path]
     env = dict(e.split("=", 1) for e in hook.env if "=" in e)
-    # Files, not pipes: a hook that leaves a background child holding its stdout
-    # must not keep us waiting past its timeout.
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    # memfds, not pipes: a hook that leaves a background child holding its stdout must
+    # not keep us waiting past its timeout; not files either: startContainer hooks run
+    # in the container, whose root may be read-only.
+    out, err = os.memfd_create("hook-stdout"), os.memfd_create("hook-stderr")
+    try:
         try:
-            p = subprocess.run(
-                argv,
-                executable=hook.path,
-                input=json.dumps(state).encode(),
-                stdout=out,
-                stderr=err,
-                env=env,
-                timeout=hook.timeout,
-                close_fds=True,
-            )
-        except subprocess.TimeoutExpired:
-            limit = f"{hook.timeout:.1f}s"
-            raise HookError(f"{what}: hook ran past specified timeout of {limit}") from None
+            p = subprocess.Popen(
+                argv, executable=hook.path, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                env=env, close_fds=True, start_new_session=True,
+            )  # fmt: skip
         except OSError as e:
             reason = os.strerror(e.errno).lower() if e.errno else str(e)
             raise HookError(f"{what}: fork/exec {hook.path}: {reason}") from None
+        try:
+            p.communicate(json.dumps(state).encode(), timeout=hook.timeout)
+        except subprocess.TimeoutExpired:
+            # Its own session: whatever it started goes with it.
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            limit = f"{hook.timeout:.1f}s"
+            raise HookError(f"{what}: hook ran past specified timeout of {limit}") from None
         if p.returncode != 0:
-            status = (
-                f"exit status {p.returncode}" if p.returncode > 0 else f"signal: {-p.returncode}"
-            )
+            code = p.returncode
+            status = f"exit status {code}" if code > 0 else f"signal: {-code}"
             raise HookError(f"{what}: {status}, stdout: {_text(out)}, stderr: {_text(err)}")
+    finally:
+        os.close(out)
+        os.close(err)
 
 
-def _text(f: Any) -> str:
+def _text(fd: int) -> str:
     """A hook's output, kept to one line: the error it ends up in is one line."""
-    f.seek(0)
-    data = f.read(4096).decode(errors="replace").strip()
+    data = os.pread(fd, 4096, 0).decode(errors="replace").strip()
     return data.replace("\n", "\\n")
