@@ -1,0 +1,181 @@
+"""Terminals: a pty from the container's own devpts, its master over --console-socket
+(received here with socket.recv_fds, as an engine does), and `run` in the foreground
+relaying a real pty (pty.fork): prompt, typing, Ctrl-C, window size, exit status."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import socket
+import struct
+import termios
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.helpers import PYRUNC, Bundle, Runtime, error_message
+
+_TIOCGPTN = 0x80045430
+
+
+@contextmanager
+def console_socket(bundle: Bundle) -> Iterator[tuple[str, socket.socket]]:
+    path = os.path.join(bundle.path, "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    try:
+        yield path, srv
+    finally:
+        srv.close()
+        os.unlink(path)
+
+
+def receive_master(srv: socket.socket) -> int:
+    srv.settimeout(10)
+    conn, _ = srv.accept()
+    with conn:
+        _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    assert len(fds) == 1
+    return fds[0]
+
+
+def read_until(fd: int, pattern: str, timeout: float = 10) -> str:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, data.decode(errors="replace")):
+        left = deadline - time.monotonic()
+        assert left > 0, f"{pattern!r} never came; got {data!r}"
+        if select.select([fd], [], [], left)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the other side is gone
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _terminal(bundle: Bundle, *args: str) -> None:
+    bundle.config["process"]["terminal"] = True
+    bundle.set_args(*args)
+
+
+def test_console_socket_gets_a_pty_of_the_containers_devpts(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    _terminal(bundle, "sh", "-c", "tty; read line; echo got:$line; exit 3")
+    with console_socket(bundle) as (path, srv):
+        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
+        master = receive_master(srv)
+    try:
+        pid = runtime.state(cid)["pid"]
+        # The kernel's view: init's stdio is a pty slave of the container's own devpts
+        # instance (not the host's), and /dev/console is bound to it.
+        slave = os.stat(f"/proc/{pid}/fd/0")
+        container_pts = os.stat(f"/proc/{pid}/root/dev/pts/ptmx").st_dev
+        assert slave.st_dev == container_pts != os.stat("/dev/pts/ptmx").st_dev
+        number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0" * 4))[0]
+        assert os.minor(slave.st_rdev) == number
+        console = [ln for ln in open(f"/proc/{pid}/mountinfo") if " /dev/console " in ln]
+        assert len(console) == 1 and f"/{number} /dev/console" in console[0]
+        for fd in (1, 2):
+            assert os.stat(f"/proc/{pid}/fd/{fd}").st_rdev == slave.st_rdev
+        runtime.ok("start", cid)
+        assert f"/dev/pts/{number}" in read_until(master, r"/dev/pts/\d+")
+        os.write(master, b"hello\n")
+        assert "got:hello" in read_until(master, "got:hello")
+    finally:
+        os.close(master)
+        runtime("delete", "--force", cid)
+
+
+def test_terminal_needs_a_console_socket_and_vice_versa(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    _terminal(bundle, "true")
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code == 1 and "--console-socket" in error_message(r.err)
+    r = runtime("run", "--detach", "--bundle", bundle.path, cid)
+    assert r.code == 1 and "--console-socket" in error_message(r.err)
+    bundle.config["process"]["terminal"] = False
+    bundle.save()
+    r = runtime("create", "--console-socket", "/nonexistent.sock", "--bundle", bundle.path, cid)
+    assert r.code == 1 and "--console-socket" in error_message(r.err)
+    _terminal(bundle, "true")
+    r = runtime("create", "--console-socket", "/nonexistent.sock", "--bundle", bundle.path, cid)
+    msg = error_message(r.err)
+    assert r.code == 1 and "--console-socket" in msg and "no such file" in msg
+    assert runtime("state", cid).code == 1
+
+
+def test_exec_tty_over_console_socket(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    bundle.set_args("sleep", "1000")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        init = runtime.state(cid)["pid"]
+        pid_file = os.path.join(bundle.path, "exec.pid")
+        with console_socket(bundle) as (path, srv):
+            runtime.ok(
+                "exec", "--tty", "--detach", "--console-socket", path, "--pid-file", pid_file,
+                cid, "sh", "-c", "tty; read x; echo x=$x",
+            )  # fmt: skip
+            master = receive_master(srv)
+        try:
+            pid = int(open(pid_file).read())
+            slave = os.stat(f"/proc/{pid}/fd/0")
+            assert slave.st_dev == os.stat(f"/proc/{init}/root/dev/pts/ptmx").st_dev
+            assert "/dev/pts/" in read_until(master, r"/dev/pts/\d+")
+            os.write(master, b"42\n")
+            assert "x=42" in read_until(master, "x=42")
+        finally:
+            os.close(master)
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_run_foreground_relays_a_real_terminal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """What `pyrunc run` of an interactive shell in tmux does, through a real pty."""
+    _terminal(bundle, "sh")
+    bundle.config["process"]["env"].append("PS1=prompt$ ")
+    bundle.save()
+    pid, master = pty.fork()
+    if pid == 0:
+        try:
+            set_winsize(0, 30, 100)
+            argv = [*PYRUNC, "--root", runtime.root, "run", "--bundle", bundle.path, cid]
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(99)
+    try:
+        read_until(master, r"prompt\$ ")
+        os.write(master, b"stty size\n")
+        assert "30 100" in read_until(master, r"30 100")
+        set_winsize(master, 40, 120)  # the kernel signals SIGWINCH to pyrunc run
+        time.sleep(0.3)
+        os.write(master, b"stty size\n")
+        assert "40 120" in read_until(master, r"40 120")
+        os.write(master, b"sleep 100\n")
+        time.sleep(0.5)
+        os.write(master, b"\x03")  # Ctrl-C: raw mode lets it reach the container's pty
+        os.write(master, b"echo after-$((6*7))\n")
+        assert "after-42" in read_until(master, "after-42", timeout=5)
+        os.write(master, b"exit 5\n")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 5
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)
+    assert runtime("state", cid).code == 1  # run removed it
