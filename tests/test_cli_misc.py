@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import time
 
 import pytest
 
@@ -125,3 +126,70 @@ def test_version_shape(runtime: Runtime) -> None:
     assert re.fullmatch(r"pyrunc version \d+\.\d+\.\d+\S*", lines[0])
     assert lines[1].startswith("commit: ") and len(lines[1]) > len("commit: ")
     assert lines[2] == "spec: 1.3.0"
+
+
+# -- signals: run in the foreground, kill --all, delete --force ---------------------------
+
+
+def test_sigterm_to_foreground_run_reaches_the_container(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    import subprocess
+
+    from tests.helpers import PYRUNC
+
+    bundle.set_args(
+        "sh", "-c", "trap 'echo trapped; exit 42' TERM; echo up; while :; do sleep 0.05; done"
+    )
+    cmd = [*PYRUNC, "--root", runtime.root, "run", "--bundle", bundle.path, cid]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"up\n"
+        p.send_signal(15)
+        assert p.wait(timeout=10) == 42
+        assert p.stdout.read() == b"trapped\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    assert runtime("state", cid).code == 1
+
+
+def test_kill_all_signals_every_process(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    from tests.helpers import is_dead
+
+    bundle.set_args("sh", "-c", "sleep 1000 & sleep 1000 & wait")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        init = runtime.state(cid)["pid"]
+        deadline = time.monotonic() + 5
+        while len(_tasks(runtime, cid)) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pids = _tasks(runtime, cid)
+        runtime.ok("kill", "--all", cid, "KILL")
+        deadline = time.monotonic() + 5
+        while not all(is_dead(p) for p in pids):
+            assert time.monotonic() < deadline, [p for p in pids if not is_dead(p)]
+            time.sleep(0.02)
+        assert init in pids
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def _tasks(runtime: Runtime, cid: str) -> list[int]:
+    return runtime.ok("ps", "--format", "json", cid).json()
+
+
+def test_delete_force_of_a_running_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    from tests.helpers import is_dead
+
+    bundle.set_args("sh", "-c", "trap '' TERM; sleep 1000")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    r = runtime("delete", cid)
+    assert r.code == 1 and "not stopped: running" in r.err
+    runtime.ok("delete", "--force", cid)
+    assert is_dead(pid) and runtime("state", cid).code == 1
