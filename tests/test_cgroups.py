@@ -644,3 +644,63 @@ def test_systemd_cgroup_path_maps_to_cgroupfs(runtime: Runtime, bundle: Bundle, 
     r = runtime("create", "--bundle", bundle.path, cid, global_args=flag)
     assert r.code == 1 and "slice:prefix:name" in error_message(r.err), r.err
     assert runtime("state", cid).code == 1
+
+
+# -- differential: the same config under runc gives the same files -------------------------
+
+DIFF_FILES = {
+    "memory": ("memory.limit_in_bytes", "memory.soft_limit_in_bytes",
+               "memory.memsw.limit_in_bytes", "memory.swappiness"),
+    "cpu": ("cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"),
+    "cpuset": ("cpuset.cpus", "cpuset.mems"),
+    "pids": ("pids.max",),
+    "blkio": ("blkio.bfq.weight", "blkio.throttle.read_bps_device",
+              "blkio.throttle.write_iops_device"),
+}  # fmt: skip
+
+
+def _files(runtime: Runtime, bundle: Bundle, cid: str) -> dict[str, str]:
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
+        got = {f: read(d[c], f) for c, names in DIFF_FILES.items() for f in names
+               if os.path.exists(os.path.join(d[c], f))}  # fmt: skip
+        got["oom_control"] = read(d["memory"], "memory.oom_control").splitlines()[0]
+        got["devices.list"] = " ".join(sorted(read(d["devices"], "devices.list").splitlines()))
+        return got
+    finally:
+        runtime.ok("delete", "--force", cid)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/runc"), reason="runc not installed")
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {"memory": {"limit": 96 << 20, "swap": 192 << 20, "reservation": 32 << 20,
+                    "swappiness": 30, "disableOOMKiller": True},
+         "cpu": {"shares": 300, "quota": 25000, "period": 50000, "cpus": "0", "mems": "0"},
+         "pids": {"limit": 77}},
+        {"memory": {"limit": -1}, "cpu": {"shares": 0, "quota": -1}, "pids": {"limit": -1},
+         "blockIO": {"weight": 500}},
+        {"devices": [{"allow": False, "access": "rwm"},
+                     {"allow": True, "type": "c", "major": 240, "minor": 0, "access": "rw"}]},
+    ],
+    ids=["limits", "unlimited-and-zeros", "devices"],
+)  # fmt: skip
+def test_same_files_as_runc(
+    runtime: Runtime, bundle: Bundle, cid: str, state_root: str, resources: dict
+) -> None:
+    if "blockIO" in resources:
+        major, minor = _block_device()
+        resources["blockIO"]["throttleReadBpsDevice"] = [
+            {"major": major, "minor": minor, "rate": 4096}
+        ]
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sleep", "10")
+    runc = Runtime(f"{state_root}-runc", ["/usr/sbin/runc"])
+    try:
+        theirs = _files(runc, bundle, cid)
+    finally:
+        if os.path.isdir(runc.root) and not os.listdir(runc.root):
+            os.rmdir(runc.root)
+    ours = _files(runtime, bundle, cid)
+    assert ours == theirs

@@ -26,10 +26,10 @@ DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     "c 1:7 rwm",
     "c 1:8 rwm",
     "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",  # tty console ptmx pts
+    "c 5:0 rwm",  # tty
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts (a terminal's /dev/console is one of them)
+    "c 10:200 rwm",  # tun/tap (runc 1.1 allows it; /dev/console 5:1 it does not)
 )
 
 # Without CFQ's weight files the kernel has BFQ's: runc writes there instead.
