@@ -13,9 +13,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from pyrunc.linux import paths
+from pyrunc.linux import paths, userns
 from pyrunc.linux import syscalls as sc
-from pyrunc.spec.config import Mount
+from pyrunc.spec.config import Config, Mount
 
 # option -> (clear?, flag): "clear" options remove the flag (e.g. rw, suid).
 _FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
@@ -187,6 +187,31 @@ def _is_procfs(path: str) -> bool:
         os.close(fd)
 
 
+# Idmapped trees stage 1 prepared (userns.idmapped_tree), per mount entry, in order.
+_IDMAPPED: dict[Mount, list[int]] = {}
+
+
+def prepare_idmapped(cfg: Config) -> None:
+    """Clone and idmap every idmap mount's source now, from the host's user namespace.
+
+    Only stage 1 calls this; init inherits the fds and attaches them (mount_entry).
+    """
+    for m in cfg.mounts:
+        if not userns.wants_idmap(m):
+            continue
+        if not parse_options(m.options).is_bind:
+            raise ValueError(f"mounts: {m.destination}: idmap is only for bind mounts")
+        tree = userns.idmapped_tree(
+            m, _source_for(m, cfg.bundle), cfg.linux.uid_mappings, cfg.linux.gid_mappings
+        )
+        _IDMAPPED.setdefault(m, []).append(tree)
+
+
+def _take_idmapped(m: Mount) -> int:
+    trees = _IDMAPPED.get(m)
+    return trees.pop(0) if trees else -1
+
+
 def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
     """Mount one config entry at its destination inside the rootfs (before pivot_root)."""
     check_proc_destination(root_fd, m)
@@ -197,7 +222,13 @@ def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
     copy_up = "tmpcopyup" in opts.extra and m.type == "tmpfs"
     try:
         target = paths.fd_path(target_fd)
-        if opts.is_bind:
+        tree = _take_idmapped(m) if opts.is_bind else -1
+        if tree >= 0:
+            try:
+                userns.attach_tree(tree, target_fd)
+            finally:
+                os.close(tree)
+        elif opts.is_bind:
             sc.mount(source, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC), None)
         elif copy_up:
             # Writable until filled; target_fd still names the directory now covered.

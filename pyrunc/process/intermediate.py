@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
-from pyrunc.linux import namespaces
+from pyrunc.linux import mounts, namespaces
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import init
 from pyrunc.process.channel import Channel
@@ -25,6 +25,9 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         _close_fds_except({ch.fileno(), opts.state_dir_fd, opts.console_fd}, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
         ch.expect("cgroup-applied")
+        # Still in the host's user namespace: idmapped mounts need its CAP_SYS_ADMIN.
+        with step("preparing idmapped mounts"):
+            mounts.prepare_idmapped(cfg)
         nss = cfg.linux.namespaces
         offsets_fd = -1
         if namespaces.wants_new(nss, "time") and cfg.linux.time_offsets:

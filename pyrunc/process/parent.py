@@ -12,7 +12,7 @@ from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.errors import CreateFailed
 from pyrunc.faults import FAULT, hit
 from pyrunc.linux import syscalls as sc
-from pyrunc.linux import user
+from pyrunc.linux import userns
 from pyrunc.process import intermediate
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.options import InitOptions
@@ -159,7 +159,7 @@ def _drive_messages(
             if fds:
                 raise CreateFailed(f"container init sent a file descriptor with {kind!r}")
             if kind == "userns":
-                user.write_id_maps(stage1, cfg.linux.uid_mappings, cfg.linux.gid_mappings)
+                userns.write_id_maps(stage1, cfg.linux.uid_mappings, cfg.linux.gid_mappings)
                 ch.send("userns-mapped")
             elif kind == "hooks":
                 hooks.request()

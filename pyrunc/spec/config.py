@@ -14,11 +14,20 @@ from pyrunc.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class IdMapping:
+    container_id: int
+    host_id: int
+    size: int
+
+
+@dataclass(frozen=True)
 class Mount:
     destination: str
     type: str = ""
     source: str = ""
     options: tuple[str, ...] = ()
+    uid_mappings: tuple[IdMapping, ...] = ()  # an idmapped mount's own maps
+    gid_mappings: tuple[IdMapping, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,13 +73,6 @@ class Process:
 class Namespace:
     type: str
     path: str = ""
-
-
-@dataclass(frozen=True)
-class IdMapping:
-    container_id: int
-    host_id: int
-    size: int
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,12 @@ class Config:
 
 def _mount(m: dict[str, Any]) -> Mount:
     return Mount(
-        m["destination"], m.get("type", ""), m.get("source", ""), tuple(m.get("options") or ())
+        m["destination"],
+        m.get("type", ""),
+        m.get("source", ""),
+        tuple(m.get("options") or ()),
+        _mappings(m.get("uidMappings")),
+        _mappings(m.get("gidMappings")),
     )
 
 

@@ -1,0 +1,148 @@
+"""User namespaces from the runtime's side: writing a child's uid/gid maps, and
+idmapped mounts (mount_setattr MOUNT_ATTR_IDMAP) prepared before the container
+leaves the host's user namespace.
+
+Why the runtime side: MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN in the user namespace
+that owns the source filesystem (the host's), which init no longer has once it is
+in the container's user namespace. So stage 1 clones each source into a detached
+tree (open_tree), idmaps it, and init only attaches the fd (move_mount), as runc
+1.2 does with its mount fds.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+
+from pyrunc.linux import syscalls as sc
+from pyrunc.spec.config import IdMapping, Mount
+
+_CAP_SETGID = 6
+
+
+def format_map(mappings: tuple[IdMapping, ...]) -> str:
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+
+
+def _has_cap(cap: int) -> bool:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> cap & 1)
+    return False
+
+
+def write_id_maps(
+    pid: int, uid_mappings: tuple[IdMapping, ...], gid_mappings: tuple[IdMapping, ...]
+) -> None:
+    """Map pid's new user namespace from outside it (only an outside process may).
+
+    setgroups: a writer without CAP_SETGID in the parent namespace (rootless) may
+    only write a gid_map after setgroups is "deny" (kernel rule since 3.19, what runc
+    does for rootless). With CAP_SETGID we leave "allow", so the container's
+    additionalGids still work.
+    """
+    if uid_mappings:
+        _write(f"/proc/{pid}/uid_map", format_map(uid_mappings))
+    if gid_mappings:
+        if not _has_cap(_CAP_SETGID):
+            _write(f"/proc/{pid}/setgroups", "deny")
+        _write(f"/proc/{pid}/gid_map", format_map(gid_mappings))
+
+
+def _write(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def userns_fd(uid_mappings: tuple[IdMapping, ...], gid_mappings: tuple[IdMapping, ...]) -> int:
+    """An fd of a fresh user namespace with these maps (held by no process).
+
+    A child unshares a user namespace and waits; we map it, open its ns file, end it.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.close(w)
+            sc.unshare(sc.CLONE_NEWUSER)
+            os.read(r, 1)  # until the parent has what it needs
+        finally:
+            os._exit(0)
+    os.close(r)
+    try:
+        _wait_unshared(pid)
+        write_id_maps(pid, uid_mappings, gid_mappings)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(w)  # EOF: the child exits
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+
+def _wait_unshared(pid: int) -> None:
+    ours = os.stat("/proc/self/ns/user").st_ino
+    for _ in range(10000):
+        if os.stat(f"/proc/{pid}/ns/user").st_ino != ours:
+            return
+        os.sched_yield()
+    raise OSError(errno.ETIMEDOUT, "child did not create its user namespace")
+
+
+def wants_idmap(m: Mount) -> bool:
+    return bool(m.uid_mappings or m.gid_mappings) or any(
+        o in ("idmap", "ridmap") for o in m.options
+    )
+
+
+def idmapped_tree(
+    m: Mount,
+    source: str,
+    default_uid: tuple[IdMapping, ...],
+    default_gid: tuple[IdMapping, ...],
+) -> int:
+    """A detached, idmapped clone of source for mount m (fd for move_mount).
+
+    The mount's own uidMappings/gidMappings, else the container's (runc's rule for a
+    bare `idmap` option). `ridmap` (or `rbind`) takes and maps the whole subtree.
+    """
+    uids = m.uid_mappings or default_uid
+    gids = m.gid_mappings or default_gid
+    if not uids or not gids:
+        raise ValueError(
+            f"mounts: {m.destination}: idmap needs uidMappings and gidMappings "
+            "(on the mount or a user namespace's)"
+        )
+    recursive = "ridmap" in m.options or "rbind" in m.options
+    flags = sc.OPEN_TREE_CLONE | os.O_CLOEXEC | (sc.AT_RECURSIVE if recursive else 0)
+    tree = sc.open_tree(-100, source, flags)  # AT_FDCWD
+    try:
+        ns = userns_fd(uids, gids)
+        try:
+            at = sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if "ridmap" in m.options else 0)
+            sc.mount_setattr(tree, "", at, sc.MOUNT_ATTR_IDMAP, 0, ns)
+        finally:
+            os.close(ns)
+        return tree
+    except OSError as e:
+        os.close(tree)
+        raise ValueError(f"mounts: {m.destination}: idmapped mount: {e.strerror}") from None
+    except BaseException:
+        os.close(tree)
+        raise
+
+
+def attach_tree(tree_fd: int, target_fd: int) -> None:
+    """Attach a detached tree on the O_PATH target (inside the rootfs)."""
+    flags = sc.MOVE_MOUNT_F_EMPTY_PATH | _MOVE_MOUNT_T_EMPTY_PATH
+    sc.move_mount(tree_fd, "", target_fd, "", flags)
+
+
+_MOVE_MOUNT_T_EMPTY_PATH = 0x40
