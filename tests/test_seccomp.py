@@ -185,6 +185,14 @@ def test_podman_sized_profile_loads_fast() -> None:
         "syscalls": rules,
     }
     seccomp.prepare(prof)  # warm: dlopen and ctypes set-up happen once per runtime
+    # Best of 5: the figure is the code's, not a busy machine's (other suites run here).
+    compile_ms, load_ms = min(_timed_load(seccomp, prof) for _ in range(5))
+    print(f"podman-sized profile ({len(names)} names): compile {compile_ms} ms, load {load_ms} ms")
+    assert load_ms < 10 and compile_ms < 50, (compile_ms, load_ms)
+
+
+def _timed_load(seccomp, prof: dict[str, Any]) -> tuple[float, float]:  # noqa: ANN001
+    """(compile ms, load ms) in a forked child, which the filter then confines."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -200,8 +208,7 @@ def test_podman_sized_profile_loads_fast() -> None:
     compile_ms, load_ms = map(float, os.read(r, 64).decode().split())
     os.close(r)
     os.waitpid(pid, 0)
-    print(f"podman-sized profile ({len(names)} names): compile {compile_ms} ms, load {load_ms} ms")
-    assert load_ms < 10 and compile_ms < 50, (compile_ms, load_ms)
+    return compile_ms, load_ms
 
 
 def test_filter_flags_and_status(runtime, bundle, cid) -> None:

@@ -48,7 +48,10 @@ def _check_executable(path: str, shown: str) -> None:
         raise ExecError(f'exec: "{shown}": stat {path}: no such file or directory') from None
     except PermissionError:
         raise ExecError(f'exec: "{shown}": permission denied') from None
-    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK, effective_ids=True):
+    # Plain access(2): real and effective ids are equal by now, and effective_ids would
+    # need faccessat2, which older seccomp profiles (runtime-tools', docker's before
+    # 20.10) deny with EPERM.
+    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
         raise ExecError(f'exec: "{shown}": permission denied')
 
 

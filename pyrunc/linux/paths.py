@@ -179,20 +179,25 @@ def write_proc(proc_fd: int, subpath: str, data: str) -> None:
         os.close(fd)
 
 
-def chdir_in_root(path: str) -> None:
-    """chdir to path resolved inside our (already switched) root.
+def open_dir_in_root(path: str) -> int:
+    """O_PATH fd of directory path resolved inside our (already switched) root.
 
     RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: neither `..`, absolute symlinks nor
-    /proc/self/fd/N (a runtime fd, CVE-2024-21626) can lead the cwd out of it.
-    No getcwd() check afterwards: a seccomp profile may deny getcwd.
+    /proc/self/fd/N (a runtime fd, CVE-2024-21626) can lead out of it. Meant for
+    the cwd, with fchdir: no getcwd() check afterwards (a seccomp profile may deny
+    getcwd), and it can be opened before a filter that does not know openat2.
     """
     root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = open_in_root(root, path, os.O_PATH | os.O_DIRECTORY)
+        return open_in_root(root, path, os.O_PATH | os.O_DIRECTORY)
     except OSError as e:
         raise OSError(e.errno, os.strerror(e.errno or 0), path) from None
     finally:
         os.close(root)
+
+
+def chdir_in_root(path: str) -> None:
+    fd = open_dir_in_root(path)
     try:
         os.fchdir(fd)
     finally:

@@ -36,16 +36,26 @@ def apply(
     with step("setting rlimits"):
         rlimits.apply(proc.rlimits)
     cap_masks = capabilities.masks(proc.capabilities)
-    if not proc.no_new_privileges:
-        # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before any drop
-        # (runc's order too).
-        _load_seccomp(seccomp, on_listener)
-    with step("dropping bounding capabilities"):
-        capabilities.drop_bounding(cap_masks["bounding"])
-    with step("setting user"):
-        user.switch_user(proc.user)
-    with step(f"chdir to cwd ({proc.cwd!r}) set in config.json"):
-        paths.chdir_in_root(proc.cwd)  # never a runtime fd's dir (CVE-2024-21626)
+    cwd_step = f"chdir to cwd ({proc.cwd!r}) set in config.json"
+    with step(cwd_step):
+        # Resolved inside the root, never through a runtime fd (CVE-2024-21626); opened
+        # now because a filter loaded below may not know openat2. fchdir, after the
+        # user switch, still checks the user may enter it.
+        cwd_fd = paths.open_dir_in_root(proc.cwd)
+    try:
+        if not proc.no_new_privileges:
+            # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before any
+            # drop (runc's order too). close_range first: old profiles deny it.
+            sc.close_range_cloexec(3 + preserve_fds)
+            _load_seccomp(seccomp, on_listener)
+        with step("dropping bounding capabilities"):
+            capabilities.drop_bounding(cap_masks["bounding"])
+        with step("setting user"):
+            user.switch_user(proc.user)
+        with step(cwd_step):
+            os.fchdir(cwd_fd)
+    finally:
+        os.close(cwd_fd)
     user.apply_umask(proc.user)
     path = execute.look_path(proc.args[0], proc.env)
     if proc.no_new_privileges:
@@ -53,8 +63,9 @@ def apply(
             sc.set_no_new_privs()
     with step("applying capabilities"):
         capabilities.apply(cap_masks)
-    # Nothing of the runtime's may reach the container: stdio and preserved fds only.
-    sc.close_range_cloexec(3 + preserve_fds)
+    if proc.no_new_privileges or seccomp is None:
+        # Nothing of the runtime's may reach the container: stdio and preserved fds only.
+        sc.close_range_cloexec(3 + preserve_fds)
     if proc.no_new_privileges:
         _load_seccomp(seccomp, on_listener)  # as late as we can: fewest syscalls under it
     return path
