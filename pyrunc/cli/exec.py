@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 
+from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.errors import PyruncError
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 
 from pyrunc import __version__ as VERSION
+from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.container.store import DEFAULT_ROOT
 from pyrunc.errors import PyruncError
