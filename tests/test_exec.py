@@ -255,3 +255,20 @@ def test_foreground_exec_forwards_signals_and_reaps(
             p.wait()
             p.stdout.close()
             p.stderr.close()
+
+
+def test_exec_gets_the_containers_seccomp_filter(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    bundle.config["root"]["readonly"] = False
+    with running(runtime, bundle, cid) as init:
+        r = runtime("exec", cid, "mkdir", "/tmp/blocked")
+        assert r.code == 1 and "Operation not permitted" in r.err, r.err
+        pid = _exec_detached(runtime, cid, os.path.join(bundle.path, "pid"), "sleep", "100")
+        assert proc_status(pid, "Seccomp") == "2"  # filter mode
+    wait_dead(pid)
+    wait_dead(init)
