@@ -67,9 +67,11 @@ class Runtime:
 def _binary(name: str) -> str | None:
     """The real executable: pyenv-style shims in PATH would add their own start-up."""
     if name == "pyrunc":
-        beside = os.path.join(os.path.dirname(sys.executable), "pyrunc")
-        if os.access(beside, os.X_OK):
-            return beside
+        # The launcher scripts/install.sh writes, else the console script.
+        for candidate in ("/usr/local/bin/pyrunc",
+                          os.path.join(os.path.dirname(sys.executable), "pyrunc")):
+            if os.access(candidate, os.X_OK):
+                return candidate
     return shutil.which(name)
 
 

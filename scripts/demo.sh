@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh
+pyrunc() { /usr/local/bin/pyrunc "$@"; }  # the launcher install.sh wrote
 work=$(mktemp -d /tmp/pyrunc-demo.XXXXXX)
 trap 'pyrunc delete --force pyrunc-demo >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 python3 tools/busybox_bundle.py "$work/bundle" --hostname demo-box --memory 33554432 \
