@@ -1,4 +1,6 @@
-"""Write a fast `pyrunc` launcher: `python3 -m pyrunc.launcher [PATH]` (default /usr/local/bin/pyrunc).
+"""Write a fast `pyrunc` launcher: `python3 -m pyrunc.launcher [PATH]`.
+
+PATH defaults to /usr/local/bin/pyrunc.
 
 A console script starts Python with `site`, which reads every .pth file of the
 environment (10-30 ms here) before pyrunc runs a line; a runtime pays that on each of
