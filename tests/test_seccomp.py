@@ -300,7 +300,8 @@ class _Agent(threading.Thread):
             self.server.close()
 
 
-def test_notify_sends_listener_and_state_to_agent(runtime, bundle, cid, workdir) -> None:
+@pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]])
+def test_notify_sends_listener_and_state_to_agent(runtime, bundle, cid, workdir, flags) -> None:
     path = os.path.join(workdir, f"{cid}.sock")
     agent = _Agent(path)
     agent.start()
@@ -310,6 +311,7 @@ def test_notify_sends_listener_and_state_to_agent(runtime, bundle, cid, workdir)
         "listenerMetadata": "hello-agent",
         "architectures": X86,
         "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_NOTIFY"}],
+        "flags": flags,  # WAIT_KILLABLE_RECV: kernel >= 5.19, as here
     }
     try:
         code, out = _run(runtime, bundle, cid, prof, "mkdir", "/x", nnp=True)
@@ -332,3 +334,30 @@ def test_notify_without_agent_fails_create(runtime, bundle, cid, workdir) -> Non
     }
     code, out = _run(runtime, bundle, cid, prof, "true", nnp=True)
     assert code != 0 and "listenerPath" in out
+
+
+# -- LSMs (neither is enabled on this host): runc's behaviour, never a silent success
+
+
+def test_apparmor_profile_without_apparmor_fails_as_runc(runtime, bundle, cid) -> None:
+    from pyrunc.linux import lsm
+
+    if lsm.apparmor_enabled():
+        pytest.skip("AppArmor is enabled here")
+    bundle.config["process"]["apparmorProfile"] = "some-profile"
+    bundle.set_args("true")
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code != 0, "an AppArmor profile must not be silently ignored"
+    assert "unable to apply apparmor profile: apparmor failed to apply profile" in r.err
+    assert runtime("state", cid).code != 0
+
+
+def test_selinux_label_without_selinux_is_refused(runtime, bundle, cid) -> None:
+    from pyrunc.linux import lsm
+
+    if lsm.selinux_enabled():
+        pytest.skip("SELinux is enabled here")
+    bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    bundle.set_args("true")
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code != 0 and "process.selinuxLabel" in r.err and "SELinux" in r.err, r.err
