@@ -194,6 +194,27 @@ t_kill_after_exit() {
         fail "kill of an exited task: exit $rc: $err"
 }
 
+t_host_pid_children() {
+    # Without a pid namespace the init's children outlive it: when the init
+    # exits, the shim runs `kill --all ID 9` on the now stopped container
+    # (runc signals every process left in the cgroup and exits 0).
+    local tag=$((RANDOM + 40000)) left
+    # (/proc/1/ns/pid is unreadable on this VM: use this shell's, the host's.)
+    c run -d "${crun_opts[@]}" --with-ns "pid:/proc/$BASHPID/ns/pid" "$IMG" hp \
+        sh -c "sleep $tag >/dev/null 2>&1 & echo started" >/dev/null || {
+        c containers rm hp >/dev/null 2>&1 || true
+        fail "ctr run --with-ns pid:/proc/$BASHPID/ns/pid failed"
+    }
+    wait_status hp STOPPED
+    sleep 0.5
+    left=$(pgrep -x -f "sleep $tag" || true)
+    rmc hp
+    [[ -z $left ]] || {
+        kill -KILL $left 2>/dev/null || true
+        fail "the init's child (sleep $tag, pid $left) outlived the init; the shim's kill --all failed"
+    }
+}
+
 t_interactive_tty() {
     local rc=0
     printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
@@ -209,7 +230,7 @@ t_exec_tty() {
     local out
     c run -d "${crun_opts[@]}" "$IMG" xtty sleep 1000 >/dev/null
     : | in_pty "$WORK/xtty.out" ctr --address "$SOCK" --namespace "$NS" task exec -t \
-        --exec-id t1 xtty tty
+        --exec-id t1 xtty sh -c 'tty; sleep 0.5'
     out=$(tr -d '\r' <"$WORK/xtty.out")
     echo "$out"
     rmc xtty
@@ -324,6 +345,7 @@ scenario exec-missing-error t_exec_missing
 scenario readonly-env-cwd t_readonly_env_cwd
 scenario detached-exec-kill-rm t_detached_exec_kill_rm
 scenario kill-after-exit t_kill_after_exit
+scenario host-pid-children-killed t_host_pid_children
 scenario interactive-tty t_interactive_tty
 scenario exec-tty t_exec_tty
 scenario cgroup-limits t_limits

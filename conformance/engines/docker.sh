@@ -127,6 +127,21 @@ t_exec_missing() {
     [[ ${err,,} == *"no such file or directory"* ]] || fail "exec error text: $err"
 }
 
+t_host_pid_children() {
+    # Without a pid namespace the init's children outlive it; the shim then
+    # runs `kill --all ID 9` on the stopped container to reap them.
+    local tag=$((RANDOM + 40000)) left
+    # (No --rm: `delete` would kill them anyway, hiding a failed kill --all.)
+    drun --name hp --pid host "$IMG" sh -c "sleep $tag >/dev/null 2>&1 & echo started" >/dev/null
+    sleep 1
+    left=$(pgrep -x -f "sleep $tag" || true)
+    d rm -f hp >/dev/null
+    [[ -z $left ]] || {
+        kill -KILL $left 2>/dev/null || true
+        fail "the init's child (sleep $tag, pid $left) outlived the container"
+    }
+}
+
 t_detached_exec_stop_rm() {
     local out rc=0 id
     id=$(drun -d --name det "$IMG" sleep 1000)
@@ -289,6 +304,7 @@ scenario missing-command-127 t_missing_command
 scenario not-executable-126 t_not_executable
 scenario user-readonly t_user_readonly
 scenario exec-missing-126 t_exec_missing
+scenario host-pid-children-killed t_host_pid_children
 scenario detached-exec-stop-rm t_detached_exec_stop_rm
 scenario interactive-tty t_interactive_tty
 scenario exec-tty t_exec_tty

@@ -98,7 +98,39 @@ engines_init() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
     on_exit _remove_work
+    [[ -z ${ENGINES_TRACE:-} ]] || _trace_runtime
     log "runtime $RUNTIME ($RUNTIME_NAME), work dir $WORK"
+}
+
+# ENGINES_TRACE=FILE: put a wrapper of the same basename in front of the
+# runtime that appends "time rc=N argv" per call to FILE, plus the --log file
+# of a failed call.  (It leaves the runtime's fds alone: they are the
+# container's stdio.)
+_trace_runtime() {
+    local w
+    w=$WORK/trace/$(basename "$RUNTIME")
+    mkdir -p "$WORK/trace"
+    {
+        echo '#!/bin/sh'
+        printf 'real=%q\ntrace=%q\n' "$RUNTIME" "$(readlink -f "$ENGINES_TRACE")"
+        cat <<'EOF'
+"$real" "$@"
+rc=$?
+log= prev=
+for a in "$@"; do
+    [ "$prev" = --log ] && log=$a
+    case $a in --log=*) log=${a#--log=} ;; esac
+    prev=$a
+done
+{
+    printf '%s rc=%s %s\n' "$(date +%T.%N)" "$rc" "$*"
+    if [ "$rc" != 0 ] && [ -n "$log" ] && [ -s "$log" ]; then sed 's/^/    log: /' "$log"; fi
+} >>"$trace"
+exit $rc
+EOF
+    } >"$w"
+    chmod 755 "$w"
+    RUNTIME=$w
 }
 
 _remove_work() {
