@@ -11,6 +11,7 @@ containers in one test function (hypothesis examples, fault phases) call it per 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from tests.helpers import reap_zombies
@@ -42,8 +43,21 @@ class LeakCheck:
         s = scope(workdir, state_root)
         return cls(s, lc.snapshot(s), lc.children(os.getpid()))
 
-    def leaks(self) -> dict[str, list[str]]:
-        """What appeared since the snapshot; the state root must be empty, not just unchanged."""
+    def leaks(self, grace: float = 2.0) -> dict[str, list[str]]:
+        """What appeared since the snapshot; the state root must be empty, not just unchanged.
+
+        grace: processes still exiting get that long. A pid namespace's init lingers until
+        every process of the namespace is reaped, and a tenant orphaned to us (exec whose
+        runtime was killed) is only reaped here, so the init becomes a zombie after that.
+        """
+        deadline = time.monotonic() + grace
+        while True:
+            found = self._leaks_now()
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    def _leaks_now(self) -> dict[str, list[str]]:
         reap_zombies()  # we are a subreaper: orphaned inits that exited are ours to collect
         after = lc.snapshot(self.scope)
         found = lc.diff(self.before, after)

@@ -9,6 +9,7 @@ import signal
 from pyrunc.cli.log import Log
 from pyrunc.cli.signals import parse_signal
 from pyrunc.container.container import Container
+from pyrunc.container.store import CorruptState
 from pyrunc.errors import ContainerNotExist
 
 
@@ -81,12 +82,16 @@ def cmd_kill(args: argparse.Namespace, log: Log) -> int:
 
 def cmd_delete(args: argparse.Namespace, log: Log) -> int:
     try:
-        c = Container.load(args.id, args.root)
-    except ContainerNotExist:
-        if args.force:  # engines clean up with --force and expect success
-            return 0
-        raise
-    c.delete(args.force)
+        Container.load(args.id, args.root).delete(args.force)
+    except (ContainerNotExist, CorruptState):
+        if not args.force:
+            raise
+        # Engines clean up with --force and expect success: gone already, or a state
+        # dir without a readable state.json (a runtime killed mid-way, a damaged file).
+        from pyrunc.container.delete import delete_unreadable
+        from pyrunc.container.store import StateStore
+
+        delete_unreadable(StateStore(args.root), args.id)
     return 0
 
 

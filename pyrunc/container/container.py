@@ -79,8 +79,16 @@ class Container:
         return self.store.dir(self.id)
 
     def status(self) -> str:
+        if not self.record["pid"]:
+            return self._creation_status()
         frozen = st.freezer_state(self.record.get("cgroup") or {})
         return st.derive(self.record["pid"], self.record["pid_start_time"], self.state_dir, frozen)
+
+    def _creation_status(self) -> str:
+        # No init recorded yet: creating while the runtime that creates it lives; if it
+        # was killed, the creation is abandoned and only `delete` makes sense.
+        creator = self.record.get("creator") or [0, None]
+        return st.CREATING if st.is_alive(*creator) else st.STOPPED
 
     def state(self) -> dict[str, Any]:
         """The OCI state document (with runc's extra fields)."""

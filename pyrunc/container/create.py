@@ -10,6 +10,7 @@ from pyrunc.container import hooks
 from pyrunc.container.status import process_start_time
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
 from pyrunc.errors import CreateFailed, InvalidArgument
+from pyrunc.faults import FAULT, hit
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -41,6 +42,8 @@ def create(
     terminal = cfg.process is not None and cfg.process.terminal
     check_console_socket(terminal, console_socket or (terminal and relay_console))
     state_dir = store.new(container_id)
+    if FAULT:
+        hit("after-state-dir")
     with store.lock(container_id):
         return _create_locked(
             store,
@@ -82,7 +85,15 @@ def _create_locked(
         os.mkfifo(fifo, 0o600)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
         manager = new_manager(container_id, cfg.linux.cgroups_path, SYSTEMD_CGROUP)
+        if FAULT:
+            hit("after-fifo")
         manager.create()
+        # Recorded before anything else can be made: a runtime killed from here on leaves
+        # a state dir that `state` reads (pid 0: creating/stopped) and `delete` cleans.
+        record = _record(container_id, cfg, manager.to_state())
+        store.write(container_id, record)
+        if FAULT:
+            hit("after-cgroups")
         manager.set(cfg.linux.resources)
         dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if console_socket:
@@ -92,24 +103,10 @@ def _create_locked(
             console_fd = theirs.detach()
         opts = InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd)
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
-        record = {
-            "id": container_id,
-            "pid": pid,
-            "pid_start_time": process_start_time(pid),
-            "bundle": cfg.bundle,
-            "rootfs": cfg.root_path,
-            "created": _now(),
-            "owner": "",
-            "annotations": cfg.annotations,
-            "has_process": cfg.process is not None,
-            # Without its own mount namespace the container's mounts sit in ours.
-            "shares_mount_ns": cfg.linux.namespace("mount") is None,
-            "cgroup": manager.to_state(),
-            "resources": cfg.linux.resources,  # what `update` merges its changes into
-            "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
-            "seccomp": cfg.linux.seccomp,  # exec loads it too
-        }
+        record.update(pid=pid, pid_start_time=process_start_time(pid), cgroup=manager.to_state())
         store.write(container_id, record)
+        if FAULT:
+            hit("after-state")
         if pid_file:
             _write_pid_file(pid_file, pid)
         c = Container(store, record)
@@ -134,6 +131,30 @@ def _create_locked(
                 os.close(fd)
         if ours is not None:
             ours.close()
+
+
+def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
+    """The state record; pid 0 until init is ready, with its creator to tell a creation
+    in progress ("creating") from one whose runtime died ("stopped")."""
+    me = os.getpid()
+    return {
+        "id": container_id,
+        "pid": 0,
+        "pid_start_time": None,
+        "creator": [me, process_start_time(me)],
+        "bundle": cfg.bundle,
+        "rootfs": cfg.root_path,
+        "created": _now(),
+        "owner": "",
+        "annotations": cfg.annotations,
+        "has_process": cfg.process is not None,
+        # Without its own mount namespace the container's mounts sit in ours.
+        "shares_mount_ns": cfg.linux.namespace("mount") is None,
+        "cgroup": cgroup,
+        "resources": cfg.linux.resources,  # what `update` merges its changes into
+        "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
+        "seccomp": cfg.linux.seccomp,  # exec loads it too
+    }
 
 
 def check_console_socket(terminal: bool, console_socket: str | bool | None) -> None:

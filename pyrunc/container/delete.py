@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import TYPE_CHECKING
 
 from pyrunc.container import hooks
 from pyrunc.container import status as st
+from pyrunc.container.store import CorruptState, StateStore
 from pyrunc.container.wait import wait_exit
-from pyrunc.errors import ContainerNotRunning, InvalidState
+from pyrunc.errors import ContainerNotExist, ContainerNotRunning, InvalidState
+from pyrunc.faults import FAULT, hit
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
 
 def delete(c: Container, force: bool = False) -> None:
     with c.store.lock(c.id):
+        c.record = c.store.read(c.id)  # what we loaded may predate a create that finished
         status = c.status()
         if status != st.STOPPED and not force:
             raise InvalidState(f"cannot delete container {c.id} that is not stopped: {status}")
@@ -26,11 +30,15 @@ def delete(c: Container, force: bool = False) -> None:
             except ContainerNotRunning:  # it exited meanwhile
                 pass
             wait_exit(c.pid, timeout=10)
+        if FAULT:
+            hit("delete-after-kill")
         if manager is not None:
             from pyrunc.cgroups.kill import kill_all
 
             kill_all(manager)
             manager.destroy()
+        if FAULT:
+            hit("delete-after-cgroups")
         if c.record.get("shares_mount_ns"):
             from pyrunc.linux.rootfs import detach_mounts_under
 
@@ -44,3 +52,41 @@ def _poststop(c: Container) -> None:
     entries = hooks.from_record(c.record, "poststop")
     if entries:
         hooks.run_warning(entries, "poststop", hooks.state_doc(c.record, st.STOPPED, 0))
+
+
+def delete_unreadable(store: StateStore, container_id: str) -> None:
+    """`delete --force` when state.json is missing or corrupt: a runtime killed mid-create
+    or mid-delete, or a damaged file. Remove what can be found; nothing there is success."""
+    try:
+        with store.lock(container_id):
+            try:
+                record = store.read(container_id)
+            except (ContainerNotExist, CorruptState):
+                _salvage(store, container_id)
+                return
+    except ContainerNotExist:
+        return
+    # Readable after all (a create finished while we waited): the normal way.
+    from pyrunc.container.container import Container
+
+    Container(store, record).delete(force=True)
+
+
+def _salvage(store: StateStore, container_id: str) -> None:
+    """Without a record, the cgroup is found where a default cgroupsPath puts it
+    (<our cgroup>/<id>); its processes are killed and it is removed, then the state dir."""
+    from pyrunc.cgroups.kill import kill_all
+    from pyrunc.cgroups.manager import manager_from_state, new_manager
+
+    data = new_manager(container_id, "").to_state()
+    if "paths" in data:  # v1: one leaf per hierarchy, only those that exist
+        data["paths"] = {k: d for k, d in data["paths"].items() if os.path.isdir(d)}
+        data["created"] = list(data["paths"].values())
+    else:
+        data["created"] = [data["path"]] if os.path.isdir(data["path"]) else []
+    if data["created"]:
+        manager = manager_from_state(data)
+        if manager is not None:
+            kill_all(manager)
+            manager.destroy()
+    store.remove(container_id)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyrunc.container import status as st
 from pyrunc.errors import InvalidArgument
+from pyrunc.faults import FAULT, hit
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -69,6 +70,8 @@ def exec_process(
         if status == st.PAUSED and not ignore_paused:
             raise ExecFailed("cannot exec in a paused container (use --ignore-paused to override)")
         started = _launch(c, proc, preserve_fds, console_socket, relay_console)
+        if FAULT:
+            hit("exec-after-launch")
     if pid_file:
         try:
             _write_pid_file(pid_file, started.pid)

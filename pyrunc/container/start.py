@@ -12,6 +12,7 @@ from pyrunc.container.hooks import HookError
 from pyrunc.container.store import EXEC_FIFO
 from pyrunc.container.wait import open_pidfd
 from pyrunc.errors import InvalidState
+from pyrunc.faults import FAULT, hit
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -34,8 +35,12 @@ def start(c: Container) -> None:
                 "cannot start a container that has no process "
                 "(config.json: process: required to start)"
             )
+        if FAULT:
+            hit("start-before-release")
         _release(c)
         _poststart(c)
+        if FAULT:
+            hit("start-after-release")
 
 
 def _stop_init(c: Container) -> None:

@@ -7,6 +7,8 @@ until start), and the lock held on the container directory itself.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pyrunc.errors import ContainerExists, ContainerNotExist, InvalidArgument
+from pyrunc.errors import ContainerExists, ContainerNotExist, InvalidArgument, PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -41,12 +43,63 @@ def validate_id(container_id: str) -> None:
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """tmp file in the same directory + fsync-free rename: readers see old or new, whole."""
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode
+        )
+        try:
+            # A short write (full disk) would rename half a record into place.
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        # No stray tmp file; the error names the file meant, not "no space left" alone.
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OSError(e.errno, e.strerror, path) from None
+
+
+class CorruptState(PyruncError):
+    """state.json cannot be read back (truncated, overwritten, hand-edited)."""
+
+    def __init__(self, container_id: str, reason: str) -> None:
+        super().__init__(
+            f"container {container_id}: {STATE_FILE} is corrupt ({reason}); "
+            "`delete --force` removes what can be found"
+        )
+        self.container_id = container_id
+
+
+# What every command reads from a record; anything else is optional.
+_REQUIRED = {"id": str, "pid": int, "bundle": str, "rootfs": str, "created": str}
+
+
+def _parse_record(container_id: str, data: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(data)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError alike
+        raise CorruptState(container_id, str(e).split(":")[0].lower()) from None
+    if not isinstance(record, dict):
+        raise CorruptState(container_id, "not a JSON object")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+            raise CorruptState(container_id, f"{key}: missing or not a {kind.__name__}")
+    if "pid_start_time" not in record:
+        raise CorruptState(container_id, "pid_start_time: missing")
+    if record["id"] != container_id:
+        raise CorruptState(container_id, f"id: {record['id']!r} is another container's")
+    return record
+
+
+def _same_dir(fd: int, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 class StateStore:
@@ -80,6 +133,8 @@ class StateStore:
             raise ContainerNotExist(container_id) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            if not _same_dir(fd, d):  # deleted (or deleted and re-created) while we waited
+                raise ContainerNotExist(container_id)
             yield d
         finally:
             os.close(fd)
@@ -87,9 +142,10 @@ class StateStore:
     def read(self, container_id: str) -> dict[str, Any]:
         try:
             with open(os.path.join(self.dir(container_id), STATE_FILE), "rb") as f:
-                return json.load(f)
+                data = f.read()
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotExist(container_id) from None
+        return _parse_record(container_id, data)
 
     def write(self, container_id: str, state: dict[str, Any]) -> None:
         write_atomic(os.path.join(self.dir(container_id), STATE_FILE), json.dumps(state).encode())
