@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from collections.abc import Callable
 
 from pyrunc.linux import devices, mounts, paths
 from pyrunc.linux import syscalls as sc
+from pyrunc.process.errors import step
 from pyrunc.spec.config import Config, Mount
 
 _ROOTFS_PROPAGATION = {
@@ -42,7 +44,10 @@ def prepare_rootfs(
     root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
-            _mount_one(root_fd, m, cfg, cgroup_mounter)
+            # runc's text, naming the mount: a bare "no such device" leaves users guessing.
+            where = f"{json.dumps(m.source)} to rootfs at {json.dumps(m.destination)}"
+            with step(f"error mounting {where}"):
+                _mount_one(root_fd, m, cfg, cgroup_mounter)
         if _needs_dev_setup(cfg):
             for dev in devices.devices_to_create(cfg.linux.devices):
                 devices.create_device(root_fd, dev, bind_from_host=in_userns)

@@ -229,6 +229,36 @@ def _user_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
             yield ("linux", field), "user namespace mappings given but no user namespace"
         elif "user" in ns and not _joins(ns, "user") and not given:
             yield ("linux", field), "required to create a user namespace"
+        yield from _mappings(field, _arr(linux.get(field)))
+
+
+_MAX_MAPPINGS = 340  # the kernel's limit on lines in uid_map/gid_map (since 4.15)
+
+
+def _mappings(field: str, mappings: list) -> Iterator[Problem]:
+    """What the kernel's write of uid_map/gid_map would refuse with a bare EINVAL."""
+    if len(mappings) > _MAX_MAPPINGS:
+        yield ("linux", field), f"at most {_MAX_MAPPINGS} mappings"
+    seen: dict[str, list[tuple[int, int, int]]] = {"containerID": [], "hostID": []}
+    for i, m in enumerate(mappings):
+        m = _obj(m)
+        size = m.get("size")
+        if not isinstance(size, int) or isinstance(size, bool):
+            continue  # the schema reports it
+        if size < 1:
+            yield ("linux", field, i, "size"), "must be at least 1"
+            continue
+        for key, ranges in seen.items():
+            start = m.get(key)
+            if not isinstance(start, int) or isinstance(start, bool):
+                continue
+            if start + size > 1 << 32:
+                yield ("linux", field, i, key), f"{key} + size must not exceed 4294967296"
+            for j, first, last in ranges:
+                if start < last and first < start + size:
+                    yield ("linux", field, i, key), f"overlaps linux.{field}[{j}]"
+                    break
+            ranges.append((i, start, start + size))
 
 
 def _time_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
