@@ -402,6 +402,10 @@ def test_resources_this_host_lacks_fail_cleanly(
 BUSY = ("sh", "-c", "while :; do :; done")
 
 
+def _keyed(text: str) -> dict[str, int]:
+    return {k: int(v) for k, v in (ln.split() for ln in text.splitlines())}
+
+
 def _cpu_share(usage_ns, seconds: float = 3.0) -> float:  # noqa: ANN001
     u0, t0 = usage_ns(), time.monotonic()
     time.sleep(seconds)
@@ -419,9 +423,19 @@ def test_cpu_quota_holds_a_busy_loop_at_20_percent(
         share = _cpu_share(lambda: int(read(acct, "cpuacct.usage")))
         print(f"busy loop under 20000/100000: {share:.3f} of one CPU")
         assert 0.15 <= share <= 0.25, share
-        # The control: the same loop unthrottled (update lifts the quota) takes a whole CPU.
+        # The control, immune to the host's load: the kernel throttled the loop, and stops
+        # once update lifts the quota.
+        cpu = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))["cpu"]
+
+        def throttled() -> int:
+            return _keyed(read(cpu, "cpu.stat"))["nr_throttled"]
+
+        assert throttled() > 10
         runtime.ok("update", "--cpu-quota", "-1", cid)
-        assert _cpu_share(lambda: int(read(acct, "cpuacct.usage")), 1.0) > 0.8
+        assert read(cpu, "cpu.cfs_quota_us") == "-1"
+        before = throttled()
+        time.sleep(0.5)
+        assert throttled() == before
     finally:
         runtime("delete", "--force", cid)
 
@@ -444,7 +458,7 @@ def test_pause_freezes_and_resume_thaws(runtime: Runtime, bundle: Bundle, cid: s
         runtime.ok("resume", cid)
         assert runtime.state(cid)["status"] == "running"
         assert read(d["freezer"], "freezer.state") == "THAWED"
-        assert _cpu_share(usage, 0.5) > 0.5
+        assert _cpu_share(usage, 0.5) > 0.05  # runs again (however loaded the host is)
         r = runtime("resume", cid)
         assert r.code == 1 and error_message(r.err) == "container not paused"
     finally:
