@@ -92,7 +92,7 @@ def test_exec_in_user_namespace(runtime: Runtime, bundle: Bundle, cid: str) -> N
 
 def wait_dead(pid: int, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
-    while not is_dead(pid):
+    while pid and not is_dead(pid):
         assert time.monotonic() < deadline, f"{pid} still alive"
         time.sleep(0.02)
 

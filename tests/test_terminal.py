@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tests.helpers import PYRUNC, Bundle, Runtime, error_message
+from tests.test_exec import wait_dead
 
 _TIOCGPTN = 0x80045430
 
@@ -121,6 +122,7 @@ def test_terminal_needs_a_console_socket_and_vice_versa(
 def test_exec_tty_over_console_socket(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     bundle.set_args("sleep", "1000")
     runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    init = pid = 0
     try:
         init = runtime.state(cid)["pid"]
         pid_file = os.path.join(bundle.path, "exec.pid")
@@ -141,6 +143,10 @@ def test_exec_tty_over_console_socket(runtime: Runtime, bundle: Bundle, cid: str
             os.close(master)
     finally:
         runtime("delete", "--force", cid)
+    # Detached, the process is our child (we are subreaper, as a shim is): reaping it
+    # lets the container's dying init finish exiting.
+    wait_dead(pid)
+    wait_dead(init)
 
 
 def test_run_foreground_relays_a_real_terminal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
