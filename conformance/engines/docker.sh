@@ -142,6 +142,50 @@ t_host_pid_children() {
     }
 }
 
+t_options() {
+    # Config breadth: env, workdir, bind volume, tmpfs, dropped cap, ulimit,
+    # namespaced sysctl, shm size, no-new-privileges, oom_score_adj.
+    local out
+    mkdir -p "$WORK/vol"
+    echo in-volume >"$WORK/vol/f"
+    out=$(drun --rm -e FOO=bar -w /tmp -v "$WORK/vol:/vol:ro" --tmpfs /scratch:size=1m \
+        --cap-drop NET_RAW --ulimit nofile=512:512 --sysctl net.ipv4.ip_forward=1 \
+        --shm-size 8m --security-opt no-new-privileges --oom-score-adj 100 "$IMG" sh -c '
+        echo "env=$FOO cwd=$(pwd) vol=$(cat /vol/f)"
+        touch /vol/x 2>/dev/null && echo vol-rw || echo vol-ro
+        echo "scratch=$(awk "\$2==\"/scratch\"{print \$3}" /proc/mounts) nofile=$(ulimit -n)"
+        echo "fwd=$(cat /proc/sys/net/ipv4/ip_forward) shm=$(df -k /dev/shm | awk "NR==2{print \$2}")"
+        grep -E "^(CapEff|NoNewPrivs)" /proc/self/status | tr -s "\t" " "
+        echo "oom=$(cat /proc/self/oom_score_adj)"')
+    expect_eq "options" "$out" "env=bar cwd=/tmp vol=in-volume
+vol-ro
+scratch=tmpfs nofile=512
+fwd=1 shm=8192
+CapEff: 00000000a80405fb
+NoNewPrivs: 1
+oom=100"
+}
+
+t_signal() {
+    local out
+    drun -d --name sg "$IMG" sh -c 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.1; done' >/dev/null
+    for _ in $(seq 1 50); do [[ $(d logs sg 2>&1) == *ready* ]] && break; sleep 0.1; done
+    d kill -s USR1 sg >/dev/null
+    for _ in $(seq 1 50); do [[ $(d logs sg 2>&1) == *got-usr1* ]] && break; sleep 0.1; done
+    out=$(d logs sg 2>&1 | tr '\n' ' ')
+    d rm -f sg >/dev/null
+    expect_eq "logs after kill -s USR1" "$out" "ready got-usr1 "
+}
+
+t_oom() {
+    local rc=0 out
+    drun --name oom --memory 16m --memory-swap 16m "$IMG" sh -c 'x=$(head -c 67108864 /dev/zero | tr "\0" a); echo survived' >/dev/null || rc=$?
+    out=$(d inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom)
+    d rm -f oom >/dev/null
+    expect_eq "exit status" "$rc" 137
+    expect_eq "OOMKilled ExitCode" "$out" "true 137"
+}
+
 t_detached_exec_stop_rm() {
     local out rc=0 id
     id=$(drun -d --name det "$IMG" sleep 1000)
@@ -305,6 +349,9 @@ scenario not-executable-126 t_not_executable
 scenario user-readonly t_user_readonly
 scenario exec-missing-126 t_exec_missing
 scenario host-pid-children-killed t_host_pid_children
+scenario options t_options
+scenario signal t_signal
+scenario oom-killed t_oom
 scenario detached-exec-stop-rm t_detached_exec_stop_rm
 scenario interactive-tty t_interactive_tty
 scenario exec-tty t_exec_tty

@@ -159,6 +159,54 @@ t_exec_missing() {
     [[ $rc == 127 ]] || fail "exec of a missing command: exit $rc, want 127: $err"
 }
 
+t_options() {
+    # Config breadth: env, workdir, bind volume, tmpfs, dropped cap, ulimit,
+    # namespaced sysctl, shm size, no-new-privileges, oom_score_adj, --init.
+    local out
+    mkdir -p "$WORK/vol"
+    echo in-volume >"$WORK/vol/f"
+    out=$(prun --rm -e FOO=bar -w /tmp -v "$WORK/vol:/vol:ro" --tmpfs /scratch:size=1m \
+        --cap-drop NET_RAW --ulimit nofile=512:512 --ulimit "nproc=$NPROC:$NPROC" --sysctl net.ipv4.ip_forward=1 \
+        --shm-size 8m --security-opt no-new-privileges --oom-score-adj 100 --init "$IMG" sh -c '
+        echo "env=$FOO cwd=$(pwd) vol=$(cat /vol/f)"
+        touch /vol/x 2>/dev/null && echo vol-rw || echo vol-ro
+        echo "scratch=$(awk "\$2==\"/scratch\"{print \$3}" /proc/mounts) nofile=$(ulimit -n)"
+        echo "fwd=$(cat /proc/sys/net/ipv4/ip_forward) shm=$(df -k /dev/shm | awk "NR==2{print \$2}")"
+        grep -E "^(CapEff|NoNewPrivs)" /proc/self/status | tr -s "\t" " "
+        echo "oom=$(cat /proc/self/oom_score_adj) init=$(cat /proc/1/comm)"')
+    expect_eq "options" "$out" "env=bar cwd=/tmp vol=in-volume
+vol-ro
+scratch=tmpfs nofile=512
+fwd=1 shm=8192
+CapEff: 00000000a80405fb
+NoNewPrivs: 1
+oom=100 init=podman-init"
+}
+
+t_signal() {
+    local out
+    prun -d --name sg "$IMG" sh -c 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.1; done' >/dev/null
+    for _ in $(seq 1 50); do [[ $(pm logs sg 2>&1) == *ready* ]] && break; sleep 0.1; done
+    pm kill -s USR1 sg >/dev/null
+    for _ in $(seq 1 50); do [[ $(pm logs sg 2>&1) == *got-usr1* ]] && break; sleep 0.1; done
+    out=$(pm logs sg 2>&1 | tr '\n' ' ')
+    pm rm -f -t 0 sg >/dev/null
+    expect_eq "logs after kill -s USR1" "$out" "ready got-usr1 "
+}
+
+t_pod() {
+    # Pod members join the infra container's namespaces by path.
+    local out= a= probe='hostname; for n in uts ipc net; do readlink /proc/self/ns/$n; done'
+    pm pod create --name pd --hostname pod-host --cgroup-parent "$CG" >/dev/null
+    if pm run -d --pod pd --name pd-a "$IMG" sleep 1000 >/dev/null; then
+        out=$(pm run --rm --pod pd "$IMG" sh -c "$probe" | tr '\n' ' ') || true
+        a=$(pm exec pd-a sh -c "$probe" | tr '\n' ' ') || true
+    fi
+    pm pod rm -f -t 0 pd >/dev/null
+    [[ $out == "pod-host uts:"* ]] || fail "hostname and namespaces in the pod: '$out'"
+    expect_eq "namespaces of two pod members" "$out" "$a"
+}
+
 t_detached_exec_stop_rm() {
     local id out rc=0
     id=$(prun -d --name det "$IMG" sleep 1000)
@@ -331,6 +379,9 @@ scenario missing-command-127-by-path t_missing_command_by_path
 scenario not-executable-126 t_not_executable
 scenario user-readonly t_user_readonly
 scenario exec-missing-127 t_exec_missing
+scenario options t_options
+scenario signal t_signal
+scenario pod t_pod
 scenario detached-exec-stop-rm t_detached_exec_stop_rm
 scenario interactive-tty t_interactive_tty
 scenario exec-tty t_exec_tty
