@@ -179,7 +179,8 @@ def _drive_messages(
                 raise CreateFailed(str(msg.get("msg", "container init failed")))
             else:
                 raise CreateFailed(f"unexpected message {kind!r} from container init")
-    except ChannelError:
+    except (ChannelError, BrokenPipeError, ConnectionResetError):
+        # A send to a stage that died (e.g. OOM-killed) fails with EPIPE: same meaning.
         raise CreateFailed("container init exited before it was ready") from None
 
 
