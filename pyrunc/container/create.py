@@ -41,6 +41,9 @@ def create(
     cfg = load_config(bundle)  # every input problem is reported before anything exists
     terminal = cfg.process is not None and cfg.process.terminal
     check_console_socket(terminal, console_socket or (terminal and relay_console))
+    from pyrunc.container import notify
+
+    cfg, preserve_fds = notify.with_socket_activation(cfg, preserve_fds)
     state_dir = store.new(container_id)
     if FAULT:
         hit("after-state-dir")
@@ -72,6 +75,7 @@ def _create_locked(
     relay_console: bool = False,
 ) -> Container:
     from pyrunc.cgroups.manager import new_manager
+    from pyrunc.container import notify
     from pyrunc.container.container import Container
     from pyrunc.process.options import InitOptions
     from pyrunc.process.parent import launch_init
@@ -84,6 +88,7 @@ def _create_locked(
         fifo = os.path.join(state_dir, EXEC_FIFO)
         os.mkfifo(fifo, 0o600)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
+        cfg = notify.with_notify_socket(cfg, state_dir)
         manager = new_manager(container_id, cfg.linux.cgroups_path, SYSTEMD_CGROUP)
         if FAULT:
             hit("after-fifo")

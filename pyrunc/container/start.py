@@ -19,28 +19,53 @@ if TYPE_CHECKING:
 
 
 def start(c: Container) -> None:
-    with c.store.lock(c.id):
-        status = c.status()
-        if status == st.RUNNING:
-            raise InvalidState("cannot start an already running container")
-        if status == st.STOPPED:
-            raise InvalidState("cannot start a container that has stopped")  # runc's text
-        if status != st.CREATED:
-            raise InvalidState(f"cannot start a container in the {status} state")
-        if not c.record.get("has_process", True):
-            # Nothing can ever run in it: end the waiting init so the container is
-            # stopped, as the spec has start fail and leave it for delete.
-            _stop_init(c)
-            raise InvalidState(
-                "cannot start a container that has no process "
-                "(config.json: process: required to start)"
-            )
-        if FAULT:
-            hit("start-before-release")
-        _release(c)
-        _poststart(c)
-        if FAULT:
-            hit("start-after-release")
+    from pyrunc.container import notify
+
+    ready_sock = None
+    try:
+        with c.store.lock(c.id):
+            _check_startable(c)
+            if FAULT:
+                hit("start-before-release")
+            ready_sock = notify.bind(c.state_dir)  # before the process can send READY=1
+            _release(c)
+            _poststart(c)
+            if FAULT:
+                hit("start-after-release")
+        if ready_sock is not None:  # outside the lock: delete --force must not wait on it
+            _relay_ready(c, ready_sock)
+    finally:
+        if ready_sock is not None:
+            ready_sock.close()
+
+
+def _check_startable(c: Container) -> None:
+    status = c.status()
+    if status == st.RUNNING:
+        raise InvalidState("cannot start an already running container")
+    if status == st.STOPPED:
+        raise InvalidState("cannot start a container that has stopped")  # runc's text
+    if status != st.CREATED:
+        raise InvalidState(f"cannot start a container in the {status} state")
+    if not c.record.get("has_process", True):
+        # Nothing can ever run in it: end the waiting init so the container is
+        # stopped, as the spec has start fail and leave it for delete.
+        _stop_init(c)
+        raise InvalidState(
+            "cannot start a container that has no process "
+            "(config.json: process: required to start)"
+        )
+
+
+def _relay_ready(c: Container, sock) -> None:  # noqa: ANN001
+    from pyrunc.container import notify
+
+    pidfd = open_pidfd(c.pid)
+    try:
+        notify.relay_ready(sock, c.pid, pidfd)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _stop_init(c: Container) -> None:
