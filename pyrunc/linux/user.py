@@ -1,11 +1,11 @@
-"""`process.user`: groups, gid, uid, umask; uid/gid maps of a new user namespace."""
+"""`process.user`: groups, gid, uid and umask (uid/gid maps are in userns.py)."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 
-from pyrunc.spec.config import IdMapping, User
+from pyrunc.spec.config import User
 
 _PR_SET_KEEPCAPS = 8
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -30,17 +30,3 @@ def switch_user(user: User) -> None:
 
 def apply_umask(user: User) -> None:
     os.umask(user.umask if user.umask is not None else 0o022)
-
-
-def format_map(mappings: tuple[IdMapping, ...]) -> str:
-    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
-
-
-def write_id_maps(
-    pid: int, uid_mappings: tuple[IdMapping, ...], gid_mappings: tuple[IdMapping, ...]
-) -> None:
-    """Written by the parent: only a process outside the new namespace may map it."""
-    for name, mappings in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
-        if mappings:
-            with open(f"/proc/{pid}/{name}", "w") as f:
-                f.write(format_map(mappings))
