@@ -99,6 +99,10 @@ cg_file() {
     p=$(awk -F: -v c="$2" '{n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' "/proc/$1/cgroup")
     echo "/sys/fs/cgroup/$2$p/$3"
 }
+after_failure() {
+    local id
+    for id in $(c containers ls -q); do rmc "$id" || true; done
+}
 rmc() {
     c task kill -a -s KILL "$1" >/dev/null 2>&1 || true
     c task rm -f "$1" >/dev/null 2>&1 || true

@@ -37,7 +37,7 @@ dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "
     -H "unix://$SOCK" --pidfile "$WORK/docker.pid" --storage-driver overlay2 \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$TAG" \
     --bridge none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false \
-    --add-runtime "$RT=$RUNTIME" >"$WORK/dockerd.log" 2>&1 &
+    --add-runtime "$RT=$RUNTIME" --default-runtime "$RT" >"$WORK/dockerd.log" 2>&1 &
 echo $! >"$WORK/dockerd.launch.pid"
 
 d() { timeout 60 "$DOCKER" -H "unix://$SOCK" "$@"; }
@@ -70,6 +70,13 @@ d version >/dev/null || { tail -20 "$WORK/dockerd.log" >&2; echo "dockerd did no
 
 make_rootfs_tar "$WORK/rootfs.tar"
 d import --change 'CMD ["sh"]' "$WORK/rootfs.tar" "$IMG" >/dev/null
+
+after_failure() {
+    local ids
+    ids=$(d ps -a -q)
+    # shellcheck disable=SC2086
+    [[ -z $ids ]] || d rm -f $ids
+}
 
 status_of() { d inspect -f '{{.State.Status}}' "$1"; }
 
@@ -186,6 +193,30 @@ t_oom() {
     expect_eq "OOMKilled ExitCode" "$out" "true 137"
 }
 
+t_restart_policy() {
+    # dockerd re-creates the same container ID right after each exit.
+    local out i
+    drun -d --name rp --restart on-failure:2 "$IMG" sh -c 'echo try; exit 1' >/dev/null
+    for i in $(seq 1 100); do
+        out=$(d inspect -f '{{.RestartCount}} {{.State.Status}}' rp)
+        [[ $out == "2 exited" ]] && break
+        sleep 0.1
+    done
+    local logs
+    logs=$(d logs rp | tr '\n' ' ')
+    d rm -f rp >/dev/null
+    expect_eq "RestartCount Status" "$out" "2 exited"
+    expect_eq "logs of three runs" "$logs" "try try try "
+}
+
+t_info() {
+    # dockerd runs `RUNTIME --version` for the default runtime: the commit line.
+    local out
+    out=$(d info --format '{{.DefaultRuntime}}|{{.RuncCommit.ID}}')
+    echo "$out"
+    [[ $out == "$RT|"?* && $out != *"|N/A" ]] || fail "docker info: $out"
+}
+
 t_detached_exec_stop_rm() {
     local out rc=0 id
     id=$(drun -d --name det "$IMG" sleep 1000)
@@ -239,9 +270,10 @@ t_update() {
     local out
     drun -d --name up --memory 64m "$IMG" sleep 1000 >/dev/null
     d update --memory 96m --memory-swap 200m up >/dev/null
-    out=$(d exec up cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
+    d update --cpus 0.25 --pids-limit 55 up >/dev/null
+    out=$(d exec up cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max | tr '\n' ' ')
     d rm -f up >/dev/null
-    expect_eq "memory.limit_in_bytes after update" "$out" 100663296
+    expect_eq "memory limit, cfs quota, pids.max after update" "$out" "100663296 25000 55 "
 }
 
 t_pause_unpause() {
@@ -257,7 +289,10 @@ t_pause_unpause() {
     expect_eq "status after unpause" "$(status_of pz)" running
     out=$(d exec pz echo alive)
     expect_eq "exec after unpause" "$out" alive
+    # Removing a paused container: kill 9 must reach a frozen task.
+    d pause pz >/dev/null
     d rm -f pz >/dev/null
+    [[ -z $(d ps -a -q --filter name=pz) ]] || fail "paused container not removed"
 }
 
 t_top_ps() {
@@ -350,6 +385,8 @@ scenario user-readonly t_user_readonly
 scenario exec-missing-126 t_exec_missing
 scenario host-pid-children-killed t_host_pid_children
 scenario options t_options
+scenario restart-policy t_restart_policy
+scenario info t_info
 scenario signal t_signal
 scenario oom-killed t_oom
 scenario detached-exec-stop-rm t_detached_exec_stop_rm

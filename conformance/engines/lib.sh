@@ -9,6 +9,8 @@
 #   scenario NAME CMD...      runs CMD (a shell function) with a timeout and
 #                             prints PASS NAME or FAIL NAME: <reason>
 #   a scenario function fails with `fail "reason"` (or any non-zero status).
+#   after_failure (optional, defined by the engine script) runs after a
+#   failed scenario to remove whatever containers it left.
 
 ENGINES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$ENGINES_DIR/../.." && pwd)
@@ -263,6 +265,9 @@ scenario() {
         fi
         echo "FAIL $name: $reason"
         if [[ -n ${ENGINES_VERBOSE:-} ]]; then sed 's/^/    | /' "$WORK/$name.out" >&2; fi
+        # A failed scenario may leave containers behind: the engine script's
+        # after_failure (if any) removes them so the next scenarios start clean.
+        if declare -F after_failure >/dev/null; then after_failure >/dev/null 2>&1 || true; fi
     fi
     echo "--- $(date +%T) $name rc=$rc $((SECONDS - start))s" >>"$WORK/all.log"
     cat "$WORK/$name.out" >>"$WORK/all.log"

@@ -90,6 +90,10 @@ teardown() {
     return 0
 }
 on_exit teardown
+after_failure() {
+    pm pod rm -a -f -t 0 || true
+    pm rm -a -f -t 0
+}
 
 # --- image -------------------------------------------------------------------
 make_rootfs_tar "$WORK/rootfs.tar"
@@ -207,6 +211,33 @@ t_pod() {
     expect_eq "namespaces of two pod members" "$out" "$a"
 }
 
+t_privileged() {
+    local out want
+    want=$(awk '/^CapBnd/{print $2}' /proc/self/status)
+    out=$(prun --rm --privileged "$IMG" sh -c 'awk "/^CapEff/{print \$2}" /proc/self/status; test -c /dev/loop-control && echo devs-ok')
+    expect_eq "CapEff, host devices" "$(echo $out)" "$want devs-ok"
+}
+
+t_exec_options() {
+    local out
+    prun -d --name xo "$IMG" sleep 1000 >/dev/null
+    out=$(pm exec -u 65534:65534 -e XO=1 -w /tmp xo sh -c 'echo "$(id -u) $XO $(pwd)"') || true
+    pm exec -d xo sh -c 'echo detached >/tmp/d' >/dev/null
+    sleep 0.5
+    local d
+    d=$(pm exec xo cat /tmp/d) || true
+    pm rm -f -t 0 xo >/dev/null
+    expect_eq "exec -u -e -w" "$out" "65534 1 /tmp"
+    expect_eq "exec -d" "$d" detached
+}
+
+t_info() {
+    local out
+    out=$(pm info --format '{{.Host.OCIRuntime.Name}}|{{.Host.OCIRuntime.Path}}|{{.Host.OCIRuntime.Version}}')
+    echo "$out"
+    [[ $out == "$RUNTIME_NAME|$RUNTIME|"*[0-9]* ]] || fail "podman info: $out"
+}
+
 t_detached_exec_stop_rm() {
     local id out rc=0
     id=$(prun -d --name det "$IMG" sleep 1000)
@@ -272,7 +303,10 @@ t_pause_unpause() {
     expect_eq "status after unpause" "$out" running
     out=$(pm exec pz echo alive)
     expect_eq "exec after unpause" "$out" alive
+    # Removing a paused container: kill 9 must reach a frozen task.
+    pm pause pz >/dev/null
     pm rm -f -t 0 pz >/dev/null
+    [[ -z $(pm ps -a -q --filter name=pz) ]] || fail "paused container not removed"
 }
 
 t_top_ps() {
@@ -380,6 +414,9 @@ scenario not-executable-126 t_not_executable
 scenario user-readonly t_user_readonly
 scenario exec-missing-127 t_exec_missing
 scenario options t_options
+scenario privileged t_privileged
+scenario exec-options t_exec_options
+scenario info t_info
 scenario signal t_signal
 scenario pod t_pod
 scenario detached-exec-stop-rm t_detached_exec_stop_rm
