@@ -333,6 +333,24 @@ t_parallel_20() {
     expect_eq "runtime state dirs left" "$n" 0
 }
 
+t_cri_runtime_config() {
+    # The Kubernetes (CRI) way to name the runtime: a runtime handler of type
+    # io.containerd.runc.v2 whose options.BinaryName is RUNTIME (the shim
+    # option `ctr run --runc-binary` sets).  Checked here: containerd parses
+    # it; the CRI path itself needs crictl/kubelet (not on this host).
+    {
+        echo 'version = 2'
+        echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pyrunc]'
+        echo '  runtime_type = "io.containerd.runc.v2"'
+        echo '  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.pyrunc.options]'
+        echo "    BinaryName = \"$RUNTIME\""
+    } >"$WORK/cri.toml"
+    local out
+    out=$(containerd --config "$WORK/cri.toml" config dump)
+    [[ $out == *"runtimes.pyrunc.options]"*"BinaryName = \"$RUNTIME\""* ]] ||
+        fail "containerd config dump does not show the runtime: $(grep -A4 'runtimes.pyrunc' <<<"$out")"
+}
+
 t_no_leaks() {
     local after new
     after=$(snapshot)
@@ -358,6 +376,7 @@ scenario ps-metrics t_ps_metrics
 scenario logs t_logs
 scenario restart t_restart
 scenario parallel-20 t_parallel_20
+scenario cri-runtime-config t_cri_runtime_config
 teardown
 scenario no-leaks t_no_leaks
 summary

@@ -5,9 +5,9 @@
 # RUNTIME: empty or "pyrunc" (the installed pyrunc), "runc", "crun" (through
 # conformance/runtime-tools/crun-hybrid.sh), or a path.  A private dockerd
 # runs for the duration (--data-root, --exec-root, -H unix socket, --pidfile
-# under a temp dir, no bridge, no iptables) with RUNTIME added as
-# `--add-runtime test-<name>=RUNTIME`; every container runs with
-# `--runtime test-<name>`.  The image is `docker import` of a busybox-static
+# under a temp dir, no bridge, no iptables) with RUNTIME added as runtime
+# test-<name> and made the default in a private daemon.json; every container
+# also names it with `--runtime test-<name>`.  The image is `docker import` of a busybox-static
 # rootfs (no registry).  Containers get `--network none` (DOCKER_NETWORK to
 # change it), which makes docker add its libnetwork-setkey prestart hook.
 # Prints PASS/FAIL per scenario and "N passed, N failed"; exits 1 on failure.
@@ -25,7 +25,13 @@ RT=test-$RUNTIME_NAME
 NET=${DOCKER_NETWORK:-none}
 DOCKER=/usr/bin/docker            # Debian's CLI (a newer one may be in /usr/local/bin)
 mkdir -p "$WORK"/{data,exec,cli}
-echo '{}' >"$WORK/daemon.json"
+# The runtime as users configure it (README): daemon.json "runtimes" + default.
+cat >"$WORK/daemon.json" <<EOF
+{
+  "runtimes": {"$RT": {"path": "$RUNTIME"}},
+  "default-runtime": "$RT"
+}
+EOF
 export DOCKER_CONFIG=$WORK/cli
 # dockerd 20.10 writes a trust key to /etc/docker/key.json whatever its roots.
 KEY_EXISTED=
@@ -37,7 +43,7 @@ dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "
     -H "unix://$SOCK" --pidfile "$WORK/docker.pid" --storage-driver overlay2 \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$TAG" \
     --bridge none --iptables=false --ip6tables=false --ip-masq=false --userland-proxy=false \
-    --add-runtime "$RT=$RUNTIME" --default-runtime "$RT" >"$WORK/dockerd.log" 2>&1 &
+    >"$WORK/dockerd.log" 2>&1 &
 echo $! >"$WORK/dockerd.launch.pid"
 
 d() { timeout 60 "$DOCKER" -H "unix://$SOCK" "$@"; }
