@@ -13,6 +13,7 @@ set -euo pipefail
 ENGINE=containerd
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+engines_lock "$@"
 
 need_pkgs containerd busybox-static bsdutils
 engines_init "$@"

@@ -15,6 +15,7 @@ set -euo pipefail
 ENGINE=docker
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+engines_lock "$@"
 
 need_pkgs docker.io containerd busybox-static bsdutils
 engines_init "$@"

@@ -22,6 +22,28 @@ CLEANUP_FNS=()
 
 log() { printf '[%s %s] %s\n' "$ENGINE" "$(date +%T)" "$*" >&2; }
 
+# --- one suite at a time ----------------------------------------------------
+# Engines share host-wide things whatever their private roots (podman's
+# /dev/shm/libpod_lock, /run/containerd/{s,fifo}, /run/netns), and the leak
+# check compares host snapshots: so suites run one at a time, host-wide.
+# engines_lock "$@" (first thing in a script) re-executes the script under
+# flock(1) on ENGINES_LOCK; flock(1) holds the lock until the script exits,
+# and the script closes its own copy of the lock fd so that no daemon or
+# container it starts inherits it.
+ENGINES_LOCK=/run/pyrunc-engines.lock
+engines_lock() {
+    if [[ -z ${ENGINES_LOCKED:-} ]]; then
+        export ENGINES_LOCKED=1
+        exec flock -w "${ENGINES_LOCK_WAIT:-900}" -E 75 "$ENGINES_LOCK" "$BASH" "$0" "$@"
+    fi
+    local fd
+    for fd in /proc/$$/fd/*; do
+        if [[ $(readlink "$fd" 2>/dev/null) == "$ENGINES_LOCK" ]]; then
+            eval "exec ${fd##*/}>&-"
+        fi
+    done
+}
+
 # --- runtime ---------------------------------------------------------------
 # resolve_runtime [ARG] -> sets RUNTIME (absolute path) and RUNTIME_NAME.
 # ARG: empty or "pyrunc" (the installed pyrunc), "runc", "crun" (through
@@ -212,11 +234,11 @@ snapshot() {
         ls -d /run/containerd /run/containerd/* /etc/docker/key.json /dev/shm/libpod_lock \
             /run/libpod /run/docker /run/docker.sock /var/lib/containers /var/lib/docker \
             /var/lib/containerd /etc/cni/net.d/*podman* 2>/dev/null | sed 's/^/path /' || true
-        # Live processes only: zombies wait for PID 1 (not an init here) to reap them.
-        ps -eo pid=,stat=,comm=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
+        # Our live processes (daemons, conmon, shims all name $WORK in argv);
+        # zombies wait for PID 1 (not an init here) to reap them.
+        ps -eo pid=,stat=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
             $2 ~ /^Z/ || $1 == me || $1 == sub_ { next }
-            $3 ~ /^(dockerd|containerd|conmon|containerd-shim|docker-proxy)$/ || index($0, w) {
-                $2 = ""; print "proc " $0 }' || true
+            index($0, w) { $2 = ""; print "proc " $0 }' || true
     } | sort -u
 }
 

@@ -11,6 +11,7 @@ set -euo pipefail
 ENGINE=podman
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+engines_lock "$@"
 
 need_pkgs podman conmon uidmap catatonit containernetworking-plugins busybox-static bsdutils
 engines_init "$@"

@@ -12,6 +12,11 @@
 # line per engine with its time, and a total; exits 1 if anything failed.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# One engine suite at a time on the host (see engines_lock in lib.sh): hold
+# the lock for the whole run; the suites see ENGINES_LOCKED and do not wait.
+# shellcheck source=lib.sh
+ENGINE=run-all source "$here/lib.sh"
+engines_lock "$@"
 runtime=${1:-}
 engines=${ENGINES:-podman containerd docker}
 per_engine=${ENGINE_TIMEOUT:-300}
