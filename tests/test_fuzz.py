@@ -610,3 +610,15 @@ def test_mount_errors_name_the_mount(runtime: Runtime, fuzz_bundle: str, cid: st
     _write(fuzz_bundle, doc)
     msg = one_line(runtime("create", "--bundle", fuzz_bundle, cid))
     assert 'error mounting "none" to rootfs at "/x"' in msg and "no such device" in msg, msg
+
+
+@pytest.mark.parametrize("hard", [2**63, 2**64 - 2])
+def test_rlimits_above_int64_run(runtime: Runtime, fuzz_bundle: str, cid: str, hard: int) -> None:
+    """uint64 limits from 2^63 up failed with "Python int too large to convert to C long"."""
+    doc = copy.deepcopy(BASE)
+    doc["process"]["rlimits"].append({"type": "RLIMIT_FSIZE", "hard": hard, "soft": 1 << 20})
+    doc["process"]["args"] = ["grep", "file size", "/proc/self/limits"]
+    _write(fuzz_bundle, doc)
+    r = runtime("run", "--bundle", fuzz_bundle, cid)
+    assert r.code == 0, r.err
+    assert r.out.split()[3:5] == [str(1 << 20), str(hard)], r.out

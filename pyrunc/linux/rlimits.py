@@ -27,11 +27,14 @@ RLIMIT_NUMBERS: dict[str, int] = {
 }
 
 _U64_MAX = 2**64 - 1
+_I64_MAX = 2**63 - 1
 
 
 def _kernel_value(v: int) -> int:
-    # The spec uses uint64 with 2^64-1 meaning unlimited; Python wants RLIM_INFINITY.
-    return resource.RLIM_INFINITY if v >= _U64_MAX else v
+    # The spec uses uint64 (2^64-1: unlimited); CPython's prlimit takes a signed long long
+    # and casts it to rlim_t, so 2^63 and above travel as their two's complement
+    # (2^64-1 becomes -1, RLIM_INFINITY) instead of failing with "int too large".
+    return v - (_U64_MAX + 1) if v > _I64_MAX else v
 
 
 class RlimitError(Exception):
