@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - shared by the engine suites (podman.sh, containerd.sh, docker.sh).
 # Sourced, not run.  Provides: runtime resolution, apt installs, the busybox
 # rootfs, result counting, bounded commands, a private work dir, and a leak

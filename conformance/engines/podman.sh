@@ -201,7 +201,7 @@ t_signal() {
 
 t_pod() {
     # Pod members join the infra container's namespaces by path.
-    local out= a= probe='hostname; for n in uts ipc net; do readlink /proc/self/ns/$n; done'
+    local out='' a='' probe='hostname; for n in uts ipc net; do readlink /proc/self/ns/$n; done'
     pm pod create --name pd --hostname pod-host --cgroup-parent "$CG" >/dev/null
     if pm run -d --pod pd --name pd-a "$IMG" sleep 1000 >/dev/null; then
         out=$(pm run --rm --pod pd "$IMG" sh -c "$probe" | tr '\n' ' ') || true
