@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 def kill(c: Container, sig: int, all_processes: bool = False) -> None:
     status = c.status()
     if status not in (st.CREATED, st.RUNNING, st.PAUSED):
+        # With --all, what the init left in its cgroup still gets the signal (runc
+        # does this; containerd's shim sends `kill --all ID 9` after the init exits
+        # when the container shares the host's pid namespace).
+        if all_processes and _signal_leftovers(c, sig):
+            return
         raise ContainerNotRunning()
     if all_processes:
         from pyrunc.cgroups.kill import signal_all
@@ -28,6 +33,16 @@ def kill(c: Container, sig: int, all_processes: bool = False) -> None:
             return
     _signal_init(c, sig)
     _thaw_if_killed(c, sig, status)
+
+
+def _signal_leftovers(c: Container, sig: int) -> bool:
+    from pyrunc.cgroups.kill import signal_all
+
+    manager = c.cgroup_manager()
+    if manager is None:
+        return False
+    signal_all(manager, sig)
+    return True
 
 
 def _thaw_if_killed(c: Container, sig: int, status: str) -> None:

@@ -270,6 +270,23 @@ def read_document(bundle: str) -> dict[str, Any]:
     return doc
 
 
+_S_IFMT = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
+def _strip_device_type_bits(doc: dict[str, Any]) -> None:
+    """podman --privileged writes linux.devices[].fileMode with the file-type bits
+    (0o20666 for a char device); runc accepts that. The schema allows permission bits
+    only, so the type bits are dropped here when they match the device's own type."""
+    linux = doc.get("linux")
+    devices = linux.get("devices") if isinstance(linux, dict) else None
+    for dev in devices if isinstance(devices, list) else ():
+        if not isinstance(dev, dict):
+            continue
+        mode, kind = dev.get("fileMode"), dev.get("type")
+        if type(mode) is int and isinstance(kind, str) and mode & 0o170000 == _S_IFMT.get(kind):
+            dev["fileMode"] = mode & 0o7777
+
+
 def load_config(bundle: str) -> Config:
     """Read, validate (schema + semantics) and convert the bundle's config.json."""
     from pyrunc.spec.semantic import check_config
@@ -277,6 +294,7 @@ def load_config(bundle: str) -> Config:
 
     bundle = os.path.abspath(bundle)
     doc = read_document(bundle)
+    _strip_device_type_bits(doc)
     validate_config(doc)
     check_config(doc, bundle)
     return from_document(doc, bundle)
