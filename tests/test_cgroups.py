@@ -718,3 +718,15 @@ def test_same_files_as_runc(
             os.rmdir(runc.root)
     ours = _files(runtime, bundle, cid)
     assert ours == theirs
+
+
+def test_pause_a_created_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc pauses created containers too and reports them paused; resume gives created."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "true")
+    with created(runtime, bundle, cid):
+        runtime.ok("pause", cid)
+        assert runtime.state(cid)["status"] == "paused"
+        r = runtime("start", cid)
+        assert r.code == 1 and "paused" in error_message(r.err), r.err
+        runtime.ok("resume", cid)
+        assert runtime.state(cid)["status"] == "created"

@@ -50,8 +50,8 @@ def freezer_state(cgroup: dict[str, Any]) -> str | None:
 def derive(pid: int, start_time: int, state_dir: str, freezer_state: str | None = None) -> str:
     if not is_alive(pid, start_time):
         return STOPPED
+    if freezer_state == "FROZEN":  # before created: runc reports a frozen created one paused
+        return PAUSED
     if os.path.exists(os.path.join(state_dir, "exec.fifo")):
         return CREATED
-    if freezer_state == "FROZEN":
-        return PAUSED
     return RUNNING
