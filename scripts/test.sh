@@ -2,7 +2,8 @@
 # Installs pyrunc with its test extras and runs the whole suite (as root: tests run real
 # containers). Extra arguments go to pytest.
 #
-# Then the cgroup v2 leg: this host is cgroup v1 (hybrid), so tests/test_cgroups_v2.py
+# Then the engine suites (conformance/engines/run-all.sh: podman, containerd and docker
+# driving pyrunc), and the cgroup v2 leg: this host is cgroup v1 (hybrid), so tests/test_cgroups_v2.py
 # runs in one boot of a throw-away pure-v2 VM (../shared/cgroupv2-vm, qemu), bounded by
 # V2VM_TIMEOUT. Skipped when pytest arguments are given (a partial run) or with
 # PYRUNC_SKIP_V2=1; on a pure v2 host the file already ran in the host leg.
@@ -11,6 +12,16 @@ cd "$(dirname "$0")/.."
 ./scripts/install.sh "[test]"
 status=0
 python3 -m pytest -q -p no:cacheprovider "$@" || status=$?
+
+# Then the engine suites (podman, containerd, docker driving pyrunc through its launcher),
+# skipped like the v2 leg for a partial run or with PYRUNC_SKIP_ENGINES=1.
+engines=0
+if [ $# -eq 0 ] && [ "${PYRUNC_SKIP_ENGINES:-0}" != 1 ]; then
+  echo "engine suites: conformance/engines/run-all.sh /usr/local/bin/pyrunc"
+  timeout 1200 conformance/engines/run-all.sh /usr/local/bin/pyrunc || engines=$?
+  [ $engines -eq 0 ] || echo "engine suites failed (exit $engines)" >&2
+fi
+[ $status -ne 0 ] || status=$engines
 
 if [ $# -gt 0 ] || [ "${PYRUNC_SKIP_V2:-0}" = 1 ] || [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
   exit $status
