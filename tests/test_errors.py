@@ -231,8 +231,9 @@ def test_stopped_container_errors(runtime: Runtime, bundle: Bundle, cid: str) ->
     bundle.set_args("true")
     runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
     wait_stopped(runtime, cid)
-    for args in (["kill", cid, "TERM"], ["kill", "--all", cid, "KILL"]):
-        assert one_line_error(runtime(*args)) == "container not running"
+    assert one_line_error(runtime("kill", cid, "TERM")) == "container not running"
+    # --all still reaches what is left in the cgroup (nothing here), as runc: exit 0.
+    runtime.ok("kill", "--all", cid, "KILL")
     assert runtime.state(cid)["pid"] == 0
     runtime.ok("delete", cid)
     assert_nothing_left(runtime, cid)
