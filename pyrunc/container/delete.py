@@ -69,7 +69,10 @@ def delete_unreadable(store: StateStore, container_id: str) -> None:
     # Readable after all (a create finished while we waited): the normal way.
     from pyrunc.container.container import Container
 
-    Container(store, record).delete(force=True)
+    try:
+        Container(store, record).delete(force=True)
+    except ContainerNotExist:  # another delete got there first: gone is what was asked
+        pass
 
 
 def _salvage(store: StateStore, container_id: str) -> None:
