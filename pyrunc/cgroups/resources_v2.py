@@ -26,18 +26,24 @@ WEIGHT_MIN, WEIGHT_MAX = 1, 10000
 _UNIFIED_KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_.]+")
 
 
+def _go_div(a: int, b: int) -> int:
+    """Integer division truncating toward zero, as Go's (Python's // floors)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
 def shares_to_weight(shares: int) -> int:
     """runc's ConvertCPUSharesToCgroupV2Value: 2..262144 -> 1..10000, 0 stays unset."""
     if shares == 0:
         return 0
-    return 1 + ((shares - 2) * 9999) // 262142
+    return 1 + _go_div((shares - 2) * 9999, 262142)
 
 
 def blkio_to_io_weight(weight: int) -> int:
     """runc's ConvertBlkIOToIOWeightValue: 10..1000 -> 1..10000, 0 stays unset."""
     if weight == 0:
         return 0
-    return 1 + (weight - 10) * 9999 // 990
+    return 1 + _go_div((weight - 10) * 9999, 990)
 
 
 def swap_max(swap: int, limit: int) -> int:

@@ -36,6 +36,9 @@ def test_shares_to_weight_maps_the_range(shares: int) -> None:
 
 def test_shares_to_weight_known_points() -> None:
     assert [resources_v2.shares_to_weight(s) for s in (0, 2, 1024, 262144)] == [0, 1, 39, 10000]
+    # shares 1 (below the v1 minimum): Go's division truncates toward zero -> weight 1,
+    # not unset (found by hypothesis: Python's // floors to 0).
+    assert resources_v2.shares_to_weight(1) == 1
 
 
 @given(st.integers(10, 1000))
