@@ -18,11 +18,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from pyrunc.errors import PyruncError
-from pyrunc.spec.config import Hook
+
+TYPE_CHECKING = False  # typing and spec.config stay off every CLI call's imports
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    from pyrunc.spec.config import Hook
 
 # What init asks the runtime for before its root switch, and then runs itself.
 SYNC_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer")
@@ -66,6 +70,8 @@ def to_record(hooks: dict[str, tuple[Hook, ...]]) -> dict[str, list[dict[str, An
 
 
 def from_record(record: dict[str, Any], stage: str) -> tuple[Hook, ...]:
+    from pyrunc.spec.config import Hook
+
     entries = (record.get("hooks") or {}).get(stage) or ()
     return tuple(
         Hook(e["path"], tuple(e["args"]), tuple(e["env"]), e.get("timeout")) for e in entries
