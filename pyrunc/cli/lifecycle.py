@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 
+from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.cli.signals import parse_signal
 from pyrunc.container.container import Container
