@@ -14,52 +14,24 @@ import subprocess
 import sys
 from typing import Any
 
+# Runnable as a script from a checkout: the package lives beside tools/.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 BUSYBOX = "/bin/busybox"
 
-DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+def _base_config() -> dict[str, Any]:
+    """`runc spec`'s example (pyrunc ships it for `pyrunc spec`), minus the terminal and
+    the cgroup namespace: a config every runtime here accepts as is."""
+    from pyrunc.spec.example import example
 
-# What `runc spec` writes, minus the terminal: a config every runtime accepts.
-BASE_CONFIG: dict[str, Any] = {
-    "ociVersion": "1.0.2-dev",
-    "process": {
-        "terminal": False,
-        "user": {"uid": 0, "gid": 0},
-        "args": ["sh"],
-        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"],
-        "cwd": "/",
-        "capabilities": {k: list(DEFAULT_CAPS) for k in
-                         ("bounding", "effective", "permitted", "ambient")},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        "noNewPrivileges": True,
-    },
-    "root": {"path": "rootfs", "readonly": True},
-    "hostname": "pyrunc",
-    "mounts": [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ],
-    "linux": {
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                          "/proc/sysrq-trigger"],
-    },
-}
+    cfg = example()
+    cfg["process"]["terminal"] = False
+    lx = cfg["linux"]
+    lx["namespaces"] = [ns for ns in lx["namespaces"] if ns["type"] != "cgroup"]
+    return cfg
+
+
+BASE_CONFIG: dict[str, Any] = _base_config()
 
 
 def applets() -> list[str]:
