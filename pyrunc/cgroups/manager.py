@@ -7,7 +7,9 @@ and friends must not pay for code they do not run.
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -165,3 +167,33 @@ def all_pids(directory: str) -> list[int]:
             except FileNotFoundError:  # removed while we walked
                 continue
     return found
+
+
+def rmdir_parent(directory: str) -> bool:
+    """Remove a parent we created unless it still has children (EBUSY) or is gone."""
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
+            return False
+        from pyrunc.errors import CgroupError
+
+        raise CgroupError(f"rmdir {directory}: {e.strerror.lower()}") from None
+    return True
+
+
+def rmdir_retry(directory: str, attempts: int = 50) -> bool:
+    # The kernel keeps a cgroup busy for a moment after its last task exits.
+    for i in range(attempts):
+        try:
+            os.rmdir(directory)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                return False
+        time.sleep(0.002 * (i + 1))
+    return False

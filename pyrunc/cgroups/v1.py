@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from pyrunc.cgroups.manager import (
     all_pids,
     read_file,
     read_keyed,
+    rmdir_parent,
+    rmdir_retry,
     write_file,
 )
 from pyrunc.cgroups.resources_v1 import Write
@@ -219,9 +220,9 @@ class V1Manager(CgroupManager):
         failed = []
         for d in sorted(self.created, key=lambda p: p.count("/"), reverse=True):
             if d in leaves:
-                if not _rmdir_retry(d):
+                if not rmdir_retry(d):
                     failed.append(d)
-            elif not _rmdir_parent(d):
+            elif not rmdir_parent(d):
                 # Another container's cgroup now lives below the parent we made: it is
                 # shared, not ours alone to remove (runc never removes parents at all).
                 continue
@@ -271,29 +272,3 @@ def _inherit_cpuset(directory: str) -> None:
             write_file(directory, name, f.read().strip())
 
 
-def _rmdir_parent(directory: str) -> bool:
-    """Remove a parent we created unless it still has children (EBUSY) or is gone."""
-    try:
-        os.rmdir(directory)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
-            return False
-        raise CgroupError(f"rmdir {directory}: {e.strerror.lower()}") from None
-    return True
-
-
-def _rmdir_retry(directory: str, attempts: int = 50) -> bool:
-    # The kernel keeps a cgroup busy for a moment after its last task exits.
-    for i in range(attempts):
-        try:
-            os.rmdir(directory)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                return False
-        time.sleep(0.002 * (i + 1))
-    return False

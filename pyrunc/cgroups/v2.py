@@ -7,7 +7,6 @@ cgroup.subtree_control: create() enables what each level offers on the way down
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from pyrunc.cgroups.manager import (
     all_pids,
     read_file,
     read_keyed,
+    rmdir_parent,
+    rmdir_retry,
     write_file,
 )
 from pyrunc.cgroups.resources_v1 import DEFAULT_DEVICE_RULES
@@ -164,10 +165,10 @@ class V2Manager(CgroupManager):
             if d == self.path:
                 # Sub-cgroups the container made itself (with a cgroupns it may) go first.
                 for sub in _subdirs_deepest_first(d):
-                    _rmdir_retry(sub)
-                if not _rmdir_retry(d):
+                    rmdir_retry(sub)
+                if not rmdir_retry(d):
                     failed.append(d)
-            elif not _rmdir_parent(d):
+            elif not rmdir_parent(d):
                 continue  # another container lives below the parent we made: shared
         self.created = failed
         if failed:
@@ -205,28 +206,3 @@ def _subdirs_deepest_first(directory: str) -> list[str]:
     return sorted(found, key=lambda p: p.count("/"), reverse=True)
 
 
-def _rmdir_parent(directory: str) -> bool:
-    try:
-        os.rmdir(directory)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
-            return False
-        raise CgroupError(f"rmdir {directory}: {e.strerror.lower()}") from None
-    return True
-
-
-def _rmdir_retry(directory: str, attempts: int = 50) -> bool:
-    # The kernel keeps a cgroup busy for a moment after its last task exits.
-    for i in range(attempts):
-        try:
-            os.rmdir(directory)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError as e:
-            if e.errno != errno.EBUSY:
-                return False
-        time.sleep(0.002 * (i + 1))
-    return False
