@@ -710,14 +710,25 @@ def test_same_files_as_runc(
             {"major": major, "minor": minor, "rate": 4096}
         ]
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sleep", "10")
+    ours = _files(runtime, bundle, cid)  # first: it must create and remove /pyrunc-test itself
     runc = Runtime(f"{state_root}-runc", ["/usr/sbin/runc"])
     try:
         theirs = _files(runc, bundle, cid)
     finally:
         if os.path.isdir(runc.root) and not os.listdir(runc.root):
             os.rmdir(runc.root)
-    ours = _files(runtime, bundle, cid)
+        _remove_parents_runc_leaves("pyrunc-test")
     assert ours == theirs
+
+
+def _remove_parents_runc_leaves(name: str) -> None:
+    """runc never removes the parent cgroups it created; this test's runc leg must not
+    leave them on the host."""
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(os.path.join("/sys/fs/cgroup", hierarchy, name))
+        except OSError:
+            pass
 
 
 def test_pause_a_created_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
