@@ -245,3 +245,14 @@ def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: in
         "move_mount",
         to_path,
     )
+
+
+def close_fds_except(keep: set[int], first: int) -> None:
+    """Close every fd >= first not in keep (what a forked stage inherited from the runtime)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own directory fd

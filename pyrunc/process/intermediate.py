@@ -22,7 +22,8 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
     """Never returns: the process ends here or in init's exec."""
     try:
         # Drop what the runtime had open (its state-dir lock above all) right away.
-        _close_fds_except({ch.fileno(), opts.state_dir_fd, opts.console_fd}, 3 + opts.preserve_fds)
+        keep = {ch.fileno(), opts.state_dir_fd, opts.console_fd}
+        sc.close_fds_except(keep, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
         ch.expect("cgroup-applied")
         # Still in the host's user namespace: idmapped mounts need its CAP_SYS_ADMIN.
@@ -54,16 +55,6 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         _report(ch, e)
         os._exit(1)
     os._exit(0)
-
-
-def _close_fds_except(keep: set[int], first: int) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd >= first and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the listing's own directory fd
 
 
 def _enter_new_userns(ch: Channel) -> None:

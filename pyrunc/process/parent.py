@@ -4,7 +4,6 @@ map its user namespace, and wait until init reports ready or fails."""
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from pyrunc.linux import userns
 from pyrunc.process import intermediate
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.options import InitOptions
+from pyrunc.process.reap import checked_pid, kill, kill_and_reap, reap
 from pyrunc.spec.config import Config
 
 
@@ -44,12 +44,12 @@ def launch_init(
         init_pid = _drive(cfg, runtime_ch, cgroups, stage1, _container_id(opts), on_hooks)
         if FAULT:
             hit("after-init-ready")
-        _reap(stage1)
+        reap(stage1)
         return init_pid
     except BaseException:
-        _kill(init_pid)
-        _kill_and_reap(stage1)
-        _reap(init_pid)  # ours now: we are its subreaper and stage 1 is gone
+        kill(init_pid)
+        kill_and_reap(stage1)
+        reap(init_pid)  # ours now: we are its subreaper and stage 1 is gone
         raise
     finally:
         runtime_ch.close()
@@ -165,7 +165,7 @@ def _drive_messages(
                 hooks.request()
                 hooks.deliver(init_pid)
             elif kind == "init-pid":
-                init_pid = _checked_pid(msg.get("pid"))
+                init_pid = checked_pid(msg.get("pid"))
                 listener.deliver(init_pid)
                 hooks.deliver(init_pid)
                 if ready:
@@ -182,34 +182,3 @@ def _drive_messages(
     except (ChannelError, BrokenPipeError, ConnectionResetError):
         # A send to a stage that died (e.g. OOM-killed) fails with EPIPE: same meaning.
         raise CreateFailed("container init exited before it was ready") from None
-
-
-def _checked_pid(value: object) -> int:
-    if not isinstance(value, int) or value <= 1:
-        raise CreateFailed("container init reported an invalid pid")
-    return value
-
-
-def _reap(pid: int) -> None:
-    if pid <= 0:
-        return
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def _kill(pid: int) -> None:
-    if pid > 0:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _kill_and_reap(pid: int) -> None:
-    _kill(pid)
-    if pid > 0:
-        _reap(pid)
-
-

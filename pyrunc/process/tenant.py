@@ -20,7 +20,7 @@ from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.errors import go_style, step
-from pyrunc.process.parent import _checked_pid, _kill, _kill_and_reap, _reap
+from pyrunc.process.reap import checked_pid, kill, kill_and_reap, reap
 from pyrunc.spec.config import Process
 
 # Joined in this order: the user namespace owns the others, the mount namespace
@@ -56,13 +56,13 @@ def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOpti
     pid = 0
     try:
         pid = _drive(runtime_ch, cgroups, stage)
-        _reap(stage)
+        reap(stage)
         return pid
     except BaseException as e:
         pid = pid or getattr(e, "pid", 0)
-        _kill(pid)
-        _kill_and_reap(stage)
-        _reap(pid)
+        kill(pid)
+        kill_and_reap(stage)
+        reap(pid)
         raise
     finally:
         runtime_ch.close()
@@ -89,7 +89,7 @@ def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int) -> int:
 def _handle(msg: dict[str, Any], seen: _Progress, ch: Channel) -> None:
     kind = msg["type"]
     if kind == "tenant-pid":
-        seen.pid = _checked_pid(msg.get("pid"))
+        seen.pid = checked_pid(msg.get("pid"))
     elif kind == "ready":  # the tenant's; may overtake the stage's tenant-pid
         seen.ready = True
     elif kind == "error":
@@ -113,7 +113,7 @@ def _pid_after_error(ch: Channel) -> int:
         while True:  # until both the stage and the tenant have closed their ends
             msg = ch.recv()
             if msg["type"] == "tenant-pid":
-                return _checked_pid(msg.get("pid"))
+                return checked_pid(msg.get("pid"))
     except (ChannelError, ExecFailed, PyruncError):
         return 0
 
@@ -124,7 +124,7 @@ def _pid_after_error(ch: Channel) -> int:
 def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
     """Never returns."""
     try:
-        _close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
+        sc.close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
         ch.expect("cgroup-applied")
         filt = _compile_seccomp(opts.seccomp)  # now: libseccomp is a host library
@@ -140,16 +140,6 @@ def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
         _report(ch, f"unable to start container process: {go_style(e)}")
         os._exit(1)
     os._exit(0)
-
-
-def _close_fds_except(keep: set[int], first: int) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd >= first and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the listing's own directory fd
 
 
 def _join_container(init_pid: int, start_time: int) -> None:

@@ -499,9 +499,9 @@ def test_cve_2021_43784_channel_refuses_unasked_fds() -> None:
 def test_cve_2021_43784_runtime_rejects_forged_messages(runtime, bundle, cid) -> None:
     """A frame from init with a forged pid is refused by the runtime (not trusted)."""
     from pyrunc.errors import CreateFailed
-    from pyrunc.process.parent import _checked_pid
+    from pyrunc.process.reap import checked_pid
 
     for bad in (True, 1, 0, -5, "123", 1.5, None, [2]):
         with pytest.raises(CreateFailed):
-            _checked_pid(bad)
+            checked_pid(bad)
     assert json.dumps(bundle.config)  # the fixture is used for the leak check only
