@@ -104,7 +104,7 @@ def _create_locked(
         if console_socket:
             console_fd = connect_console_socket(console_socket)
         elif relay_console:
-            ours, theirs = _socketpair()
+            ours, theirs = console_socketpair()
             console_fd = theirs.detach()
         opts = InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd)
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
@@ -113,7 +113,7 @@ def _create_locked(
         if FAULT:
             hit("after-state")
         if pid_file:
-            _write_pid_file(pid_file, pid)
+            write_pid_file(pid_file, pid)
         c = Container(store, record)
         if ours is not None:
             from pyrunc.linux.tty import recv_master
@@ -175,7 +175,7 @@ def check_console_socket(terminal: bool, console_socket: str | bool | None) -> N
         )
 
 
-def _socketpair():  # noqa: ANN202
+def console_socketpair():  # noqa: ANN202
     import socket
 
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -212,7 +212,7 @@ def _runtime_hooks(container_id: str, cfg):  # noqa: ANN001, ANN202
     return run
 
 
-def _write_pid_file(pid_file: str, pid: int) -> None:
+def write_pid_file(pid_file: str, pid: int) -> None:
     path = os.path.abspath(pid_file)
     try:
         # Exactly the decimal pid: containerd parses it with strconv.Atoi.

@@ -57,7 +57,7 @@ def exec_process(
     ignore_paused: bool = False,
 ) -> Started:
     """Start proc inside c; returns once it is about to exec (its pid written to pid_file)."""
-    from pyrunc.container.create import _write_pid_file, check_console_socket
+    from pyrunc.container.create import check_console_socket, write_pid_file
     from pyrunc.process.tenant import ExecFailed
 
     if preserve_fds < 0:
@@ -74,7 +74,7 @@ def exec_process(
             hit("exec-after-launch")
     if pid_file:
         try:
-            _write_pid_file(pid_file, started.pid)
+            write_pid_file(pid_file, started.pid)
         except BaseException:
             _kill_quietly(started)
             raise
@@ -88,7 +88,7 @@ def _launch(
     console_socket: str | None,
     relay_console: bool,
 ) -> Started:
-    from pyrunc.container.create import _socketpair, connect_console_socket
+    from pyrunc.container.create import connect_console_socket, console_socketpair
     from pyrunc.process.tenant import TenantOptions, launch_tenant
 
     console_fd = -1
@@ -97,7 +97,7 @@ def _launch(
         if proc.terminal and console_socket:
             console_fd = connect_console_socket(console_socket)
         elif proc.terminal and relay_console:
-            ours, theirs = _socketpair()
+            ours, theirs = console_socketpair()
             console_fd = theirs.detach()
         opts = TenantOptions(
             c.pid, c.record["pid_start_time"], preserve_fds, console_fd, c.record.get("seccomp")
