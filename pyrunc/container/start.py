@@ -19,15 +19,16 @@ if TYPE_CHECKING:
 
 
 def start(c: Container) -> None:
-    from pyrunc.container import notify
-
     ready_sock = None
     try:
         with c.store.lock(c.id):
             _check_startable(c)
             if FAULT:
                 hit("start-before-release")
-            ready_sock = notify.bind(c.state_dir)  # before the process can send READY=1
+            if os.environ.get("NOTIFY_SOCKET"):  # the socket module only when it is needed
+                from pyrunc.container import notify
+
+                ready_sock = notify.bind(c.state_dir)  # before the process can send READY=1
             _release(c)
             _poststart(c)
             if FAULT:
