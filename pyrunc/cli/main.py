@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyrunc.cli import cgroups, exec, info, introspect, lifecycle
+    from pyrunc.cli import cgroups, check, exec, info, introspect, lifecycle
 
     p = _Parser(prog="pyrunc", description="OCI container runtime (runc-compatible)")
     p.add_argument("--root", default=DEFAULT_ROOT, help="state root (default %(default)s)")
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true")
     p.add_argument("--systemd-cgroup", action="store_true")
     p.add_argument("--rootless", default="auto")
+    p.add_argument("--procfs-view", action="store_true", help="lxcfs /proc view in every container")
     p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec.register(sub)
     cgroups.register(sub)
     introspect.register(sub)
+    check.register(sub)
     return p
 
 
@@ -60,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             from pyrunc.container import create
 
             create.SYSTEMD_CGROUP = True
+        if args.procfs_view:
+            # Every container gets the lxcfs /proc view, as the annotation asks per container.
+            from pyrunc.container import create
+
+            create.PROCFS_VIEW = True
         if args.rootless not in ("auto", "false"):
             raise PyruncError("--rootless: rootless containers are not supported yet")
         handler: Callable[[argparse.Namespace, Log], int] | None = getattr(args, "handler", None)

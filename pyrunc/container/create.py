@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 # The global --systemd-cgroup flag: cgroupsPath is "slice:prefix:name" (set by the CLI).
 SYSTEMD_CGROUP = False
+PROCFS_VIEW = False  # global --procfs-view: as if every config had the annotation
 
 
 def create(
