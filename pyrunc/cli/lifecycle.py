@@ -7,8 +7,8 @@ import signal
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
-from pyrunc.cli.signals import parse_signal
 from pyrunc.container.container import Container
+from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import CorruptState
 from pyrunc.errors import ContainerNotExist
 
