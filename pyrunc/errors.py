@@ -46,3 +46,7 @@ class CreateFailed(PyruncError):
 
 class CgroupError(PyruncError):
     """A cgroup could not be created, configured or removed."""
+
+
+class Timeout(PyruncError):
+    """Waiting (Container.wait with a timeout) took longer than allowed."""

@@ -54,7 +54,7 @@ def _exec(args: argparse.Namespace) -> int:
     else:
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         proc = process_from_config(c, _overrides(args, command))
-    started = c.exec(
+    started = c.exec_process(
         proc,
         pid_file=args.pid_file,
         preserve_fds=args.preserve_fds,

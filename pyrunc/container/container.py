@@ -1,23 +1,39 @@
-"""The Container type: the public handle on one container, backed by the state store."""
+"""The Container type: the public handle on one container, backed by the state store.
+
+This is the Python API (`pyrunc.Container`); the CLI is a thin user of it. Every
+method imports what its operation needs when called, so `state` and `list` stay cheap.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from pyrunc.container import status as st
 from pyrunc.container.store import DEFAULT_ROOT, StateStore
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Mapping, Sequence
+
+    from pyrunc.cgroups.manager import CgroupManager
+    from pyrunc.container.api_types import State, Stats
+    from pyrunc.container.exec import Started
+    from pyrunc.container.stdio import Stdio
+    from pyrunc.spec.config import Process
 
 SPEC_VERSION = "1.3.0"
 
 
 class Container:
-    """One container under a state root. Obtain one with `create` or `load`."""
+    """One container under a state root. Obtain one with `create`, `load` or `list`."""
 
     def __init__(self, store: StateStore, record: dict[str, Any]) -> None:
         self.store = store
         self.record = record
         # The pty master of a terminal the caller relays itself (create's relay_console).
         self.console_master: int | None = None
+        self._exit_status: int | None = None  # once wait() reaped the init
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -32,30 +48,67 @@ class Container:
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
         console_socket: str | None = None,
+        stdin: Stdio = None,
+        stdout: Stdio = None,
+        stderr: Stdio = None,
         relay_console: bool = False,
     ) -> Container:
-        """Create the container: its init waits for `start` when this returns."""
-        from pyrunc.container.create import create
+        """Create the container: its init waits for `start` when this returns.
 
-        return create(
-            StateStore(root),
-            container_id,
-            bundle,
-            pid_file=pid_file,
-            no_pivot=no_pivot,
-            no_new_keyring=no_new_keyring,
-            preserve_fds=preserve_fds,
-            console_socket=console_socket,
-            relay_console=relay_console,
-        )
+        stdin/stdout/stderr (an fd or a file object; default: this process's own) become
+        the container process's fds 0-2. This process becomes a child subreaper (as
+        conmon and containerd's shim are): the init is its child, for `wait`.
+        """
+        from pyrunc.container.create import create
+        from pyrunc.container.stdio import redirected
+
+        with redirected(stdin, stdout, stderr):
+            return create(
+                StateStore(root),
+                container_id,
+                bundle,
+                pid_file=pid_file,
+                no_pivot=no_pivot,
+                no_new_keyring=no_new_keyring,
+                preserve_fds=preserve_fds,
+                console_socket=console_socket,
+                relay_console=relay_console,
+            )
+
+    @classmethod
+    def run(
+        cls,
+        container_id: str,
+        bundle: str = ".",
+        root: str = DEFAULT_ROOT,
+        *,
+        stdin: Stdio = None,
+        stdout: Stdio = None,
+        stderr: Stdio = None,
+        keep: bool = False,
+    ) -> int:
+        """create, start, wait and (unless keep) delete: the process's exit status
+        (128+N when signal N ended it), as `pyrunc run` exits with."""
+        c = cls.create(container_id, bundle, root, stdin=stdin, stdout=stdout, stderr=stderr)
+        try:
+            c.start()
+            status = c.wait()
+        except BaseException:
+            c.delete(force=True)
+            raise
+        if not keep:
+            c.delete(force=True)
+        return 0 if status is None else status
 
     @classmethod
     def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
+        """The container with this ID (ContainerNotExist if there is none)."""
         store = StateStore(root)
         return cls(store, store.read(container_id))
 
     @classmethod
-    def list(cls, root: str = DEFAULT_ROOT) -> list[Container]:
+    def list(cls, root: str = DEFAULT_ROOT) -> builtins.list[Container]:
+        """Every container under root, as `pyrunc list` shows them."""
         store = StateStore(root)
         out = []
         for cid in store.ids():
@@ -68,17 +121,28 @@ class Container:
     # -- facts ------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        return self.record["id"]
+        return str(self.record["id"])
 
     @property
     def pid(self) -> int:
-        return self.record["pid"]
+        """The init's host pid (0 while creating)."""
+        return int(self.record["pid"])
+
+    @property
+    def bundle(self) -> str:
+        return str(self.record["bundle"])
+
+    @property
+    def root(self) -> str:
+        """The state root this container is recorded under."""
+        return self.store.root
 
     @property
     def state_dir(self) -> str:
         return self.store.dir(self.id)
 
     def status(self) -> str:
+        """creating, created, running, paused or stopped, as the kernel says now."""
         if not self.record["pid"]:
             return self._creation_status()
         frozen = st.freezer_state(self.record.get("cgroup") or {})
@@ -90,10 +154,10 @@ class Container:
         creator = self.record.get("creator") or [0, None]
         return st.CREATING if st.is_alive(*creator) else st.STOPPED
 
-    def state(self) -> dict[str, Any]:
-        """The OCI state document (with runc's extra fields)."""
+    def state(self) -> State:
+        """The OCI state document (with runc's extra fields), as `pyrunc state` prints."""
         status = self.status()
-        doc: dict[str, Any] = {
+        doc: State = {
             "ociVersion": SPEC_VERSION,
             "id": self.id,
             "pid": self.pid if status != st.STOPPED else 0,
@@ -109,28 +173,103 @@ class Container:
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
+        """Run the user's process in the created container (returns once it exec'd)."""
         from pyrunc.container.start import start
 
         start(self)
 
-    def kill(self, sig: int, all_processes: bool = False) -> None:
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait until the init exits. Its exit status (128+N for signal N) when this
+        process is its parent (it created the container); None when another one is."""
+        from pyrunc.container.wait import wait_exit
+
+        if self._exit_status is not None or self.pid <= 0:
+            return self._exit_status
+        if not wait_exit(self.pid, timeout):
+            from pyrunc.errors import Timeout
+
+            raise Timeout(f"container {self.id}: still running after {timeout}s")
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return None
+        self._exit_status = _exit_code(status)
+        return self._exit_status
+
+    def kill(self, sig: int | str = "SIGTERM", all_processes: bool = False) -> None:
+        """Signal the init (all_processes: every process in the container's cgroup).
+        sig: a number or a name as `pyrunc kill` takes it (TERM, SIGKILL, RTMIN+1)."""
         from pyrunc.container.kill import kill
+        from pyrunc.container.signals import parse_signal
 
-        kill(self, sig, all_processes)
+        if not isinstance(sig, str) and not _is_int(sig):
+            from pyrunc.errors import InvalidArgument
 
-    def exec(self, process, **options):  # noqa: ANN001, ANN003, ANN201
-        """Start process (a spec.config.Process) in the container: see container.exec."""
+            raise InvalidArgument(f"invalid signal: {sig!r}")
+        kill(self, parse_signal(str(sig)), all_processes)
+
+    def exec(
+        self,
+        args: Sequence[str],
+        *,
+        env: Sequence[str] = (),
+        cwd: str = "",
+        user: str | int = "",
+        stdin: Stdio = None,
+        stdout: Stdio = None,
+        stderr: Stdio = None,
+        detach: bool = False,
+        ignore_paused: bool = False,
+    ) -> int:
+        """Run args in the container with its config's process settings, as `pyrunc exec`
+        (env added to the config's, cwd and user "uid[:gid]" replacing them).
+
+        Waits and returns the exit status (128+N for signal N); with detach=True returns
+        the process's host pid at once (the caller then reaps it: os.waitpid).
+        Errors read "exec failed: ...", as the CLI prints them.
+        """
+        from pyrunc.container.exec import Overrides, process_from_config
+        from pyrunc.errors import InvalidArgument, PyruncError
+
+        try:
+            if isinstance(args, str):
+                raise InvalidArgument("exec: args: expected a list of strings")
+            wanted = Overrides(args=tuple(args), env=tuple(env), cwd=cwd, user=str(user))
+            proc = process_from_config(self, wanted)
+            with _stdio(stdin, stdout, stderr):
+                started = self.exec_process(proc, ignore_paused=ignore_paused)
+        except PyruncError as e:
+            e.args = (f"exec failed: {e}",)  # the class stays: callers catch InvalidState...
+            raise
+        if detach:
+            return started.pid
+        _, status = os.waitpid(started.pid, 0)
+        return _exit_code(status)
+
+    def exec_process(self, process: Process, **options: Any) -> Started:
+        """Start a spec.config.Process in the container (the CLI's exec): see container.exec."""
         from pyrunc.container.exec import exec_process
 
         return exec_process(self, process, **options)
 
     def delete(self, force: bool = False) -> None:
+        """Remove the stopped container (force: kill it first), leaving nothing behind."""
         from pyrunc.container.delete import delete
 
         delete(self, force)
+        self._reap()
+
+    def _reap(self) -> None:
+        # A container this process created has its init as our child: no zombie left.
+        if self._exit_status is None and self.pid > 0:
+            try:
+                os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
 
     # -- cgroups (pyrunc/container/{pause,resume,update,ps,events}.py) ----------------------
     def pause(self) -> None:
+        """Freeze every process of the container."""
         from pyrunc.container.pause import pause
 
         pause(self)
@@ -140,21 +279,51 @@ class Container:
 
         resume(self)
 
-    def update(self, resources: dict[str, Any]) -> None:
-        """Merge resources (zero: unchanged) into the limits of the live container."""
+    def update(self, resources: Mapping[str, Any]) -> None:
+        """Merge LinuxResources (zero or absent: unchanged) into the live container's
+        limits, as `pyrunc update -r` does: {"memory": {"limit": 128 << 20}}."""
         from pyrunc.container.update import update
 
-        update(self, resources)
+        update(self, dict(resources))
 
-    def processes(self) -> list[int]:
+    def stats(self) -> Stats:
+        """Cgroup statistics: the `data` of `pyrunc events --stats`, key for key."""
+        from pyrunc.container.events import stats_event
+
+        data: Stats = stats_event(self)["data"]
+        return data
+
+    def processes(self) -> builtins.list[int]:
+        """Host pids of every process in the container's cgroup (`pyrunc ps -f json`)."""
         from pyrunc.container.ps import pids
 
         return pids(self)
 
-    def cgroup_manager(self):  # noqa: ANN201 - lazy import keeps cgroups off the state path
+    def ps(self, args: Sequence[str] = ()) -> str:
+        """`ps` output (default -ef) filtered to the container, as `pyrunc ps` prints it."""
+        from pyrunc.container.ps import table
+
+        return table(self, list(args))
+
+    def cgroup_manager(self) -> CgroupManager | None:
         from pyrunc.cgroups.manager import manager_from_state
 
         return manager_from_state(self.record.get("cgroup") or {})
 
     def __repr__(self) -> str:
         return f"Container(id={self.id!r}, pid={self.pid}, root={self.store.root!r})"
+
+
+def _stdio(stdin: Stdio, stdout: Stdio, stderr: Stdio) -> Any:
+    from pyrunc.container.stdio import redirected
+
+    return redirected(stdin, stdout, stderr)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _exit_code(status: int) -> int:
+    """As `pyrunc run` and `exec` exit: the code, or 128+N when signal N ended it."""
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
