@@ -45,6 +45,9 @@ def create(
     from pyrunc.container import notify
 
     cfg, preserve_fds = notify.with_socket_activation(cfg, preserve_fds)
+    from pyrunc.linux.procfs_view import with_procfs_view
+
+    cfg = with_procfs_view(cfg, PROCFS_VIEW)  # lxcfs binds, if asked; lxcfs started if need be
     state_dir = store.new(container_id)
     if FAULT:
         hit("after-state-dir")

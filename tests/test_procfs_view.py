@@ -1,0 +1,228 @@
+"""The lxcfs /proc view (issue 11): with the annotation `run.pyrunc.procfs-view: "true"`
+or `pyrunc --procfs-view`, the container reads its own limits in /proc/meminfo,
+/proc/cpuinfo, /proc/stat, /proc/uptime and /sys/devices/system/cpu/online, from a
+host lxcfs pyrunc finds or starts. Checked from inside real containers, against the
+host's own files."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyrunc.errors import ConfigError
+from pyrunc.linux import procfs_view
+from tests import helpers
+from tests.helpers import Bundle, Runtime, mountinfo
+from tests.test_errors import assert_nothing_left, one_line_error
+
+ANNOTATION = procfs_view.ANNOTATION
+MIB = 1024 * 1024
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/dev/fuse") or not os.path.isdir("/sys/fs/cgroup/memory"),
+    reason="needs FUSE and cgroup v1 memory (the hybrid host CI runs on)",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lxcfs() -> Iterator[None]:
+    """The host's lxcfs, up before any test's leak snapshot: it is a host service that
+    outlives containers (and this run), not something a test leaves behind. We are a
+    subreaper, so an lxcfs started here becomes our child: it must stay alive, never
+    reaped (reap_zombies only collects the dead)."""
+    procfs_view.ensure_lxcfs()  # fails (not skips) without lxcfs: scripts/install.sh has it
+    yield
+
+
+def run_in(runtime: Runtime, bundle: Bundle, cid: str, script: str, *global_args: str) -> str:
+    bundle.set_args("sh", "-c", script)
+    return runtime.ok("run", "--bundle", bundle.path, cid, global_args=global_args).out
+
+
+def with_view(
+    bundle: Bundle, value: str | None = "true", memory: int | None = None, cpus: str | None = None
+) -> Bundle:
+    if value is not None:
+        bundle.config.setdefault("annotations", {})[ANNOTATION] = value
+    resources = bundle.config["linux"].setdefault("resources", {})
+    if memory is not None:
+        resources["memory"] = {"limit": memory}
+    if cpus is not None:
+        resources["cpu"] = {"cpus": cpus}
+    return bundle.save()
+
+
+def field(text: str, name: str) -> str:
+    m = re.search(rf"^{name}:\s*(.*)$", text, re.M)
+    assert m, f"{name} not in {text!r}"
+    return m.group(1).strip()
+
+
+def host(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+# -- the view ----------------------------------------------------------------------------
+
+
+def test_memory_limit_is_memtotal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle, memory=64 * MIB)
+    out = run_in(runtime, bundle, cid, "cat /proc/meminfo")
+    assert field(out, "MemTotal") == "65536 kB"
+    assert field(host("/proc/meminfo"), "MemTotal") != "65536 kB"
+
+
+def test_cpuset_is_one_processor(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle, cpus="0")
+    out = run_in(
+        runtime,
+        bundle,
+        cid,
+        "grep -c ^processor /proc/cpuinfo; "
+        "cat /sys/devices/system/cpu/online; grep ^cpu /proc/stat",
+    )
+    count, online, *stat = out.split("\n")[:-1]
+    assert (count, online) == ("1", "0")
+    assert [line.split()[0] for line in stat] == ["cpu", "cpu0"]  # the total and one CPU
+    if os.cpu_count() and os.cpu_count() > 1:
+        assert host("/proc/cpuinfo").count("processor") > 1  # the host shows them all
+
+
+def test_uptime_starts_near_zero(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle)
+    up = float(run_in(runtime, bundle, cid, "cat /proc/uptime").split()[0])
+    host_up = float(host("/proc/uptime").split()[0])
+    assert up < 5, up
+    assert host_up > up + 5, (host_up, up)
+
+
+def test_global_flag_without_annotation(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle, value=None, memory=64 * MIB)
+    out = run_in(runtime, bundle, cid, "head -1 /proc/meminfo", "--procfs-view")
+    assert field(out, "MemTotal") == "65536 kB"
+
+
+@pytest.mark.parametrize("value", ["false", None])
+def test_off_is_the_host_view(
+    runtime: Runtime, bundle: Bundle, cid: str, value: str | None
+) -> None:
+    with_view(bundle, value=value, memory=64 * MIB)
+    out = run_in(
+        runtime, bundle, cid, "head -1 /proc/meminfo; grep -c lxcfs /proc/self/mountinfo || true"
+    )
+    assert field(out, "MemTotal") == field(host("/proc/meminfo"), "MemTotal")
+    assert out.split("\n")[1] == "0"
+
+
+def test_annotation_false_beats_the_global_flag(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle, value="false", memory=64 * MIB)
+    out = run_in(runtime, bundle, cid, "head -1 /proc/meminfo", "--procfs-view")
+    assert field(out, "MemTotal") == field(host("/proc/meminfo"), "MemTotal")
+
+
+def test_exec_sees_the_view(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle, memory=64 * MIB, cpus="0")
+    bundle.set_args("sleep", "1000")
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        runtime.ok("start", cid)
+        out = runtime.ok("exec", cid, "sh", "-c", "head -1 /proc/meminfo; nproc").out
+        assert field(out, "MemTotal") == "65536 kB"
+        assert out.split("\n")[1] == "1"
+    finally:
+        runtime.ok("delete", "--force", cid)
+
+
+def test_binds_are_read_only_and_stay_in_the_container(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    with_view(bundle)
+    bundle.set_args("sleep", "1000")
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        pid = runtime.state(cid)["pid"]
+        binds = {
+            line.split()[4]: line.split()[5] for line in mountinfo(pid) if "fuse.lxcfs" in line
+        }
+        expected = {f"/proc/{f}" for f in procfs_view.PROC_FILES}
+        assert set(binds) == expected | {"/sys/devices/system/cpu/online"}
+        assert all(opts.startswith("ro,") for opts in binds.values()), binds
+        ours = [line for line in mountinfo() if "fuse.lxcfs" in line]
+        assert [line.split()[4] for line in ours] == [procfs_view.LXCFS_DIR]  # the host: one
+    finally:
+        runtime.ok("delete", "--force", cid)
+
+
+# -- errors: one line at create, nothing left --------------------------------------------
+
+
+def create_error(runtime: Runtime, bundle: Bundle, cid: str, *global_args: str) -> str:
+    r = runtime("create", "--bundle", bundle.path, cid, global_args=global_args)
+    msg = one_line_error(r)
+    assert_nothing_left(runtime, cid)
+    return msg
+
+
+@pytest.mark.parametrize("value", ["yes", "True", "1", ""])
+def test_bad_annotation_value(runtime: Runtime, bundle: Bundle, cid: str, value: str) -> None:
+    with_view(bundle, value=value)
+    msg = create_error(runtime, bundle, cid)
+    assert msg.startswith(f'{ANNOTATION}: must be "true" or "false"'), msg
+
+
+def test_missing_lxcfs(
+    runtime: Runtime, bundle: Bundle, cid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(helpers.TREE_ENV, procfs_view.BINARY_ENV, "/nonexistent/lxcfs")
+    with_view(bundle)
+    msg = create_error(runtime, bundle, cid)
+    assert msg == (
+        "procfs view: lxcfs is not installed at /nonexistent/lxcfs (apt-get install lxcfs)"
+    )
+    # The same with the global flag, and without the view lxcfs is not needed at all.
+    bundle.config["annotations"].pop(ANNOTATION)
+    bundle.save()
+    assert create_error(runtime, bundle, cid, "--procfs-view") == msg
+    run_in(runtime, bundle, cid, "true")
+
+
+def test_no_mount_namespace_is_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle)
+    nss = bundle.config["linux"]["namespaces"]
+    bundle.config["linux"]["namespaces"] = [n for n in nss if n["type"] != "mount"]
+    for key in ("maskedPaths", "readonlyPaths"):  # these need a mount namespace by themselves
+        bundle.config["linux"].pop(key, None)
+    bundle.save()
+    msg = create_error(runtime, bundle, cid)
+    assert msg.startswith(f"{ANNOTATION}: needs a mount namespace"), msg
+
+
+# -- pure logic ----------------------------------------------------------------------------
+
+
+@given(st.text().filter(lambda v: v not in ("true", "false")), st.booleans())
+def test_only_true_or_false(value: str, everywhere: bool) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(ANNOTATION)}: "):
+        procfs_view.wanted({ANNOTATION: value}, everywhere)
+
+
+@given(st.booleans())
+def test_annotation_decides_before_the_flag(everywhere: bool) -> None:
+    assert procfs_view.wanted({ANNOTATION: "true"}, everywhere) is True
+    assert procfs_view.wanted({ANNOTATION: "false"}, everywhere) is False
+    assert procfs_view.wanted({}, everywhere) is everywhere
+
+
+def test_sys_bind_only_with_a_sys_mount() -> None:
+    with_sys = procfs_view.view_mounts("/x", {"/proc", "/sys"})
+    without = procfs_view.view_mounts("/x", {"/proc"})
+    assert {m.destination for m in with_sys} - {m.destination for m in without} == {
+        "/sys/devices/system/cpu/online"
+    }
+    assert all(m.source.startswith("/x/") and "ro" in m.options for m in with_sys)
