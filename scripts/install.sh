@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what pyrunc needs on a fresh Debian machine (as root): busybox-static for the
-# demo/test bundles, libcap-dev for python-prctl, runc for side-by-side tests, qemu for
-# the cgroup v2 VM, and pyrunc.
+# demo/test bundles, libcap-dev for python-prctl, runc for side-by-side tests, lxcfs for
+# the /proc view (--procfs-view), qemu for the cgroup v2 VM, and pyrunc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in busybox-static libcap-dev libseccomp2 runc; do
+for pkg in busybox-static libcap-dev libseccomp2 runc lxcfs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
