@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
-from pyrunc.errors import PyruncError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,4 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace, log: Log) -> int:
-    raise PyruncError("check: not implemented yet")
+    """Exit 0 iff the bundle would run: no errors (warnings are fine)."""
+    from pyrunc.check import render, run
+
+    report = run(args.bundle, args.root)
+    sys.stdout.write(render.as_json(report) if args.format == "json" else render.text(report))
+    return 0 if report.ok else 1

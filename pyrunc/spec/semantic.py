@@ -395,6 +395,12 @@ def _seccomp(linux: dict) -> Iterator[Problem]:
             yield ("linux", "seccomp", *sub), rule
 
 
+def iter_semantic_problems(doc: dict, bundle: str) -> Iterator[Problem]:
+    """Every semantic problem as (path, rule), for `pyrunc check`."""
+    if isinstance(doc, dict):
+        yield from _problems(doc, bundle)
+
+
 def iter_semantic_errors(doc: dict, bundle: str) -> Iterator[str]:
     """Every semantic problem of a parsed config.json of bundle dir `bundle`."""
     if not isinstance(doc, dict):

@@ -436,6 +436,12 @@ def iter_errors(schema_file: str, doc: object, prefix: str) -> Iterator[str]:
         yield _message(prefix, problem)
 
 
+def iter_config_problems(doc: object) -> Iterator[Problem]:
+    """All schema problems of a parsed config.json as (path, rule, keyword), for
+    `pyrunc check`, which words them itself; `validate_config` reports the first."""
+    return _problems(_schema_file("config-schema.json"), doc, (), "config-schema.json")
+
+
 def iter_config_errors(doc: object) -> Iterator[str]:
     """All schema problems of a parsed config.json, one message each."""
     return iter_errors("config-schema.json", doc, "config.json")

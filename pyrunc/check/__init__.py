@@ -1,0 +1,95 @@
+"""`pyrunc check`: everything wrong with a bundle, and with this host for it, at once.
+
+run() reads config.json and lets every check look at it: the schema and the
+semantic rules create applies (all problems, not the first), the rootfs (cwd,
+args[0]) and the host (namespaces, cgroups, seccomp, LSMs, rlimits, ...), for
+only what the bundle asks. Nothing is created: no state dir, cgroup or mount.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyrunc.check.findings import ERROR, GROUPS, HOST, OK, WARNING, Finding, error
+
+
+@dataclass
+class Report:
+    bundle: str
+    checks: list[Finding] = field(default_factory=list)  # every verdict, passed ones too
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for f in self.checks if f.severity != OK]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == ERROR for f in self.checks)
+
+    def count(self, severity: str) -> int:
+        return sum(f.severity == severity for f in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "bundle": self.bundle,
+            "errors": self.count(ERROR),
+            "warnings": self.count(WARNING),
+            "findings": [f.to_json() for f in self.findings],
+            "checks": [f.to_json() for f in self.checks],
+        }
+
+
+def run(bundle: str, state_root: str) -> Report:
+    from pyrunc.check import bundle as bundle_checks
+    from pyrunc.check import cgroups, doc, host, rootfs
+
+    bundle = os.path.abspath(bundle)
+    report = Report(bundle)
+    config, unreadable = doc.read(bundle)
+    steps: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
+        ("state root", lambda: host.state_root(state_root)),
+    ]
+    if unreadable is not None:
+        report.checks.append(unreadable)
+    else:
+        assert config is not None
+        steps = [
+            ("schema", lambda: bundle_checks.schema(config)),
+            ("semantics", lambda: bundle_checks.semantics(config, bundle)),
+            ("rootfs", lambda: rootfs.check(config, bundle)),
+            ("namespaces", lambda: host.namespaces(config)),
+            ("user", lambda: host.user(config)),
+            ("cgroups", lambda: cgroups.check(config)),
+            ("seccomp", lambda: host.seccomp(config)),
+            ("idmapped mounts", lambda: host.idmapped_mounts(config)),
+            ("LSMs", lambda: host.lsm(config)),
+            ("rlimits", lambda: host.rlimits(config)),
+            ("capabilities", lambda: host.capabilities(config)),
+            ("mount sources", lambda: host.bind_sources(config, bundle)),
+            ("hooks", lambda: host.hooks(config)),
+            *steps,
+        ]
+    for name, step in steps:
+        report.checks.extend(_guarded(name, step))
+    order = {g: i for i, g in enumerate(GROUPS)}
+    report.checks.sort(key=lambda f: order[f.group])  # stable: each group keeps its order
+    return report
+
+
+def _guarded(name: str, step: Callable[[], Iterable[Finding]]) -> list[Finding]:
+    """A check that breaks on an odd document is one error, not the end of the report."""
+    try:
+        return list(step())
+    except Exception as e:  # noqa: BLE001
+        return [
+            error(
+                HOST,
+                "",
+                f"the {name} check failed: {type(e).__name__}: {e}",
+                "report this as a pyrunc bug, with the config.json",
+            )
+        ]

@@ -1,0 +1,61 @@
+"""Reading config.json for `check`, and looking into it whatever its shape.
+
+The document may break the schema anywhere: every accessor returns an empty
+value of the expected type for a missing or wrongly typed field, so each check
+looks only at what it can understand (the schema check reports the rest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pyrunc.check.findings import SCHEMA, Finding, error
+
+
+def obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read(bundle: str) -> tuple[dict[str, Any] | None, Finding | None]:
+    """The parsed config.json, or the one finding that says why there is none."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None, error(SCHEMA, "", f"{path}: not found", _NO_CONFIG_HINT)
+    except json.JSONDecodeError as e:
+        where = f"line {e.lineno} column {e.colno}"
+        return None, error(SCHEMA, "", f"{path}: invalid JSON: {e.msg} at {where}", _JSON_HINT)
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return None, error(SCHEMA, "", f"{path}: {reason}", "make config.json readable")
+    if not isinstance(doc, dict):
+        return None, error(SCHEMA, "", f"{path}: expected an object at the top level", _JSON_HINT)
+    _strip_device_type_bits(doc)
+    return doc, None
+
+
+def _strip_device_type_bits(doc: dict[str, Any]) -> None:
+    # What create does before validating (podman's fileMode with the type bits).
+    from pyrunc.spec import config
+
+    config._strip_device_type_bits(doc)
+
+
+_NO_CONFIG_HINT = "give the bundle directory with --bundle, or write one with `pyrunc spec`"
+_JSON_HINT = "fix the JSON syntax at that place (`python3 -m json.tool config.json` shows it)"
