@@ -6,6 +6,7 @@ host's own files."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -173,7 +174,7 @@ def create_error(runtime: Runtime, bundle: Bundle, cid: str, *global_args: str) 
 def test_bad_annotation_value(runtime: Runtime, bundle: Bundle, cid: str, value: str) -> None:
     with_view(bundle, value=value)
     msg = create_error(runtime, bundle, cid)
-    assert msg.startswith(f'{ANNOTATION}: must be "true" or "false"'), msg
+    assert msg == f'{ANNOTATION}: must be "true" or "false", not {json.dumps(value)}', msg
 
 
 def test_missing_lxcfs(
@@ -226,3 +227,15 @@ def test_sys_bind_only_with_a_sys_mount() -> None:
         "/sys/devices/system/cpu/online"
     }
     assert all(m.source.startswith("/x/") and "ro" in m.options for m in with_sys)
+
+
+def test_view_in_a_user_namespace(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """The binds come from a FUSE mount the host's user namespace owns; they must still
+    be made (and read) from inside a container with its own user namespace."""
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        bundle.config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    with_view(bundle, memory=64 * MIB)
+    out = run_in(runtime, bundle, cid, "head -1 /proc/meminfo; id -u")
+    assert field(out, "MemTotal") == "65536 kB"
+    assert out.split("\n")[1] == "0"

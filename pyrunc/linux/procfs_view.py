@@ -49,7 +49,9 @@ def wanted(annotations: dict[str, str], everywhere: bool) -> bool:
     if value is None:
         return everywhere
     if value not in ("true", "false"):
-        raise ConfigError(f'{ANNOTATION}: must be "true" or "false", not {value!r}')
+        import json
+
+        raise ConfigError(f'{ANNOTATION}: must be "true" or "false", not {json.dumps(value)}')
     return value == "true"
 
 
