@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -239,3 +240,79 @@ def test_view_in_a_user_namespace(runtime: Runtime, bundle: Bundle, cid: str) ->
     out = run_in(runtime, bundle, cid, "head -1 /proc/meminfo; id -u")
     assert field(out, "MemTotal") == "65536 kB"
     assert out.split("\n")[1] == "0"
+
+
+# -- lxcfs itself: started detached, replaced when dead ------------------------------------
+
+
+def _lxcfs_pid(pidfile: str) -> int:
+    with open(pidfile) as f:
+        return int(f.read().split()[0])
+
+
+def _stop(pid: int, top: str) -> None:
+    """SIGKILL (lxcfs with a loadavg thread takes a while on SIGTERM), reap it (we are the
+    subreaper it fell to), and detach its dead mount."""
+    import signal
+
+    from pyrunc.linux import syscalls as sc
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    while procfs_view.is_mounted(top):
+        sc.umount2(top, sc.MNT_DETACH)
+
+
+def test_lxcfs_started_detached_and_replaced_when_dead(
+    workdir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private lxcfs (own dir, pid file and log, so the shared one is untouched): started
+    in its own session and the root cgroups, its helper gone; killed, its mount answers
+    ENOTCONN, and the next ensure_lxcfs detaches it and starts another."""
+    top = os.path.join(workdir, "lxcfs-private")
+    pidfile = top + ".pid"
+    monkeypatch.setattr(procfs_view, "LXCFS_PIDFILE", pidfile)
+    monkeypatch.setattr(procfs_view, "LXCFS_LOG", top + ".log")
+    pids: list[int] = []
+    try:
+        procfs_view.ensure_lxcfs(top)
+        pids.append(_lxcfs_pid(pidfile))
+        assert procfs_view.serving(top)
+        with open(f"/proc/{pids[0]}/stat") as f:
+            stat = f.read().rsplit(")", 1)[1].split()
+        assert int(stat[3]) != os.getsid(0) and int(stat[2]) != os.getpgid(0)  # detached
+        assert int(stat[1]) == os.getpid()  # its helper exited: it fell to us, the subreaper
+        with open(f"/proc/{pids[0]}/cgroup") as f:
+            assert {line.rstrip().split(":", 2)[2] for line in f} == {"/"}
+        procfs_view.ensure_lxcfs(top)  # answering: left alone
+        assert _lxcfs_pid(pidfile) == pids[0]
+
+        _stop_process_only(pids[0])
+        with pytest.raises(OSError) as e:
+            with open(os.path.join(top, "proc", "meminfo")) as f:
+                f.read()
+        assert e.value.errno == 107  # ENOTCONN: what containers bound to it now see
+        procfs_view.ensure_lxcfs(top)
+        pids.append(_lxcfs_pid(pidfile))
+        assert pids[1] != pids[0] and procfs_view.serving(top)
+        mounted = [m for m in mountinfo() if m.split()[4] == top]
+        assert len(mounted) == 1, mounted  # the dead mount was detached, not stacked on
+    finally:
+        for pid in pids:
+            _stop(pid, top)
+        if os.path.isdir(top):
+            os.rmdir(top)
+
+
+def _stop_process_only(pid: int) -> None:
+    import signal
+
+    os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # reparented to init rather than to us
+        while os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.01)
