@@ -180,7 +180,8 @@ class Container:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait until the init exits. Its exit status (128+N for signal N) when this
-        process is its parent (it created the container); None when another one is."""
+        process is its parent (it created the container, or is the child subreaper the
+        init was re-parented to); None when another process is."""
         from pyrunc.container.wait import wait_exit
 
         if self._exit_status is not None or self.pid <= 0:
