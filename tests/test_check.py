@@ -1,0 +1,313 @@
+"""`pyrunc check`: every problem of a bundle and of this host for it, in one run.
+
+Real bundles, the real CLI; the host facts are read here independently of the code
+under test. The differential test holds check to its promise: it flags an error
+exactly when `pyrunc create` of the same bundle fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import resource
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.helpers import Bundle, Result, Runtime
+
+Config = dict[str, Any]
+
+
+def check(runtime: Runtime, bundle: Bundle, *extra: str) -> Result:
+    return runtime("check", "--bundle", bundle.path, *extra)
+
+
+def check_json(runtime: Runtime, bundle: Bundle) -> dict[str, Any]:
+    r = check(runtime, bundle, "--format", "json")
+    assert r.code in (0, 1) and "Traceback" not in r.err, r
+    doc = r.json()
+    assert doc["ok"] == (r.code == 0)
+    return doc
+
+
+def by_path(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for f in report["findings"]:
+        out.setdefault(f["path"], []).append(f)
+    return out
+
+
+def controller_mounted(name: str) -> bool:
+    """From /proc/cgroups: a v1 controller sits in hierarchy 0 when nothing mounts it."""
+    with open("/proc/cgroups") as f:
+        for line in f:
+            fields = line.split()
+            if fields and fields[0] == name:
+                return fields[1] != "0"
+    return False
+
+
+def hard_limit(kind: int) -> int:
+    return resource.getrlimit(kind)[1]
+
+
+def our_caps(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+# -- a good bundle -------------------------------------------------------------------------
+
+
+def test_good_busybox_bundle_passes_every_check(runtime: Runtime, bundle: Bundle) -> None:
+    r = check(runtime, bundle)
+    assert r.code == 0, r.out
+    assert r.out.rstrip().endswith("bundle would run")
+    assert "✗" not in r.out and "!" not in r.out.replace("bundle would run", "")
+    for title in ("Bundle: schema", "Bundle: semantics", "Rootfs", "Host"):
+        assert title in r.out
+    report = check_json(runtime, bundle)
+    assert report["ok"] and report["findings"] == []
+    assert {c["severity"] for c in report["checks"]} == {"ok"}
+    paths = {c["path"] for c in report["checks"]}
+    assert {"process.args[0]", "process.cwd", "root.path"} <= paths
+    assert "linux.namespaces[0].type" in paths  # the host is asked about each namespace
+
+
+def test_check_creates_nothing(runtime: Runtime, bundle: Bundle, workdir: str) -> None:
+    """No state root, state dir or cgroup: the leak check covers the rest."""
+    root = os.path.join(workdir, "check-root-never-made")
+    r = runtime("--root", root, "check", "--bundle", bundle.path)
+    assert r.code == 0, r.out
+    assert f"state root {root} is writable (would be made in {workdir})" in r.out
+    assert not os.path.exists(root)
+
+
+# -- many problems at once -----------------------------------------------------------------
+
+
+def test_every_problem_is_reported_in_one_run(runtime: Runtime, bundle: Bundle) -> None:
+    cfg = bundle.config
+    cfg["linux"]["namespaces"][2]["type"] = "networking"  # schema: enum
+    cfg["linux"]["resources"]["memory"] = {"limit": -5}  # works, but means "no limit"
+    cfg["process"]["args"] = ["no-such-program"]  # rootfs
+    cfg["process"]["capabilities"]["effective"].append("CAP_NET_ADMN")  # semantics
+    nofile = hard_limit(resource.RLIMIT_NOFILE)
+    cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": nofile + 1}]
+    cfg["process"]["cwd"] = "/no/such/dir"
+    bundle.save()
+
+    r = check(runtime, bundle)
+    assert r.code == 1 and "Traceback" not in r.err, r
+    report = check_json(runtime, bundle)
+    found = by_path(report)
+    assert found["linux.namespaces[2].type"][0]["group"] == "bundle/schema"
+    assert '"network"' in found["linux.namespaces[2].type"][0]["hint"]  # did you mean
+    cap = found["process.capabilities.effective[3]"][0]
+    assert cap["group"] == "bundle/semantics" and "CAP_NET_ADMIN" in cap["hint"]
+    args0 = found["process.args[0]"][0]
+    assert args0["group"] == "rootfs" and args0["severity"] == "error"
+    assert '"no-such-program" not found' in args0["message"]
+    assert found["process.cwd"][0]["severity"] == "error"
+    memory = found["linux.resources.memory.limit"][0]
+    assert memory["severity"] == "warning" and "no limit" in memory["message"]
+    if not our_caps("CapEff") >> 24 & 1:  # no CAP_SYS_RESOURCE: the hard limit cannot rise
+        rl = found["process.rlimits[0].hard"][0]
+        assert rl["severity"] == "error" and str(nofile) in rl["message"]
+    assert all(f["hint"] for f in report["findings"])
+    # The text form: one line per check, the hint under it, a count at the end.
+    assert "✗ process.args[0]: " in r.out and "      fix: " in r.out
+    assert "! linux.resources.memory.limit: " in r.out
+    errors = sum(f["severity"] == "error" for f in report["findings"])
+    assert r.out.rstrip().endswith(f"{errors} problems (1 warning): the bundle would not run")
+    assert r.out.count("✗") == errors
+
+
+def test_unreadable_config_is_one_finding(runtime: Runtime, bundle: Bundle) -> None:
+    with open(os.path.join(bundle.path, "config.json"), "w") as f:
+        f.write('{"ociVersion": "1.0.2",\n  "root": {"path": "rootfs"}\n  "process": {}}\n')
+    r = check(runtime, bundle)
+    assert r.code == 1 and "Traceback" not in r.out + r.err, r
+    assert "invalid JSON: Expecting ',' delimiter at line 3 column 3" in r.out
+    report = check_json(runtime, bundle)
+    assert len(report["findings"]) == 1 and report["findings"][0]["hint"]
+
+    os.remove(os.path.join(bundle.path, "config.json"))
+    report = check_json(runtime, bundle)
+    assert not report["ok"] and "config.json: not found" in report["findings"][0]["message"]
+
+
+def test_json_output_is_one_document(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.config["process"]["user"]["username"] = "bob"  # a warning: still runs
+    bundle.save()
+    r = check(runtime, bundle, "--format", "json")
+    assert r.code == 0, r.out
+    doc = json.loads(r.out)
+    assert set(doc) >= {"ok", "bundle", "findings", "checks"}
+    assert doc["ok"] is True and doc["bundle"] == bundle.path
+    assert [f["path"] for f in doc["findings"]] == ["process.user.username"]
+    assert doc["findings"][0]["severity"] == "warning"
+    for entry in doc["checks"]:
+        assert set(entry) == {"severity", "group", "path", "message", "hint"}
+        assert entry["group"] in ("bundle/schema", "bundle/semantics", "rootfs", "host")
+
+
+# -- the host ------------------------------------------------------------------------------
+
+LACKING = [
+    ("hugetlb", "hugepageLimits", [{"pageSize": "2MB", "limit": 2097152}],
+     "linux.resources.hugepageLimits[0]"),
+    ("net_cls", "network", {"classID": 7}, "linux.resources.network.classID"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("controller", "key", "value", "path"), LACKING)
+def test_a_controller_this_host_lacks_is_reported(
+    runtime: Runtime, bundle: Bundle, controller: str, key: str, value: Any, path: str
+) -> None:
+    if controller_mounted(controller) or os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        pytest.skip(f"this host mounts the {controller} controller")
+    bundle.config["linux"]["resources"][key] = value
+    bundle.save()
+    report = check_json(runtime, bundle)
+    assert not report["ok"]
+    [finding] = report["findings"]
+    assert finding["path"] == path and finding["group"] == "host"
+    assert f"the {controller} cgroup controller is not mounted" in finding["message"]
+
+
+def test_namespace_path_of_the_wrong_type(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.config["linux"]["namespaces"][1] = {"type": "network", "path": "/proc/self/ns/uts"}
+    bundle.save()
+    found = by_path(check_json(runtime, bundle))
+    [f] = found["linux.namespaces[1].path"]
+    assert f["message"] == "/proc/self/ns/uts is a uts namespace, not a network one"
+
+
+def test_user_namespace_must_map_the_process_user(runtime: Runtime, bundle: Bundle) -> None:
+    lx = bundle.config["linux"]
+    lx["namespaces"].append({"type": "user"})
+    lx["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 1000}]
+    lx["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 1000}]
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 5, "additionalGids": [5, 5]}
+    bundle.save()
+    found = by_path(check_json(runtime, bundle))
+    assert found["process.user.uid"][0]["message"] == "1000 is not mapped by linux.uidMappings"
+    assert "process.user.gid" not in found
+    assert found["process.user.additionalGids[1]"][0]["severity"] == "warning"
+
+
+def test_args0_symlinks_resolve_inside_the_rootfs(runtime: Runtime, bundle: Bundle) -> None:
+    """An absolute symlink in the rootfs points into it, never at the host's file."""
+    os.symlink("/bin/busybox-moved", os.path.join(bundle.rootfs, "bin", "prog"))
+    bundle.set_args("/bin/prog")
+    [f] = check_json(runtime, bundle)["findings"]
+    assert f["path"] == "process.args[0]" and "/bin/prog does not exist" in f["message"]
+    os.rename(os.path.join(bundle.rootfs, "bin", "busybox"),
+              os.path.join(bundle.rootfs, "bin", "busybox-moved"))  # fmt: skip
+    os.symlink("/bin/busybox", os.path.join(bundle.rootfs, "bin", "hostlink"))
+    bundle.set_args("/bin/hostlink")  # /bin/busybox exists on the host, not in the rootfs
+    [f] = check_json(runtime, bundle)["findings"]
+    assert f["path"] == "process.args[0]" and "does not exist" in f["message"]
+    bundle.set_args("/bin/prog")
+    assert check_json(runtime, bundle)["ok"]
+
+
+# -- differential: check says error iff create fails ---------------------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[Config], None]:
+    def edit(cfg: Config) -> None:
+        *parents, last = path.split(".")
+        node = cfg
+        for key in parents:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node[int(key)]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return edit
+
+
+def _append(path: str, value: Any) -> Callable[[Config], None]:
+    def edit(cfg: Config) -> None:
+        node = cfg
+        for key in path.split("."):
+            node = node[key]
+        node.append(value)
+
+    return edit
+
+
+def _userns(cfg: Config, uid: int) -> None:
+    lx = cfg["linux"]
+    lx["namespaces"].append({"type": "user"})
+    lx["uidMappings"] = lx["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    cfg["process"]["user"] = {"uid": uid, "gid": uid}
+    cfg["process"]["args"] = ["/bin/true"]
+
+
+MUTATIONS: dict[str, Callable[[Config], None]] = {
+    "as is": lambda cfg: None,
+    "bad namespace type": _set("linux.namespaces.0", {"type": "pids"}),
+    "namespace path of another type": _set(
+        "linux.namespaces.1", {"type": "network", "path": "/proc/self/ns/ipc"}
+    ),
+    "args[0] missing": _set("process.args", ["/bin/not-there"]),
+    "args[0] not executable": _set("process.args", ["/etc/passwd"]),
+    "args[0] on PATH": _set("process.args", ["sleep", "0"]),
+    "cwd missing": _set("process.cwd", "/nowhere"),
+    "unknown capability": _append("process.capabilities.bounding", "CAP_FLY"),
+    "capability we lack": _append("process.capabilities.effective", "CAP_SYS_RESOURCE"),
+    "rlimit above our hard limit": _set(
+        "process.rlimits",
+        [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": hard_limit(resource.RLIMIT_NOFILE) + 1}],
+    ),
+    "rlimit within our hard limit": _set(
+        "process.rlimits", [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": 64}]
+    ),
+    "negative memory limit": _set("linux.resources.memory", {"limit": -5}),
+    "memory limit": _set("linux.resources.memory", {"limit": 64 << 20}),
+    "swappiness out of range": _set("linux.resources.memory", {"swappiness": 101}),
+    "blkio weight": _set("linux.resources.blockIO", {"weight": 500}),
+    "pids limit": _set("linux.resources.pids", {"limit": 32}),
+    "hugetlb limit": _set(
+        "linux.resources.hugepageLimits", [{"pageSize": "2MB", "limit": 2097152}]
+    ),
+    "net_cls classid": _set("linux.resources.network", {"classID": 7}),
+    "bind source missing": _append(
+        "mounts", {"destination": "/mnt", "type": "bind", "source": "/no/such", "options": ["bind"]}
+    ),
+    "prestart hook missing": _set("hooks", {"prestart": [{"path": "/no/such/hook"}]}),
+    "user namespace, user mapped": lambda cfg: _userns(cfg, uid=1000),
+    "user namespace, user not mapped": lambda cfg: _userns(cfg, uid=70000),
+    "username (Windows only)": _set("process.user.username", "bob"),
+    "duplicate additional gids": _set("process.user.additionalGids", [5, 5]),
+}
+
+
+@pytest.mark.slow
+def test_check_fails_exactly_when_create_fails(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    base = copy.deepcopy(bundle.config)
+    disagree = []
+    for i, (name, mutate) in enumerate(MUTATIONS.items()):
+        bundle.config = copy.deepcopy(base)
+        mutate(bundle.config)
+        bundle.save()
+        checked = check(runtime, bundle)
+        assert checked.code in (0, 1) and "Traceback" not in checked.err, (name, checked)
+        created = runtime("create", "--bundle", bundle.path, f"{cid}-{i}")
+        if created.code == 0:
+            runtime.ok("delete", "--force", f"{cid}-{i}")
+        if (checked.code == 0) != (created.code == 0):
+            disagree.append(f"{name}: check {checked.code}, create {created.code} {created.err}")
+    assert not disagree, "\n".join(disagree)
