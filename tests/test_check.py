@@ -294,9 +294,7 @@ MUTATIONS: dict[str, Callable[[Config], None]] = {
 
 
 @pytest.mark.slow
-def test_check_fails_exactly_when_create_fails(
-    runtime: Runtime, bundle: Bundle, cid: str
-) -> None:
+def test_check_fails_exactly_when_create_fails(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     base = copy.deepcopy(bundle.config)
     disagree = []
     for i, (name, mutate) in enumerate(MUTATIONS.items()):
