@@ -205,6 +205,14 @@ def test_no_mount_namespace_is_refused(runtime: Runtime, bundle: Bundle, cid: st
     assert msg.startswith(f"{ANNOTATION}: needs a mount namespace"), msg
 
 
+def test_no_proc_mount_is_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    with_view(bundle)
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/proc"]
+    bundle.save()
+    msg = create_error(runtime, bundle, cid)
+    assert msg == f"{ANNOTATION}: the config mounts no /proc to show it in", msg
+
+
 # -- pure logic ----------------------------------------------------------------------------
 
 

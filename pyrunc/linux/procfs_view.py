@@ -18,11 +18,14 @@ lxcfs.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
+from typing import TYPE_CHECKING
 
 from pyrunc.errors import ConfigError, CreateFailed
+
+if TYPE_CHECKING:
+    from pyrunc.spec.config import Config, Mount
 
 ANNOTATION = "run.pyrunc.procfs-view"
 LXCFS_DIR = "/var/lib/lxcfs"  # Debian's (lxcfs.service)
@@ -55,7 +58,7 @@ def wanted(annotations: dict[str, str], everywhere: bool) -> bool:
     return value == "true"
 
 
-def with_procfs_view(cfg, everywhere: bool):  # noqa: ANN001, ANN201 - spec.config.Config
+def with_procfs_view(cfg: Config, everywhere: bool) -> Config:
     """cfg with the lxcfs binds appended to its mounts, lxcfs running; cfg if not wanted."""
     if not wanted(cfg.annotations, everywhere):
         return cfg
@@ -65,16 +68,18 @@ def with_procfs_view(cfg, everywhere: bool):  # noqa: ANN001, ANN201 - spec.conf
     if "/proc" not in destinations:
         raise ConfigError(f"{ANNOTATION}: the config mounts no /proc to show it in")
     top = ensure_lxcfs()
+    import dataclasses
+
     return dataclasses.replace(cfg, mounts=cfg.mounts + view_mounts(top, destinations))
 
 
-def _mounted_trees(cfg) -> set[str]:  # noqa: ANN001
+def _mounted_trees(cfg: Config) -> set[str]:
     from pyrunc.linux.paths import clean
 
     return {clean(m.destination) for m in cfg.mounts if m.type in ("proc", "sysfs")}
 
 
-def view_mounts(top: str, trees: set[str]) -> tuple:
+def view_mounts(top: str, trees: set[str]) -> tuple[Mount, ...]:
     """The bind mounts (spec.config.Mount) of the lxcfs files into the trees the
     config mounts (/proc always; /sys/devices/system/cpu/online only with a /sys)."""
     from pyrunc.spec.config import Mount
