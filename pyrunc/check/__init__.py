@@ -44,40 +44,44 @@ class Report:
 
 
 def run(bundle: str, state_root: str) -> Report:
-    from pyrunc.check import bundle as bundle_checks
-    from pyrunc.check import cgroups, doc, host, rootfs
+    """Every check of the bundle dir `bundle` for a runtime whose state root is `state_root`."""
+    from pyrunc.check import doc, host
 
     bundle = os.path.abspath(bundle)
     report = Report(bundle)
     config, unreadable = doc.read(bundle)
-    steps: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
-        ("state root", lambda: host.state_root(state_root)),
-    ]
     if unreadable is not None:
-        report.checks.append(unreadable)
+        report.checks = [unreadable, *_guarded("state root", lambda: host.state_root(state_root))]
     else:
         assert config is not None
-        steps = [
-            ("schema", lambda: bundle_checks.schema(config)),
-            ("semantics", lambda: bundle_checks.semantics(config, bundle)),
-            ("rootfs", lambda: rootfs.check(config, bundle)),
-            ("namespaces", lambda: host.namespaces(config)),
-            ("user", lambda: host.user(config)),
-            ("cgroups", lambda: cgroups.check(config)),
-            ("seccomp", lambda: host.seccomp(config)),
-            ("idmapped mounts", lambda: host.idmapped_mounts(config)),
-            ("LSMs", lambda: host.lsm(config)),
-            ("rlimits", lambda: host.rlimits(config)),
-            ("capabilities", lambda: host.capabilities(config)),
-            ("mount sources", lambda: host.bind_sources(config, bundle)),
-            ("hooks", lambda: host.hooks(config)),
-            *steps,
-        ]
-    for name, step in steps:
-        report.checks.extend(_guarded(name, step))
-    order = {g: i for i, g in enumerate(GROUPS)}
-    report.checks.sort(key=lambda f: order[f.group])  # stable: each group keeps its order
+        report.checks = check_document(config, bundle, state_root)
     return report
+
+
+def check_document(config: dict[str, Any], bundle: str, state_root: str) -> list[Finding]:
+    """The findings for a parsed config.json of bundle dir `bundle`, grouped."""
+    from pyrunc.check import bundle as bundle_checks
+    from pyrunc.check import cgroups, host, rootfs
+
+    steps: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
+        ("schema", lambda: bundle_checks.schema(config)),
+        ("semantics", lambda: bundle_checks.semantics(config, bundle)),
+        ("rootfs", lambda: rootfs.check(config, bundle)),
+        ("namespaces", lambda: host.namespaces(config)),
+        ("user", lambda: host.user(config)),
+        ("cgroups", lambda: cgroups.check(config)),
+        ("seccomp", lambda: host.seccomp(config)),
+        ("idmapped mounts", lambda: host.idmapped_mounts(config)),
+        ("LSMs", lambda: host.lsm(config)),
+        ("rlimits", lambda: host.rlimits(config)),
+        ("capabilities", lambda: host.capabilities(config)),
+        ("mount sources", lambda: host.bind_sources(config, bundle)),
+        ("hooks", lambda: host.hooks(config)),
+        ("state root", lambda: host.state_root(state_root)),
+    ]
+    found = [f for name, step in steps for f in _guarded(name, step)]
+    order = {g: i for i, g in enumerate(GROUPS)}
+    return sorted(found, key=lambda f: order[f.group])  # stable: each group keeps its order
 
 
 def _guarded(name: str, step: Callable[[], Iterable[Finding]]) -> list[Finding]:
