@@ -6,6 +6,8 @@ engines match on it), so the Python API and the CLI report the same thing.
 
 from __future__ import annotations
 
+import os
+
 
 class PyruncError(Exception):
     """Base of every error pyrunc raises on purpose."""
@@ -50,3 +52,18 @@ class CgroupError(PyruncError):
 
 class Timeout(PyruncError):
     """Waiting (Container.wait with a timeout) took longer than allowed."""
+
+
+class HostError(PyruncError, OSError):
+    """The host refused an operation: an OSError (errno, strerror and filename kept),
+    reported as the CLI prints it ("/run/x: not a directory")."""
+
+    def __str__(self) -> str:
+        if not self.errno:
+            return OSError.__str__(self)
+        text = os.strerror(self.errno).lower()
+        return f"{self.filename}: {text}" if self.filename else text
+
+    @classmethod
+    def of(cls, e: OSError) -> HostError:
+        return cls(e.errno, e.strerror, e.filename) if e.errno else cls(*e.args)

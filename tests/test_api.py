@@ -5,6 +5,7 @@ the CLI (a container made by either is seen and driven by the other)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -542,3 +543,13 @@ def test_wait_timeout_is_short(runtime: Runtime, bundle: Bundle, cid: str) -> No
         with pytest.raises(errors.Timeout, match="still running after 0.3s"):
             c.wait(timeout=0.3)
         assert 0.25 < time.monotonic() - t0 < 3
+
+
+def test_host_refusals_are_host_errors(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """An OSError underneath becomes errors.HostError (still an OSError), the CLI's line."""
+    root = os.path.join(bundle.path, "config.json", "state")  # under a file: ENOTDIR
+    r = Runtime(root)("create", "--bundle", bundle.path, cid)
+    with pytest.raises(errors.HostError) as e:
+        pyrunc.Container.create(cid, bundle.path, root=root)
+    assert str(e.value) == error_message(r.err) == f"{root}: not a directory"
+    assert isinstance(e.value, OSError) and e.value.errno == errno.ENOTDIR

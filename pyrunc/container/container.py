@@ -6,8 +6,10 @@ method imports what its operation needs when called, so `state` and `list` stay 
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pyrunc.container import status as st
 from pyrunc.container.store import DEFAULT_ROOT, StateStore
@@ -24,6 +26,27 @@ if TYPE_CHECKING:
 
 SPEC_VERSION = "1.3.0"
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _host_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """The API raises PyruncError only: an OSError from the kernel becomes HostError
+    (still an OSError), with the line the CLI prints for it."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as e:
+            from pyrunc.errors import HostError, PyruncError
+
+            if isinstance(e, PyruncError):
+                raise
+            raise HostError.of(e) from e
+
+    return wrapper
+
 
 class Container:
     """One container under a state root. Obtain one with `create`, `load` or `list`."""
@@ -37,6 +60,7 @@ class Container:
 
     # -- construction ---------------------------------------------------------------
     @classmethod
+    @_host_errors
     def create(
         cls,
         container_id: str,
@@ -76,6 +100,7 @@ class Container:
             )
 
     @classmethod
+    @_host_errors
     def run(
         cls,
         container_id: str,
@@ -101,12 +126,14 @@ class Container:
         return 0 if status is None else status
 
     @classmethod
+    @_host_errors
     def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
         """The container with this ID (ContainerNotExist if there is none)."""
         store = StateStore(root)
         return cls(store, store.read(container_id))
 
     @classmethod
+    @_host_errors
     def list(cls, root: str = DEFAULT_ROOT) -> builtins.list[Container]:
         """Every container under root, as `pyrunc list` shows them."""
         store = StateStore(root)
@@ -172,12 +199,14 @@ class Container:
         return doc
 
     # -- lifecycle --------------------------------------------------------------------
+    @_host_errors
     def start(self) -> None:
         """Run the user's process in the created container (returns once it exec'd)."""
         from pyrunc.container.start import start
 
         start(self)
 
+    @_host_errors
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait until the init exits. Its exit status (128+N for signal N) when this
         process is its parent (it created the container, or is the child subreaper the
@@ -197,6 +226,7 @@ class Container:
         self._exit_status = _exit_code(status)
         return self._exit_status
 
+    @_host_errors
     def kill(self, sig: int | str = "SIGTERM", all_processes: bool = False) -> None:
         """Signal the init (all_processes: every process in the container's cgroup).
         sig: a number or a name as `pyrunc kill` takes it (TERM, SIGKILL, RTMIN+1)."""
@@ -209,6 +239,7 @@ class Container:
             raise InvalidArgument(f"invalid signal: {sig!r}")
         kill(self, parse_signal(str(sig)), all_processes)
 
+    @_host_errors
     def exec(
         self,
         args: Sequence[str],
@@ -247,12 +278,14 @@ class Container:
         _, status = os.waitpid(started.pid, 0)
         return _exit_code(status)
 
+    @_host_errors
     def exec_process(self, process: Process, **options: Any) -> Started:
         """Start a spec.config.Process in the container (the CLI's exec): see container.exec."""
         from pyrunc.container.exec import exec_process
 
         return exec_process(self, process, **options)
 
+    @_host_errors
     def delete(self, force: bool = False) -> None:
         """Remove the stopped container (force: kill it first), leaving nothing behind."""
         from pyrunc.container.delete import delete
@@ -269,17 +302,20 @@ class Container:
                 pass
 
     # -- cgroups (pyrunc/container/{pause,resume,update,ps,events}.py) ----------------------
+    @_host_errors
     def pause(self) -> None:
         """Freeze every process of the container."""
         from pyrunc.container.pause import pause
 
         pause(self)
 
+    @_host_errors
     def resume(self) -> None:
         from pyrunc.container.resume import resume
 
         resume(self)
 
+    @_host_errors
     def update(self, resources: Mapping[str, Any]) -> None:
         """Merge LinuxResources (zero or absent: unchanged) into the live container's
         limits, as `pyrunc update -r` does: {"memory": {"limit": 128 << 20}}."""
@@ -287,6 +323,7 @@ class Container:
 
         update(self, dict(resources))
 
+    @_host_errors
     def stats(self) -> Stats:
         """Cgroup statistics: the `data` of `pyrunc events --stats`, key for key."""
         from pyrunc.container.events import stats_event
@@ -294,12 +331,14 @@ class Container:
         data: Stats = stats_event(self)["data"]
         return data
 
+    @_host_errors
     def processes(self) -> builtins.list[int]:
         """Host pids of every process in the container's cgroup (`pyrunc ps -f json`)."""
         from pyrunc.container.ps import pids
 
         return pids(self)
 
+    @_host_errors
     def ps(self, args: Sequence[str] = ()) -> str:
         """`ps` output (default -ef) filtered to the container, as `pyrunc ps` prints it."""
         from pyrunc.container.ps import table
