@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 
@@ -60,7 +61,7 @@ def demo(rootfs: str, workdir: str, root: str) -> None:
     c.kill("KILL")
     print("wait:", c.wait())
     c.delete()
-    print("containers left:", [x.id for x in pyrunc.Container.list(root)])
+    print("still listed:", any(x.id == "api-demo" for x in pyrunc.Container.list(root)))
 
     # 7. run = create + start + wait + delete, returning the exit status.
     bundle.config["process"]["args"] = ["sh", "-c", "exit 3"]
@@ -75,12 +76,14 @@ def main() -> int:
     p.add_argument("--workdir", help="where the bundle goes (default: a new temp dir)")
     ns = p.parse_args()
     workdir = ns.workdir or tempfile.mkdtemp(prefix="pyrunc-api-demo-")
-    rootfs = ns.rootfs or _busybox_rootfs(workdir)
     try:
-        demo(rootfs, workdir, ns.root)
+        demo(ns.rootfs or _busybox_rootfs(workdir), workdir, ns.root)
     except PyruncError as e:
         print(f"pyrunc: {e}", file=sys.stderr)
         return 1
+    finally:
+        if ns.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

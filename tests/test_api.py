@@ -241,7 +241,7 @@ def test_example_script_output(runtime: Runtime, bundle: Bundle) -> None:
     assert lines[5] == (
         "error: InvalidState: cannot delete container api-demo that is not stopped: running"
     )
-    assert lines[6:] == ["wait: 137", "containers left: []", "run: 3"]
+    assert lines[6:] == ["wait: 137", "still listed: False", "run: 3"]
 
 
 # -- run, exec, wait -----------------------------------------------------------------------
