@@ -8,6 +8,23 @@ from __future__ import annotations
 
 import os
 
+__all__ = [
+    "CgroupError",
+    "ConfigError",
+    "ContainerExists",
+    "ContainerNotExist",
+    "ContainerNotRunning",
+    "CorruptState",
+    "CreateFailed",
+    "ExecFailed",
+    "HookError",
+    "HostError",
+    "InvalidArgument",
+    "InvalidState",
+    "PyruncError",
+    "Timeout",
+]
+
 
 class PyruncError(Exception):
     """Base of every error pyrunc raises on purpose."""
@@ -67,3 +84,26 @@ class HostError(PyruncError, OSError):
     @classmethod
     def of(cls, e: OSError) -> HostError:
         return cls(e.errno, e.strerror, e.filename) if e.errno else cls(*e.args)
+
+
+# Raised by modules the CLI loads only when it needs them; named here, resolved lazily.
+_ELSEWHERE = {
+    "CorruptState": "pyrunc.container.store",  # state.json cannot be read back
+    "ExecFailed": "pyrunc.process.tenant",  # the process could not be started
+    "HookError": "pyrunc.container.hooks",  # a hook failed or timed out
+}
+
+TYPE_CHECKING = False  # not typing's: this module is on every CLI call's path
+if TYPE_CHECKING:
+    from pyrunc.container.hooks import HookError
+    from pyrunc.container.store import CorruptState
+    from pyrunc.process.tenant import ExecFailed
+
+
+def __getattr__(name: str) -> type[PyruncError]:
+    if name not in _ELSEWHERE:
+        raise AttributeError(f"module 'pyrunc.errors' has no attribute {name!r}")
+    import importlib
+
+    found: type[PyruncError] = getattr(importlib.import_module(_ELSEWHERE[name]), name)
+    return found
