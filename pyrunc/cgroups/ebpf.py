@@ -15,10 +15,10 @@ import ctypes
 import errno
 import os
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 from pyrunc.errors import CgroupError
+from pyrunc.record import dataclass
 
 # <linux/bpf.h>
 BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_DETACH = 5, 8, 9

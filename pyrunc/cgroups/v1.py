@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyrunc.cgroups import resources_v1
@@ -21,6 +20,7 @@ from pyrunc.cgroups.manager import (
 )
 from pyrunc.cgroups.resources_v1 import Write
 from pyrunc.errors import CgroupError
+from pyrunc.record import dataclass, field
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyrunc.cgroups import resources_v2
@@ -27,6 +26,7 @@ from pyrunc.cgroups.manager import (
 )
 from pyrunc.cgroups.resources_v1 import DEFAULT_DEVICE_RULES
 from pyrunc.errors import CgroupError
+from pyrunc.record import dataclass, field
 
 
 def own_cgroup(pid: str = "self") -> str:

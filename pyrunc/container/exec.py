@@ -7,15 +7,15 @@ command-line overrides. The container-side work is in pyrunc.process.tenant.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyrunc import record
 from pyrunc.container import status as st
 from pyrunc.errors import InvalidArgument
 from pyrunc.faults import FAULT, hit
+from pyrunc.record import dataclass
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -159,10 +159,10 @@ def process_from_config(c: Container, o: Overrides) -> Process:
     user = base.user
     if o.user:
         uid, gid = _parse_user(o.user, user.gid)
-        user = dataclasses.replace(user, uid=uid, gid=gid)
+        user = record.replace(user, uid=uid, gid=gid)
     if o.additional_gids:
-        user = dataclasses.replace(user, additional_gids=user.additional_gids + o.additional_gids)
-    proc = dataclasses.replace(
+        user = record.replace(user, additional_gids=user.additional_gids + o.additional_gids)
+    proc = record.replace(
         base,
         args=o.args,
         env=base.env + o.env,
@@ -202,7 +202,7 @@ def _with_caps(base: Process, caps: tuple[str, ...]) -> Any:
     cur = base.capabilities or Capabilities()
     if not caps:
         return base.capabilities
-    return dataclasses.replace(
+    return record.replace(
         cur,
         bounding=cur.bounding + caps,
         effective=cur.effective + caps,

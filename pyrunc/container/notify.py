@@ -12,11 +12,11 @@ to the host socket, so a Type=notify unit is ready when the container says so.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import select
 import socket
 
+from pyrunc import record
 from pyrunc.spec.config import Config, Mount
 
 NOTIFY_DIR = "notify"
@@ -56,12 +56,12 @@ def with_notify_socket(cfg: Config, state_dir: str) -> Config:
                   ("bind", "nosuid", "noexec", "nodev", "ro"))
     env = tuple(e for e in cfg.process.env if not e.startswith("NOTIFY_SOCKET="))
     cfg = _with_process_env(cfg, env + (f"NOTIFY_SOCKET={IN_CONTAINER}",))
-    return dataclasses.replace(cfg, mounts=cfg.mounts + (mount,))
+    return record.replace(cfg, mounts=cfg.mounts + (mount,))
 
 
 def _with_process_env(cfg: Config, env: tuple[str, ...]) -> Config:
     assert cfg.process is not None
-    return dataclasses.replace(cfg, process=dataclasses.replace(cfg.process, env=env))
+    return record.replace(cfg, process=record.replace(cfg.process, env=env))
 
 
 def bind(state_dir: str) -> socket.socket | None:

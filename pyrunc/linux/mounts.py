@@ -10,11 +10,11 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pyrunc.linux import paths, userns
 from pyrunc.linux import syscalls as sc
+from pyrunc.record import dataclass, field
 from pyrunc.spec.config import Config, Mount
 
 # option -> (clear?, flag): "clear" options remove the flag (e.g. rw, suid).

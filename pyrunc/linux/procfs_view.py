@@ -68,9 +68,9 @@ def with_procfs_view(cfg: Config, everywhere: bool) -> Config:
     if "/proc" not in destinations:
         raise ConfigError(f"{ANNOTATION}: the config mounts no /proc to show it in")
     top = ensure_lxcfs()
-    import dataclasses
+    from pyrunc import record
 
-    return dataclasses.replace(cfg, mounts=cfg.mounts + view_mounts(top, destinations))
+    return record.replace(cfg, mounts=cfg.mounts + view_mounts(top, destinations))
 
 
 def _mounted_trees(cfg: Config) -> set[str]:

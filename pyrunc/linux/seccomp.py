@@ -22,8 +22,9 @@ import errno
 import functools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from pyrunc.record import dataclass
 
 # Actions (seccomp.h of libseccomp; ERRNO and TRACE carry a 16-bit value).
 _ACT_KILL_PROCESS = 0x80000000

@@ -10,7 +10,6 @@ which is child subreaper and reaps it (foreground) or leaves it (detached).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from pyrunc.cgroups.manager import CgroupManager
@@ -21,6 +20,7 @@ from pyrunc.process import attributes
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.errors import go_style, step
 from pyrunc.process.reap import checked_pid, kill, kill_and_reap, reap
+from pyrunc.record import dataclass
 from pyrunc.spec.config import Process
 
 # Joined in this order: the user namespace owns the others, the mount namespace

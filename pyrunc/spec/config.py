@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyrunc.errors import ConfigError
+from pyrunc.record import dataclass, field
 
 
 @dataclass(frozen=True)
