@@ -31,9 +31,6 @@ _WHITESPACE = " \t\n\r"  # json.decoder.WHITESPACE: [ \t\n\r]*
 _INFINITY = float("inf")
 # json.decoder._CONSTANTS: what NaN, Infinity and -Infinity decode to.
 _CONSTANTS = {"NaN": float("nan"), "Infinity": _INFINITY, "-Infinity": -_INFINITY}
-# BOMs for which json.detect_encoding picks UTF-8-sig, UTF-16 or UTF-32 (whose
-# little-endian BOM starts like UTF-16's, the big-endian one with NULs).
-_BOMS = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")
 
 
 def _stdlib_json() -> ModuleType:
@@ -87,11 +84,10 @@ def _as_text(s: object) -> str | None:
     if isinstance(s, str):
         return s
     if isinstance(s, (bytes, bytearray)):
-        # json.detect_encoding's NUL-byte rule: UTF-16/32 without a BOM.
-        if len(s) not in (1, 3) and 0 in s[:2]:
-            return None
-        if s.startswith(_BOMS):
-            return None
+        # UTF-8 is what json.detect_encoding picks unless the bytes start with a BOM
+        # or have a NUL in the first two. Decoding those as UTF-8 cannot give a valid
+        # document (NUL is invalid anywhere in JSON, U+FEFF before it, 0xFE/0xFF in
+        # UTF-8), so they fail here and json decodes them its way.
         try:
             return s.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
@@ -191,8 +187,8 @@ def _float_text(f: float) -> str:
 class _IndentedWriter:
     """json.encoder._make_iterencode's output for exact built-in types.
 
-    Subclasses, other types and cycles raise _Unsupported so that json itself
-    handles them (its default hook, its TypeError and ValueError texts).
+    Subclasses and other types raise _Unsupported, and a cycle ends in RecursionError,
+    so that json itself handles them (its TypeError and ValueError texts).
     """
 
     def __init__(
@@ -204,7 +200,6 @@ class _IndentedWriter:
         self.item_sep = item_sep
         self.key_sep = key_sep
         self.sort_keys = sort_keys
-        self.open_containers: set[int] = set()  # ids: a cycle is json's to report
 
     def write_value(self, o: Any, level: int) -> None:
         kind = type(o)
@@ -231,7 +226,6 @@ class _IndentedWriter:
         if not items:
             self.chunks.append("[]")
             return
-        self._enter(items)
         newline = "\n" + self.indent * (level + 1)
         self.chunks.append("[" + newline)
         for i, item in enumerate(items):
@@ -239,13 +233,11 @@ class _IndentedWriter:
                 self.chunks.append(self.item_sep + newline)
             self.write_value(item, level + 1)
         self.chunks.append("\n" + self.indent * level + "]")
-        self.open_containers.discard(id(items))
 
     def write_object(self, mapping: dict[Any, Any], level: int) -> None:
         if not mapping:
             self.chunks.append("{}")
             return
-        self._enter(mapping)
         newline = "\n" + self.indent * (level + 1)
         self.chunks.append("{" + newline)
         pairs = sorted(mapping.items()) if self.sort_keys else mapping.items()
@@ -256,12 +248,6 @@ class _IndentedWriter:
             self.chunks.append(self.key_sep)
             self.write_value(item, level + 1)
         self.chunks.append("\n" + self.indent * level + "}")
-        self.open_containers.discard(id(mapping))
-
-    def _enter(self, container: object) -> None:
-        if id(container) in self.open_containers:
-            raise _Unsupported("circular reference")
-        self.open_containers.add(id(container))
 
 
 def _key_text(key: object) -> str:

@@ -226,7 +226,9 @@ def test_loads_mutated_documents_like_json(value: Any, data: st.DataObject) -> N
     kind = data.draw(st.sampled_from(["truncate", "insert", "delete", "append"]))
     junk = data.draw(
         st.text(characters, min_size=1, max_size=3)
-        | st.sampled_from(["\ufeff", ",", "]", "}", '"', "\\", "\\u12", "\n", "NaN", "-", "1e"])
+        | st.sampled_from(
+            ["\ufeff", "\x0c", "\xa0", ",", "]", "}", '"', "\\", "\\u12", "\n", "NaN", "-", "1e"]
+        )
     )
     if kind == "truncate":
         doc = doc[:at]
@@ -240,10 +242,26 @@ def test_loads_mutated_documents_like_json(value: Any, data: st.DataObject) -> N
     assert_same_loads(doc.encode("utf-8", "surrogatepass"))
 
 
+# JSON's four whitespace characters and some that str.strip() would also remove.
+SPACES = st.text(st.sampled_from(" \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000"), max_size=3)
+
+
+@FAST
+@given(value=json_values, before=SPACES, after=SPACES)
+def test_loads_whitespace_around_a_document_like_json(value: Any, before: str, after: str) -> None:
+    try:
+        doc = json.dumps(value)
+    except TypeError:
+        return
+    assert_same_loads(before + doc + after)
+
+
 @pytest.mark.parametrize(
     "doc",
     [
         "[NaN, Infinity, -Infinity]",
+        "\x0c1",  # not JSON whitespace, before or after
+        "1\u3000",
         '{"a": 1, "a": 2}',
         "123456789012345678901234567890123456789",
         '"\\ud83d\\ude00 \\ud800 \\u00e9"',
