@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
 import os
-import signal
 import time
 
 from pyrunc.cgroups.manager import FROZEN, CgroupManager

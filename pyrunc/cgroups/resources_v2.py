@@ -9,12 +9,14 @@ Devices are not files on v2 (an eBPF program, see ebpf.py).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from typing import Any
-
 from pyrunc.cgroups.resources_v1 import rdma_line
 from pyrunc.errors import CgroupError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 Write = tuple[str, str]  # (file, value); the controller is the file's prefix
 
@@ -22,9 +24,6 @@ Write = tuple[str, str]  # (file, value); the controller is the file's prefix
 SHARES_MIN, SHARES_MAX = 2, 262144
 BLKIO_MIN, BLKIO_MAX = 10, 1000
 WEIGHT_MIN, WEIGHT_MAX = 1, 10000
-
-_UNIFIED_KEY = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_.]+")
-
 
 def _go_div(a: int, b: int) -> int:
     """Integer division truncating toward zero, as Go's (Python's // floors)."""
@@ -161,7 +160,9 @@ def rdma_writes(rdma: dict[str, Any]) -> Iterator[Write]:
 def check_unified_key(key: str) -> None:
     if "/" in key or key in (".", ".."):
         raise CgroupError(f"linux.resources.unified: {key!r} must be a file name (no slashes)")
-    if not _UNIFIED_KEY.fullmatch(key):
+    import re  # only for `unified`: every create would pay ~6 ms to import it
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z0-9_.]+", key):
         raise CgroupError(
             f"linux.resources.unified: {key!r} must be in the form CONTROLLER.PARAMETER"
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.container.container import Container

@@ -15,10 +15,10 @@ poststop failures are warnings only and the lifecycle continues.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
 from pyrunc.errors import PyruncError
 
 TYPE_CHECKING = False  # typing and spec.config stay off every CLI call's imports

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pyrunc.container import status as st
 from pyrunc.errors import ContainerNotRunning, InvalidState
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container

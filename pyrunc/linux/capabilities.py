@@ -7,7 +7,6 @@ sets are applied with capset(2)/prctl(2) directly.
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 
 from pyrunc.spec.config import Capabilities
@@ -84,11 +83,15 @@ def _fail(what: str) -> None:
     raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-@functools.cache
+_last_cap: list[int] = []  # a cache without functools (and the collections it imports)
+
+
 def last_cap() -> int:
     """Read once, before the root switch: the container may have no /proc at all."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        return int(f.read())
+    if not _last_cap:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            _last_cap.append(int(f.read()))
+    return _last_cap[0]
 
 
 def mask_of(names: tuple[str, ...]) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
 import errno
-import json
 import os
-import signal
 import stat
+
+from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
 
 
 class ExecError(Exception):

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
-from typing import NamedTuple
 
 from pyrunc.linux import paths, userns
 from pyrunc.linux import syscalls as sc
@@ -404,7 +402,8 @@ def current_flags(path: str) -> int:
     return _statvfs_to_ms(f_flag) | (sc.MS_RDONLY if f_flag & os.ST_RDONLY else 0)
 
 
-class MountEntry(NamedTuple):
+@dataclass(frozen=True)
+class MountEntry:
     """One line of /proc/self/mountinfo (paths unescaped)."""
 
     point: str
@@ -425,7 +424,18 @@ def mountinfo() -> list[MountEntry]:
 
 def _unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as \\ooo octal escapes."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        code = field[i + 1 : i + 4]
+        if field[i] == "\\" and len(code) == 3 and all(c in "01234567" for c in code):
+            out.append(chr(int(code, 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
 
 
 def remount_readonly(path: str, recursive: bool = False) -> None:

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import functools
 import os
-from collections.abc import Iterator
-from typing import Any
 
 from pyrunc.record import dataclass
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 # Actions (seccomp.h of libseccomp; ERRNO and TRACE carry a 16-bit value).
 _ACT_KILL_PROCESS = 0x80000000
@@ -130,8 +133,12 @@ class _ArgCmp(ctypes.Structure):
     ]
 
 
-@functools.cache
+_loaded: list[ctypes.CDLL] = []  # a cache without functools (and the collections it imports)
+
+
 def _lib() -> ctypes.CDLL:
+    if _loaded:
+        return _loaded[0]
     try:
         lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError:
@@ -150,6 +157,7 @@ def _lib() -> ctypes.CDLL:
     ]  # fmt: skip
     lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    _loaded.append(lib)
     return lib
 
 
@@ -318,8 +326,9 @@ def send_listener(section: dict[str, Any], fd: int, state: dict[str, Any]) -> No
     """Hand the listener fd to the agent at listenerPath, as the spec says: one
     message holding the containerProcessState JSON, the fd in SCM_RIGHTS."""
     import array
-    import json
     import socket
+
+    from pyrunc import jsonio as json
 
     path = section["listenerPath"]
     doc = {

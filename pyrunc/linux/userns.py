@@ -11,9 +11,9 @@ tree (open_tree), idmaps it, and init only attaches the fd (move_mount), as runc
 
 from __future__ import annotations
 
+import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
 import errno
 import os
-import signal
 
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec.config import IdMapping, Mount
