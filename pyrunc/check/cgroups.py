@@ -203,14 +203,16 @@ def _file_in_hierarchy(target: str, mountpoint: str, names: list[str]) -> str | 
     probe = target
     while not os.path.isdir(probe) and probe not in ("/", ""):
         probe = os.path.dirname(probe)
-    places = [probe]
+    for name in names:
+        if os.path.exists(os.path.join(probe, name)):
+            return name
     if os.path.normpath(probe) == os.path.normpath(mountpoint):
         places = _children(probe)  # the root cgroup lacks some files (pids.max, bfq.weight)
         if not places:
             return None
-    for name in names:
-        if os.path.exists(os.path.join(places[0], name)):
-            return name
+        for name in names:
+            if os.path.exists(os.path.join(places[0], name)):
+                return name
     return ""
 
 
