@@ -50,8 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_delete)
 
 
-def _create(args: argparse.Namespace, relay_console: bool = False) -> Container:
-    return Container.create(
+def _create(args: argparse.Namespace, log: Log, relay_console: bool = False) -> Container:
+    if log.debug_on:
+        from pyrunc import timing
+
+        timing.mark("cli")  # from main() to here: argument parsing
+    c = Container.create(
         args.id,
         args.bundle,
         args.root,
@@ -62,10 +66,13 @@ def _create(args: argparse.Namespace, relay_console: bool = False) -> Container:
         console_socket=args.console_socket,
         relay_console=relay_console,
     )
+    if log.debug_on:
+        log.debug(f"create phases (ms): {timing.report()}")
+    return c
 
 
 def cmd_create(args: argparse.Namespace, log: Log) -> int:
-    _create(args)
+    _create(args, log)
     return 0
 
 
@@ -108,7 +115,7 @@ FORWARDED = (
 
 
 def cmd_run(args: argparse.Namespace, log: Log) -> int:
-    c = _create(args, relay_console=not args.detach)
+    c = _create(args, log, relay_console=not args.detach)
     if args.detach:
         _start_or_clean(c)
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from pyrunc import timing
 from pyrunc.container import hooks
 from pyrunc.container.status import process_start_time
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
@@ -111,6 +112,7 @@ def _create_locked(
         if FAULT:
             hit("after-cgroups")
         manager.set(cfg.linux.resources)
+        timing.mark("cgroups")
         dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if console_socket:
             console_fd = connect_console_socket(console_socket)
@@ -122,6 +124,7 @@ def _create_locked(
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
         record.update(pid=pid, pid_start_time=process_start_time(pid), cgroup=manager.to_state())
         store.write(container_id, record)
+        timing.mark("record")
         if FAULT:
             hit("after-state")
         if pid_file:

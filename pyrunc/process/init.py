@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import timing
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container import hooks
 from pyrunc.linux import capabilities, lsm, namespaces, network, paths, rootfs, sysctl, tty
@@ -18,9 +19,11 @@ from pyrunc.spec.config import Config, Process
 
 def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> None:
     """Never returns."""
+    first = timing.count()
     try:
         path = _set_up(cfg, opts, cgroups, ch)
-        ch.send("ready")
+        timing.mark("process")
+        ch.send("ready", marks=timing.since(first))
         ch.close()
     except BaseException as e:  # noqa: BLE001
         try:
@@ -98,6 +101,7 @@ def _set_up_after_switch(cfg: Config, opts: InitOptions, proc_fd: int) -> None:
         sysctl.apply(cfg.linux.sysctl, proc_fd)
     with step("finalizing rootfs"):
         rootfs.finalize_rootfs(cfg)
+    timing.mark("mounts")
 
 
 def _mount_cgroup(root_fd: int, m, cgroups: CgroupManager) -> None:  # noqa: ANN001

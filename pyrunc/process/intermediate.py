@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import timing
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.linux import mounts, namespaces
 from pyrunc.linux import syscalls as sc
@@ -47,10 +48,12 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
             with step("setting time offsets"):
                 namespaces.write_time_offsets(offsets_fd, cfg.linux.time_offsets)
                 os.close(offsets_fd)
+        timing.mark("namespaces")
+        first = timing.count()
         pid = os.fork()
         if pid == 0:
             init.run(cfg, ch, opts, cgroups)
-        ch.send("init-pid", pid=pid)
+        ch.send("init-pid", pid=pid, marks=timing.since(first - 1))
     except BaseException as e:  # noqa: BLE001 - report, never unwind into the runtime's code
         _report(ch, e)
         os._exit(1)

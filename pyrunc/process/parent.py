@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import timing
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.errors import CreateFailed
 from pyrunc.faults import FAULT, hit
@@ -150,6 +151,7 @@ def _drive_messages(
     ready = False
     try:
         cgroups.apply(stage1)  # before any namespace: a cgroup namespace roots here
+        timing.mark("fork")
         ch.send("cgroup-applied")
         while True:
             msg, fds = ch.recv_with_fds(1)
@@ -170,6 +172,7 @@ def _drive_messages(
                 hooks.deliver(init_pid)
             elif kind == "init-pid":
                 init_pid = checked_pid(msg.get("pid"))
+                timing.add(msg.get("marks"))
                 listener.deliver(init_pid)
                 hooks.deliver(init_pid)
                 if ready:
@@ -177,6 +180,7 @@ def _drive_messages(
             elif kind == "ready" and not ready:
                 # Init and stage 1 share the channel: init's "ready" may come first.
                 ready = True
+                timing.add(msg.get("marks"))
                 if init_pid:
                     return init_pid
             elif kind == "error":

@@ -296,12 +296,16 @@ def _strip_device_type_bits(doc: dict[str, Any]) -> None:
 
 def load_config(bundle: str) -> Config:
     """Read, validate (schema + semantics) and convert the bundle's config.json."""
+    from pyrunc import timing
     from pyrunc.spec.semantic import check_config
     from pyrunc.spec.validate import validate_config
 
     bundle = os.path.abspath(bundle)
     doc = read_document(bundle)
+    timing.mark("parse")
     _strip_device_type_bits(doc)
     validate_config(doc)
     check_config(doc, bundle)
-    return from_document(doc, bundle)
+    cfg = from_document(doc, bundle)
+    timing.mark("validate")
+    return cfg
