@@ -7,6 +7,12 @@ environment (10-30 ms here) before pyrunc runs a line; a runtime pays that on ea
 the several calls a container's life takes. The launcher runs the same interpreter
 with -I -S (isolated: no site, no PYTHON* variables from the engine's environment, no
 cwd on sys.path) and puts only pyrunc's own location on sys.path.
+
+Nothing outside the standard library is imported on that path, so the launcher may
+use another build of the same Python version: a distribution's `/usr/bin/python3.X`
+(built with PGO and LTO) starts ~1.3 ms sooner and runs pyrunc ~15% faster here
+than a plain source build such as pyenv's. Same major.minor means the same bytecode
+cache. `--python PATH` chooses explicitly.
 """
 
 from __future__ import annotations
@@ -28,11 +34,34 @@ def launcher_text(python: str, package_parent: str) -> str:
     )
 
 
-def write_launcher(path: str = DEFAULT_PATH) -> str:
+def same_version_system_python() -> str | None:
+    """The distribution's build of the running Python version, if there is one."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for candidate in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
+        if os.access(candidate, os.X_OK) and _reports_version(candidate, version):
+            return os.path.realpath(candidate)
+    return None
+
+
+def _reports_version(python: str, version: str) -> bool:
+    import subprocess
+
+    probe = "import sys, ctypes, _json; print('%d.%d' % sys.version_info[:2])"
+    try:
+        out = subprocess.run(
+            [python, "-IS", "-c", probe], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version
+
+
+def write_launcher(path: str = DEFAULT_PATH, python: str | None = None) -> str:
     import pyrunc
 
     parent = os.path.dirname(os.path.dirname(os.path.abspath(pyrunc.__file__)))
-    python = os.path.realpath(sys.executable)  # never a shim: it would cost its own start-up
+    # Never a shim (pyenv's would cost its own start-up): a real interpreter binary.
+    python = python or same_version_system_python() or os.path.realpath(sys.executable)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(launcher_text(python, parent))
@@ -41,5 +70,13 @@ def write_launcher(path: str = DEFAULT_PATH) -> str:
     return path
 
 
+def _main(argv: list[str]) -> int:
+    python = None
+    if argv[:1] == ["--python"] and len(argv) >= 2:
+        python, argv = argv[1], argv[2:]
+    print(write_launcher(argv[0] if argv else DEFAULT_PATH, python))
+    return 0
+
+
 if __name__ == "__main__":
-    print(write_launcher(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PATH))
+    sys.exit(_main(sys.argv[1:]))
