@@ -167,27 +167,37 @@ def stats(values: list[float]) -> dict:
 
 def report(results: dict) -> str:
     names = results["runtimes"]
-    lines = ["operation      " + "".join(f"{n:>22}" for n in names) + "   pyrunc/runc  pyrunc/crun"]
+    lines = [f"{results['date']} · {results['host']} · {results['rounds']} rounds, interleaved"]
+    lines += [f"  {n}: {results['versions'].get(n, '?')}" for n in names]
+    header = "".join(f"{n:>28}" for n in names)
+    lines.append(f"operation      {header}   pyrunc/runc  pyrunc/crun")
     for op in OPS:
         cells, med = [], {}
         for n in names:
             s = results["ops"].get(n, {}).get(op)
             if s:
                 med[n] = s["median_ms"]
-                cells.append(f"{s['median_ms']:8.1f} ({s['p90_ms']:6.1f}) ms")
+                cells.append(f"{s['median_ms']:6.1f} /{s['p90_ms']:6.1f} /{s['max_ms']:6.1f}")
             else:
-                cells.append(f"{'-':>20}")
+                cells.append(f"{'-':>26}")
         ratio = [
             f"{med['pyrunc'] / med[o]:11.2f}" if "pyrunc" in med and o in med else f"{'-':>11}"
             for o in ("runc", "crun")
         ]
-        lines.append(f"{op:<15}" + "".join(f"{c:>22}" for c in cells) + "  " + "  ".join(ratio))
+        lines.append(f"{op:<15}" + "".join(f"{c:>28}" for c in cells) + "  " + "  ".join(ratio))
+    rss = results["rss_kib"]
+    rss_ratio = [
+        f"{rss['pyrunc'] / rss[o]:11.2f}" if rss.get("pyrunc") and rss.get(o) else f"{'-':>11}"
+        for o in ("runc", "crun")
+    ]
     lines.append(
         "peak RSS (KiB) "
-        + "".join(f"{results['rss_kib'].get(n, 0):>22}" for n in names)
+        + "".join(f"{rss.get(n, 0):>28}" for n in names)
+        + "  "
+        + "  ".join(rss_ratio)
         + "   (of `run true`, the runtime process itself)"
     )
-    lines.append("(median (p90) over the rounds; ratios of medians, < 1 means pyrunc is faster)")
+    lines.append("(ms: median / p90 / max over the rounds; ratios of medians, <1: pyrunc faster)")
     for n in names:
         for c in results["concurrency"].get(n, []):
             lines.append(
@@ -249,6 +259,9 @@ def main(argv: list[str]) -> int:
             for rt in rts
         }
         results = {
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "host": f"{os.uname().release}, {os.cpu_count()} CPUs",
+            "versions": {rt.name: _version(rt) for rt in rts},
             "runtimes": names,
             "rounds": args.rounds,
             "ops": {n: {op: stats(samples[(n, op)]) for op in OPS} for n in names},
@@ -264,6 +277,14 @@ def main(argv: list[str]) -> int:
             )
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _version(rt: Runtime) -> str:
+    out = subprocess.run([rt.binary, "--version"], capture_output=True, text=True).stdout
+    lines = out.splitlines()
+    first = lines[0] if lines else "?"
+    python = next((line for line in lines if line.startswith("python:")), "")
+    return f"{first} ({rt.binary}{', ' + python if python else ''})"
 
 
 def _supports_exec(rt: Runtime) -> bool:
