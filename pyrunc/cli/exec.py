@@ -6,6 +6,7 @@ import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of e
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
+from pyrunc.cli.signals import FORWARDED, forward_signal
 from pyrunc.errors import PyruncError
 
 EXEC_FAILED = 255  # runc's exit status when the process could not be started
@@ -54,6 +55,12 @@ def _exec(args: argparse.Namespace) -> int:
     else:
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         proc = process_from_config(c, _overrides(args, command))
+    # In the foreground, signals are caught from before the process exists: it may run
+    # (and the caller signal us) before exec_process returns. Held ones go to it then.
+    held: list[int] = []
+    if not args.detach:
+        for sig in FORWARDED:
+            signal.signal(sig, lambda s, _f: held.append(s))
     started = c.exec_process(
         proc,
         pid_file=args.pid_file,
@@ -64,7 +71,7 @@ def _exec(args: argparse.Namespace) -> int:
     )
     if args.detach:
         return 0
-    return _foreground(started.pid, started.console_master)
+    return _foreground(started.pid, started.console_master, held)
 
 
 def _overrides(args: argparse.Namespace, command: list[str]):  # noqa: ANN202
@@ -84,12 +91,14 @@ def _overrides(args: argparse.Namespace, command: list[str]):  # noqa: ANN202
     )
 
 
-def _foreground(pid: int, master: int | None) -> int:
+def _foreground(pid: int, master: int | None, held: list[int]) -> int:
     """Forward signals, relay the terminal if we hold it, reap and return the exit status."""
-    from pyrunc.cli.lifecycle import FORWARDED, forward_signal, relay_terminal, wait_reaping
+    from pyrunc.cli.lifecycle import relay_terminal, wait_reaping
 
     for sig in FORWARDED:
         signal.signal(sig, lambda s, _f: forward_signal(pid, s))
+    for sig in held:  # caught while the process was being started
+        forward_signal(pid, sig)
     if master is not None:
         relay_terminal(master, pid)
     return wait_reaping(pid)

@@ -7,6 +7,7 @@ import os
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
+from pyrunc.cli.signals import FORWARDED, forward_signal
 from pyrunc.container.container import Container
 from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import CorruptState
@@ -102,18 +103,6 @@ def cmd_delete(args: argparse.Namespace, log: Log) -> int:
     return 0
 
 
-FORWARDED = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
-    signal.SIGCONT,
-)
-
-
 def cmd_run(args: argparse.Namespace, log: Log) -> int:
     c = _create(args, log, relay_console=not args.detach)
     if args.detach:
@@ -151,13 +140,6 @@ def _start_or_clean(c: Container) -> None:
     except BaseException:
         c.delete(force=True)
         raise
-
-
-def forward_signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def wait_reaping(pid: int) -> int:
