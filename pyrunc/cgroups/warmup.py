@@ -52,10 +52,17 @@ def _is_own_v2_root(candidate: str, hierarchy: str) -> bool:
     return os.path.exists(os.path.join(os.path.dirname(candidate), "cgroup.controllers"))
 
 
+_started: list[Callable[[], None]] = []  # one warm-up per process: main() may begin it
+
+
 def start() -> Callable[[], None]:
-    """Begin the no-op move on a thread; returns `wait`, to call before forking."""
+    """Begin the no-op move on a thread (once per process); returns `wait`, to call
+    before forking."""
+    if _started:
+        return _started[0]
     path = own_procs_file()
     if path is None:
+        _started.append(_nothing)
         return _nothing
     done = _thread.allocate_lock()
     done.acquire()
@@ -78,6 +85,7 @@ def start() -> Callable[[], None]:
         done.acquire()
         done.release()
 
+    _started.append(wait)
     return wait
 
 

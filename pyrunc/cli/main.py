@@ -33,6 +33,7 @@ _COMMAND_MODULES = {
 }  # fmt: skip
 _ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "check")
 _VALUED_GLOBALS = ("--root", "--log", "--log-format", "--rootless", "--criu")
+_MIGRATING = ("create", "run", "exec")  # commands that move a process into a cgroup
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             from pyrunc import timing
 
             timing.mark("start")
+        if _command_of(argv) in _MIGRATING:
+            from pyrunc.cgroups import warmup
+
+            warmup.start()  # the kernel's wait for the cgroup move begins with the call
         args = build_parser(argv).parse_args(argv)
         log = _open_log(args)
         _route_warnings(log)
