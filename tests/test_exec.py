@@ -272,3 +272,16 @@ def test_exec_gets_the_containers_seccomp_filter(
         assert proc_status(pid, "Seccomp") == "2"  # filter mode
     wait_dead(pid)
     wait_dead(init)
+
+
+def test_exec_uses_the_process_the_container_was_created_with(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """As runc: config.json edited (or gone) after create does not change exec's base."""
+    bundle.config["process"]["env"].append("WHEN=create")
+    with running(runtime, bundle, cid):
+        bundle.config["process"]["env"][-1] = "WHEN=later"
+        bundle.config["process"]["cwd"] = "/nonexistent"
+        bundle.save()
+        r = runtime.ok("exec", cid, "sh", "-c", 'echo "$WHEN $(pwd)"')
+        assert r.out == "create /\n"

@@ -156,6 +156,8 @@ def _create_locked(
 def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
     """The state record; pid 0 until init is ready, with its creator to tell a creation
     in progress ("creating") from one whose runtime died ("stopped")."""
+    from pyrunc.spec.config import process_document
+
     me = os.getpid()
     return {
         "id": container_id,
@@ -174,6 +176,8 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "resources": cfg.linux.resources,  # what `update` merges its changes into
         "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
         "seccomp": cfg.linux.seccomp,  # exec loads it too
+        # exec's base process: the one created with, as runc (config.json may change).
+        "process": process_document(cfg.process) if cfg.process is not None else None,
     }
 
 

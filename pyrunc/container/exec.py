@@ -158,9 +158,19 @@ def process_from_file(path: str) -> Process:
 
 def process_from_config(c: Container, o: Overrides) -> Process:
     """The container's config.json process with runc exec's flags applied."""
-    from pyrunc.spec.config import load_config
+    stored = c.record.get("process")
+    if isinstance(stored, dict):  # validated at create
+        from pyrunc.container.store import CorruptState
+        from pyrunc.spec.config import parse_process
 
-    base = load_config(c.record["bundle"]).process
+        try:
+            base: Process | None = parse_process(stored)
+        except (KeyError, TypeError, ValueError):
+            raise CorruptState(c.id, "its process is malformed") from None
+    else:  # a record from before the process was kept
+        from pyrunc.spec.config import load_config
+
+        base = load_config(c.record["bundle"]).process
     if base is None:
         raise InvalidArgument("config.json: process: required to exec without --process")
     if not o.args:

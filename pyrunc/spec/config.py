@@ -179,6 +179,42 @@ def _process(p: dict[str, Any] | None) -> Process | None:
     )
 
 
+def process_document(p: Process) -> dict[str, Any]:
+    """A Process back as its runtime-spec document: parse_process's inverse. create
+    keeps it in the state record, so exec uses the process the container was created
+    with (as runc does) without reading and validating config.json again."""
+    user: dict[str, Any] = {"uid": p.user.uid, "gid": p.user.gid}
+    if p.user.umask is not None:
+        user["umask"] = p.user.umask
+    if p.user.additional_gids:
+        user["additionalGids"] = list(p.user.additional_gids)
+    doc: dict[str, Any] = {
+        "args": list(p.args),
+        "env": list(p.env),
+        "cwd": p.cwd,
+        "terminal": p.terminal,
+        "user": user,
+        "rlimits": [{"type": r.type, "soft": r.soft, "hard": r.hard} for r in p.rlimits],
+        "noNewPrivileges": p.no_new_privileges,
+    }
+    if p.capabilities is not None:
+        c = p.capabilities
+        doc["capabilities"] = {
+            "bounding": list(c.bounding),
+            "effective": list(c.effective),
+            "permitted": list(c.permitted),
+            "inheritable": list(c.inheritable),
+            "ambient": list(c.ambient),
+        }
+    if p.oom_score_adj is not None:
+        doc["oomScoreAdj"] = p.oom_score_adj
+    if p.apparmor_profile:
+        doc["apparmorProfile"] = p.apparmor_profile
+    if p.selinux_label:
+        doc["selinuxLabel"] = p.selinux_label
+    return doc
+
+
 def parse_process(p: dict[str, Any]) -> Process:
     """A validated runtime-spec process document (exec --process) as a Process."""
     proc = _process(p)
