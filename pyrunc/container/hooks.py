@@ -70,9 +70,11 @@ def to_record(hooks: dict[str, tuple[Hook, ...]]) -> dict[str, list[dict[str, An
 
 
 def from_record(record: dict[str, Any], stage: str) -> tuple[Hook, ...]:
+    entries = (record.get("hooks") or {}).get(stage) or ()
+    if not entries:
+        return ()  # the usual case: start and delete skip importing spec.config
     from pyrunc.spec.config import Hook
 
-    entries = (record.get("hooks") or {}).get(stage) or ()
     return tuple(
         Hook(e["path"], tuple(e["args"]), tuple(e["env"]), e.get("timeout")) for e in entries
     )
