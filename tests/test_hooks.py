@@ -93,15 +93,35 @@ def test_failing_prestart_leaves_nothing(runtime: Runtime, bundle: Bundle, cid: 
     assert "stdout: out" in msg and "stderr: bad" in msg
     assert len(r.err.strip().splitlines()) == 1
     assert runtime("state", cid).code == 1 and not os.path.exists(pid_file)
-    assert "createContainer" not in [c[0] for c in _calls(log)]  # aborted before it
+    calls = _calls(log)
+    assert "createContainer" not in [c[0] for c in calls]  # aborted before it
+    # runtime-spec lifecycle: a failed prestart hook continues at poststop.
+    assert calls[-1][0] == "poststop" and calls[-1][2]["status"] == "stopped"
+    assert calls[-1][2]["annotations"] == {"org.example.hooks": "yes"}
 
 
 def test_failing_create_container_hook_aborts(runtime: Runtime, bundle: Bundle, cid: str) -> None:
-    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/false"}]}
+    log = os.path.join(bundle.path, LOG)
+    bundle.config["hooks"] = {
+        "createContainer": [{"path": "/bin/false"}],
+        "poststop": [_hook("poststop", log)],
+    }
     bundle.save()
     r = runtime("create", "--bundle", bundle.path, cid)
     assert r.code == 1 and "createContainer hook #0: exit status 1" in error_message(r.err)
     assert runtime("state", cid).code == 1
+    assert [(c[0], c[2]["status"]) for c in _calls(log)] == [("poststop", "stopped")]
+
+
+def test_poststop_does_not_run_when_create_fails_otherwise(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    log = os.path.join(bundle.path, LOG)
+    bundle.config["hooks"] = {"poststop": [_hook("poststop", log)]}
+    bundle.config["process"]["cwd"] = "/no/such/dir"
+    bundle.save()
+    assert runtime("create", "--bundle", bundle.path, cid).code == 1
+    assert _calls(log) == []
 
 
 def test_hook_timeout(runtime: Runtime, bundle: Bundle, cid: str) -> None:

@@ -142,6 +142,10 @@ def _create_locked(
         if cfg.linux.namespace("mount") is None:
             _detach_shared_mounts(cfg.root_path)
         store.remove(container_id)
+        if isinstance(e, hooks.HookError):
+            # runtime-spec lifecycle: a prestart, createRuntime or createContainer hook
+            # failure stops the container and continues at poststop.
+            _poststop_after_failure(container_id, cfg)
         if oom:  # "exited before it was ready" alone would leave the user guessing (runc's text)
             raise CreateFailed("container init was OOM-killed (memory limit too low?)") from None
         raise
@@ -151,6 +155,13 @@ def _create_locked(
                 os.close(fd)
         if ours is not None:
             ours.close()
+
+
+def _poststop_after_failure(container_id: str, cfg) -> None:  # noqa: ANN001
+    entries = cfg.hooks.get("poststop", ())
+    if entries:
+        base = {"id": container_id, "bundle": cfg.bundle, "annotations": cfg.annotations}
+        hooks.run_warning(entries, "poststop", hooks.state_doc(base, "stopped", 0))
 
 
 def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001

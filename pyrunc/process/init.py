@@ -27,7 +27,9 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         ch.close()
     except BaseException as e:  # noqa: BLE001
         try:
-            ch.send("error", msg=f"unable to start container process: {go_style(e)}")
+            # hook=True: the runtime then runs poststop, as the spec's lifecycle asks.
+            text = f"unable to start container process: {go_style(e)}"
+            ch.send("error", msg=text, hook=isinstance(e, hooks.HookError))
         except OSError:
             pass
         os._exit(1)

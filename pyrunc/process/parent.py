@@ -184,7 +184,12 @@ def _drive_messages(
                 if init_pid:
                     return init_pid
             elif kind == "error":
-                raise CreateFailed(str(msg.get("msg", "container init failed")))
+                text = str(msg.get("msg", "container init failed"))
+                if msg.get("hook") is True:  # a createContainer hook failed
+                    from pyrunc.container.hooks import HookError
+
+                    raise HookError(text)
+                raise CreateFailed(text)
             else:
                 raise CreateFailed(f"unexpected message {kind!r} from container init")
     except (ChannelError, BrokenPipeError, ConnectionResetError):
