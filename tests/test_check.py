@@ -309,3 +309,20 @@ def test_check_fails_exactly_when_create_fails(runtime: Runtime, bundle: Bundle,
         if (checked.code == 0) != (created.code == 0):
             disagree.append(f"{name}: check {checked.code}, create {created.code} {created.err}")
     assert not disagree, "\n".join(disagree)
+
+
+VIEW = "run.pyrunc.procfs-view"
+
+
+def test_the_proc_view_annotation_is_checked(runtime: Runtime, bundle: Bundle) -> None:
+    bundle.config["annotations"] = {VIEW: "yes"}
+    bundle.save()
+    found = by_path(check_json(runtime, bundle)).get(f'annotations["{VIEW}"]', [])
+    assert [f["severity"] for f in found] == ["error"] and "not \"yes\"" in found[0]["message"]
+    bundle.config["annotations"] = {VIEW: "true"}
+    bundle.config["linux"]["namespaces"] = [
+        ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "mount"
+    ]
+    bundle.save()
+    found = by_path(check_json(runtime, bundle)).get(f'annotations["{VIEW}"]', [])
+    assert any("mount namespace" in f["message"] for f in found), found

@@ -77,11 +77,18 @@ def check_document(config: dict[str, Any], bundle: str, state_root: str) -> list
         ("capabilities", lambda: host.capabilities(config)),
         ("mount sources", lambda: host.bind_sources(config, bundle)),
         ("hooks", lambda: host.hooks(config)),
+        ("/proc view", lambda: host.procfs_view(config, _procfs_view_everywhere())),
         ("state root", lambda: host.state_root(state_root)),
     ]
     found = [f for name, step in steps for f in _guarded(name, step)]
     order = {g: i for i, g in enumerate(GROUPS)}
     return sorted(found, key=lambda f: order[f.group])  # stable: each group keeps its order
+
+
+def _procfs_view_everywhere() -> bool:
+    from pyrunc.container import create  # the global --procfs-view lands there
+
+    return create.PROCFS_VIEW
 
 
 def _guarded(name: str, step: Callable[[], Iterable[Finding]]) -> list[Finding]:

@@ -444,3 +444,36 @@ def hooks(doc: dict[str, Any]) -> Iterator[Finding]:
                 yield error(HOST, at, problem, hint)
             else:
                 yield warning(HOST, at, problem + f" ({stage} failures are only warnings)", hint)
+
+
+# ------------------------------------------------------------------ /proc view
+
+
+def procfs_view(doc: dict[str, Any], everywhere: bool) -> Iterator[Finding]:
+    """The lxcfs /proc view (annotation or --procfs-view): what create will need for it."""
+    from pyrunc.errors import PyruncError
+    from pyrunc.linux import procfs_view as view
+
+    at = f'annotations["{view.ANNOTATION}"]'
+    annotations = {k: v for k, v in obj(doc.get("annotations")).items() if isinstance(v, str)}
+    try:
+        if not view.wanted(annotations, everywhere):
+            return
+    except PyruncError as e:
+        yield error(HOST, at, str(e), 'write "true" or "false"')
+        return
+    if not any(
+        obj(ns).get("type") == "mount" for ns in arr(obj(doc.get("linux")).get("namespaces"))
+    ):
+        yield error(HOST, at, "the /proc view needs a mount namespace", "add a mount namespace")
+    if not any(obj(m).get("destination") == "/proc" for m in arr(doc.get("mounts"))):
+        yield error(HOST, at, "the config mounts no /proc to show the view in", "mount /proc")
+    try:
+        binary = view.lxcfs_binary()
+    except PyruncError as e:
+        yield error(HOST, at, str(e), "install lxcfs, or drop the annotation")
+        return
+    if view.serving(view.LXCFS_DIR):
+        yield ok(HOST, at, f"lxcfs answers at {view.LXCFS_DIR}")
+    else:
+        yield ok(HOST, at, f"lxcfs ({binary}) will be started at {view.LXCFS_DIR} by create")
