@@ -300,9 +300,7 @@ def seccomp(doc: dict[str, Any]) -> Iterator[Finding]:
         return
     from pyrunc.linux import seccomp as sc
 
-    try:
-        sc._lib()
-    except sc.SeccompError:
+    if not sc.available():
         yield error(
             HOST,
             at,

@@ -107,27 +107,11 @@ def _capabilities() -> list[str]:
 def _seccomp() -> dict[str, Any]:
     from pyrunc.linux import seccomp
 
-    try:
-        lib = seccomp._lib()
-    except seccomp.SeccompError:
-        return {"enabled": False}
-    return {
-        "enabled": True,
-        "actions": sorted(seccomp._ACTIONS),
-        "operators": sorted(seccomp._OPERATORS),
-        # Every architecture of the spec that the host's libseccomp knows.
-        "archs": [a for a in _spec_archs() if lib.seccomp_arch_resolve_name(_arch(a)) != 0],
-        "knownFlags": sorted(seccomp._FLAGS),
-        "supportedFlags": sorted(seccomp._FLAGS),
-    }
-
-
-def _arch(name: str) -> bytes:
-    return name.removeprefix("SCMP_ARCH_").lower().encode()
+    return seccomp.features(_spec_archs())
 
 
 def _spec_archs() -> list[str]:
-    from pyrunc.spec.validate import _schema_file
+    from pyrunc.spec.validate import schema_document
 
     found: list[str] = []
 
@@ -142,7 +126,7 @@ def _spec_archs() -> list[str]:
             for v in node:
                 walk(v)
 
-    walk(_schema_file("linux.json"))
+    walk(schema_document("linux.json"))
     return found
 
 

@@ -169,9 +169,37 @@ def _action(name: str, errno_ret: int | None) -> int:
     return base
 
 
-def _arch_token(name: str) -> int:
+def available() -> bool:
+    """Whether the host's libseccomp can be loaded."""
+    try:
+        _lib()
+    except SeccompError:
+        return False
+    return True
+
+
+def features(spec_archs: list[str]) -> dict[str, Any]:
+    """linux.seccomp of the runtime-spec features document (`pyrunc features`)."""
+    if not available():
+        return {"enabled": False}
+    known = [a for a in spec_archs if _lib().seccomp_arch_resolve_name(_lib_arch_name(a))]
+    return {
+        "enabled": True,
+        "actions": sorted(_ACTIONS),
+        "operators": sorted(_OPERATORS),
+        "archs": known,  # every architecture of the spec that this libseccomp knows
+        "knownFlags": sorted(_FLAGS),
+        "supportedFlags": sorted(_FLAGS),
+    }
+
+
+def _lib_arch_name(name: str) -> bytes:
     # SCMP_ARCH_X86_64 -> "x86_64": libseccomp's own names.
-    token = _lib().seccomp_arch_resolve_name(name.removeprefix("SCMP_ARCH_").lower().encode())
+    return name.removeprefix("SCMP_ARCH_").lower().encode()
+
+
+def _arch_token(name: str) -> int:
+    token = _lib().seccomp_arch_resolve_name(_lib_arch_name(name))
     if not token:
         raise SeccompError(f"linux.seccomp.architectures: {name} is unknown to libseccomp")
     return token

@@ -77,7 +77,8 @@ def _read_schema_text(name: str) -> str:
         return f.read()
 
 
-def _schema_file(name: str) -> dict:
+def schema_document(name: str) -> dict:
+    """One of our schema files (spec/*.json), parsed once."""
     doc = _files.get(name)
     if doc is None:
         doc = _files[name] = json.loads(_read_schema_text(name))
@@ -91,7 +92,7 @@ def _resolve(base: str, ref: str) -> tuple[str, dict]:
     if hit is None:
         name, _, pointer = ref.partition("#")
         name = name or base
-        node = _schema_file(name)
+        node = schema_document(name)
         for part in pointer.split("/")[1:]:
             node = node[part.replace("~1", "/").replace("~0", "~")]
         hit = _refs[key] = (name, node)
@@ -444,14 +445,14 @@ def _message(prefix: str, problem: Problem) -> str:
 
 def iter_errors(schema_file: str, doc: object, prefix: str) -> Iterator[str]:
     """Every problem of `doc` against the schema file `schema_file`, as messages."""
-    for problem in _problems(_schema_file(schema_file), doc, (), schema_file):
+    for problem in _problems(schema_document(schema_file), doc, (), schema_file):
         yield _message(prefix, problem)
 
 
 def iter_config_problems(doc: object) -> Iterator[Problem]:
     """All schema problems of a parsed config.json as (path, rule, keyword), for
     `pyrunc check`, which words them itself; `validate_config` reports the first."""
-    return _problems(_schema_file("config-schema.json"), doc, (), "config-schema.json")
+    return _problems(schema_document("config-schema.json"), doc, (), "config-schema.json")
 
 
 def iter_config_errors(doc: object) -> Iterator[str]:

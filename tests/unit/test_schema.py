@@ -91,7 +91,7 @@ def fast_ok(doc: object) -> bool:
 
 def _fast_paths(doc: object, schema_file: str) -> set[tuple]:
     """Paths our interpreter complains about, normalised to where jsonschema reports them."""
-    node = validate._schema_file(schema_file)
+    node = validate.schema_document(schema_file)
     return {
         path[:-1] if keyword == "required" else path
         for path, _, keyword in validate._problems(node, doc, (), schema_file)
