@@ -49,6 +49,11 @@ echo $! >"$WORK/dockerd.launch.pid"
 
 d() { timeout 60 "$DOCKER" -H "unix://$SOCK" "$@"; }
 drun() { d run --runtime "$RT" --network "$NET" "$@"; }
+# Scenarios shared with the other docker-compatible CLI (cli_scenarios.sh).
+cli() { d "$@"; }
+run_c() { drun "$@"; }
+rm_now() { d rm -f "$@" >/dev/null; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_scenarios.sh"
 
 teardown() {
     [[ -n ${TORN_DOWN:-} ]] && return 0
@@ -88,28 +93,6 @@ after_failure() {
 status_of() { d inspect -f '{{.State.Status}}' "$1"; }
 
 # --- scenarios ---------------------------------------------------------------
-t_run_id() {
-    local out
-    out=$(drun --rm "$IMG" id)
-    expect_match "id" "$out" '^uid=0\(root\) gid=0\(root\)( groups=0\(root\))?'
-}
-
-t_run_hostname() {
-    local out
-    out=$(drun --rm --hostname engines-host "$IMG" hostname)
-    expect_eq hostname "$out" engines-host
-}
-
-t_run_cmdline() {
-    local out
-    out=$(drun --rm "$IMG" cat /proc/1/cmdline | tr '\0' ' ')
-    expect_eq "/proc/1/cmdline" "$out" "cat /proc/1/cmdline "
-}
-
-t_exit_status() {
-    expect_status 3 drun --rm "$IMG" sh -c 'exit 3'
-}
-
 t_missing_command() {
     local rc=0 err
     err=$(drun --rm "$IMG" /nonexistent 2>&1 >/dev/null) || rc=$?
@@ -123,12 +106,6 @@ t_not_executable() {
     err=$(drun --rm "$IMG" /etc/passwd 2>&1 >/dev/null) || rc=$?
     echo "$err"
     [[ $rc == 126 ]] || fail "exit $rc, want 126: $err"
-}
-
-t_user_readonly() {
-    local out
-    out=$(drun --rm --user 65534:65534 --read-only "$IMG" sh -c 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo ro')
-    expect_eq "uid gid rootfs" "$(echo $out)" "65534 65534 ro"
 }
 
 t_exec_missing() {
@@ -178,17 +155,6 @@ fwd=1 shm=8192
 CapEff: 00000000a80405fb
 NoNewPrivs: 1
 oom=100"
-}
-
-t_signal() {
-    local out
-    drun -d --name sg "$IMG" sh -c 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.1; done' >/dev/null
-    for _ in $(seq 1 50); do [[ $(d logs sg 2>&1) == *ready* ]] && break; sleep 0.1; done
-    d kill -s USR1 sg >/dev/null
-    for _ in $(seq 1 50); do [[ $(d logs sg 2>&1) == *got-usr1* ]] && break; sleep 0.1; done
-    out=$(d logs sg 2>&1 | tr '\n' ' ')
-    d rm -f sg >/dev/null
-    expect_eq "logs after kill -s USR1" "$out" "ready got-usr1 "
 }
 
 t_oom() {
@@ -265,14 +231,6 @@ t_exec_tty() {
     [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
 }
 
-t_limits() {
-    local out
-    out=$(drun --rm --memory 64m --cpus 0.5 --pids-limit 77 "$IMG" sh -c \
-        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/pids/pids.max' |
-        tr '\n' ' ')
-    expect_eq "memory.limit_in_bytes cfs_quota_us cfs_period_us pids.max" "$out" "67108864 50000 100000 77 "
-}
-
 t_update() {
     local out
     drun -d --name up --memory 64m "$IMG" sleep 1000 >/dev/null
@@ -302,18 +260,6 @@ t_pause_unpause() {
     [[ -z $(d ps -a -q --filter name=pz) ]] || fail "paused container not removed"
 }
 
-t_top_ps() {
-    local out
-    drun -d --name tp "$IMG" sleep 1001 >/dev/null
-    out=$(d top tp)
-    echo "$out"
-    [[ $out == *"sleep 1001"* ]] || fail "docker top: no 'sleep 1001' in: $out"
-    out=$(d ps --format '{{.Names}} {{.Status}}')
-    echo "$out"
-    [[ $out =~ tp\ Up ]] || fail "docker ps: tp not Up: $out"
-    d rm -f tp >/dev/null
-}
-
 t_stats() {
     local out
     drun -d --name st --memory 64m "$IMG" sleep 1000 >/dev/null
@@ -321,15 +267,6 @@ t_stats() {
     echo "$out"
     d rm -f st >/dev/null
     [[ $out =~ ^st\ .*/\ 64MiB ]] || fail "stats: $out"
-}
-
-t_logs() {
-    local out
-    drun -d --name lg "$IMG" sh -c 'echo to-stdout; echo to-stderr >&2' >/dev/null
-    d wait lg >/dev/null
-    out=$(d logs lg 2>&1 | sort | tr '\n' ' ')
-    d rm lg >/dev/null
-    expect_eq logs "$out" "to-stderr to-stdout "
 }
 
 t_restart() {

@@ -77,6 +77,11 @@ PODMAN=(podman --root "$WORK/root" --runroot "$WORK/runroot" --storage-driver ov
 pm() { timeout 60 "${PODMAN[@]}" "$@"; }
 # prun ARGS...: podman run with our cgroup parent.
 prun() { pm run --cgroup-parent "$CG" "$@"; }
+# Scenarios shared with the other docker-compatible CLI (cli_scenarios.sh).
+cli() { pm "$@"; }
+run_c() { prun "$@"; }
+rm_now() { pm rm -f -t 0 "$@" >/dev/null; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_scenarios.sh"
 
 teardown() {
     [[ -n ${TORN_DOWN:-} ]] && return 0
@@ -101,28 +106,6 @@ make_rootfs_tar "$WORK/rootfs.tar"
 pm import --change 'CMD ["sh"]' "$WORK/rootfs.tar" "$IMG" >/dev/null
 
 # --- scenarios ---------------------------------------------------------------
-t_run_id() {
-    local out
-    out=$(prun --rm "$IMG" id)
-    expect_match "id" "$out" '^uid=0\(root\) gid=0\(root\)( groups=0\(root\))?$'
-}
-
-t_run_hostname() {
-    local out
-    out=$(prun --rm --hostname engines-host "$IMG" hostname)
-    expect_eq hostname "$out" engines-host
-}
-
-t_run_cmdline() {
-    local out
-    out=$(prun --rm "$IMG" cat /proc/1/cmdline | tr '\0' ' ')
-    expect_eq "/proc/1/cmdline" "$out" "cat /proc/1/cmdline "
-}
-
-t_exit_status() {
-    expect_status 3 prun --rm "$IMG" sh -c 'exit 3'
-}
-
 t_missing_command() {
     local rc=0 err
     err=$(prun --rm "$IMG" /nonexistent 2>&1 >/dev/null) || rc=$?
@@ -147,12 +130,6 @@ t_not_executable() {
     echo "$err"
     [[ $rc == 126 ]] || fail "exit $rc, want 126: $err"
     [[ $err == *"OCI permission denied"* ]] || fail "not classified as permission denied: $err"
-}
-
-t_user_readonly() {
-    local out
-    out=$(prun --rm --user 65534:65534 --read-only "$IMG" sh -c 'id -u; id -g; touch /x 2>/dev/null && echo writable || echo ro')
-    expect_eq "uid gid rootfs" "$(echo $out)" "65534 65534 ro"
 }
 
 t_exec_missing() {
@@ -186,17 +163,6 @@ fwd=1 shm=8192
 CapEff: 00000000a80405fb
 NoNewPrivs: 1
 oom=100 init=podman-init"
-}
-
-t_signal() {
-    local out
-    prun -d --name sg "$IMG" sh -c 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.1; done' >/dev/null
-    for _ in $(seq 1 50); do [[ $(pm logs sg 2>&1) == *ready* ]] && break; sleep 0.1; done
-    pm kill -s USR1 sg >/dev/null
-    for _ in $(seq 1 50); do [[ $(pm logs sg 2>&1) == *got-usr1* ]] && break; sleep 0.1; done
-    out=$(pm logs sg 2>&1 | tr '\n' ' ')
-    pm rm -f -t 0 sg >/dev/null
-    expect_eq "logs after kill -s USR1" "$out" "ready got-usr1 "
 }
 
 t_pod() {
@@ -281,14 +247,6 @@ t_exec_tty() {
     [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
 }
 
-t_limits() {
-    local out
-    out=$(prun --rm --memory 64m --cpus 0.5 --pids-limit 77 "$IMG" sh -c \
-        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/pids/pids.max' |
-        tr '\n' ' ')
-    expect_eq "memory.limit_in_bytes cfs_quota_us cfs_period_us pids.max" "$out" "67108864 50000 100000 77 "
-}
-
 t_pause_unpause() {
     local out pid fr
     prun -d --name pz "$IMG" sleep 1000 >/dev/null
@@ -310,18 +268,6 @@ t_pause_unpause() {
     [[ -z $(pm ps -a -q --filter name=pz) ]] || fail "paused container not removed"
 }
 
-t_top_ps() {
-    local out
-    prun -d --name tp "$IMG" sleep 1001 >/dev/null
-    out=$(pm top tp)
-    echo "$out"
-    [[ $out == *"sleep 1001"* ]] || fail "podman top: no 'sleep 1001' in: $out"
-    out=$(pm ps --format '{{.Names}} {{.Status}}')
-    echo "$out"
-    [[ $out =~ tp\ Up ]] || fail "podman ps: tp not Up: $out"
-    pm rm -f -t 0 tp >/dev/null
-}
-
 t_stats() {
     local out
     prun -d --name st --memory 64m "$IMG" sleep 1000 >/dev/null
@@ -329,15 +275,6 @@ t_stats() {
     echo "$out"
     pm rm -f -t 0 st >/dev/null
     [[ $out =~ ^st\ .*/\ 67.11MB ]] || fail "stats: $out"
-}
-
-t_logs() {
-    local out
-    prun -d --name lg "$IMG" sh -c 'echo to-stdout; echo to-stderr >&2' >/dev/null
-    pm wait lg >/dev/null
-    out=$(pm logs lg 2>&1 | sort | tr '\n' ' ')
-    pm rm lg >/dev/null
-    expect_eq logs "$out" "to-stderr to-stdout "
 }
 
 t_restart_stopped() {
