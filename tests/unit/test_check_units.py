@@ -3,6 +3,7 @@ report's rendering, and its agreement with create's own first-error validation."
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
@@ -11,7 +12,6 @@ import string
 import tempfile
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +75,8 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
 
 _BUNDLE = tempfile.mkdtemp(prefix="pyrunc-check-unit-")
 os.mkdir(os.path.join(_BUNDLE, "rootfs"))  # empty: args[0] is never there, cwd / is
+# Removed at exit even when no test of this module runs (collection only, -k elsewhere).
+atexit.register(shutil.rmtree, _BUNDLE, True)
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -251,8 +253,3 @@ def test_json_is_one_document_with_every_check(found: list[Finding]) -> None:
         f.severity for f in found if f.severity != OK
     ]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _cleanup_bundle() -> Any:
-    yield
-    shutil.rmtree(_BUNDLE)
