@@ -46,15 +46,10 @@ def read(bundle: str) -> tuple[dict[str, Any] | None, Finding | None]:
         return None, error(SCHEMA, "", f"{path}: {reason}", "make config.json readable")
     if not isinstance(doc, dict):
         return None, error(SCHEMA, "", f"{path}: expected an object at the top level", _JSON_HINT)
-    _strip_device_type_bits(doc)
+    from pyrunc.spec.config import strip_device_type_bits
+
+    strip_device_type_bits(doc)  # what create does before validating (podman's fileMode)
     return doc, None
-
-
-def _strip_device_type_bits(doc: dict[str, Any]) -> None:
-    # What create does before validating (podman's fileMode with the type bits).
-    from pyrunc.spec import config
-
-    config._strip_device_type_bits(doc)
 
 
 _NO_CONFIG_HINT = "give the bundle directory with --bundle, or write one with `pyrunc spec`"

@@ -316,7 +316,7 @@ def read_document(bundle: str) -> dict[str, Any]:
 _S_IFMT = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
 
 
-def _strip_device_type_bits(doc: dict[str, Any]) -> None:
+def strip_device_type_bits(doc: dict[str, Any]) -> None:
     """podman --privileged writes linux.devices[].fileMode with the file-type bits
     (0o20666 for a char device); runc accepts that. The schema allows permission bits
     only, so the type bits are dropped here when they match the device's own type."""
@@ -339,7 +339,7 @@ def load_config(bundle: str) -> Config:
     bundle = os.path.abspath(bundle)
     doc = read_document(bundle)
     timing.mark("parse")
-    _strip_device_type_bits(doc)
+    strip_device_type_bits(doc)
     validate_config(doc)
     check_config(doc, bundle)
     cfg = from_document(doc, bundle)
