@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pyrunc.cgroups.resources_v1 import to_files
-from pyrunc.cli.signals import parse_signal
+from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import validate_id
 from pyrunc.errors import CgroupError, InvalidArgument
 from pyrunc.linux.mounts import parse_options
