@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests import host
 from tests.helpers import Bundle, Runtime, error_message, proc_status
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -330,16 +331,18 @@ def _block_device() -> tuple[int, int]:
 
 def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     major, minor = _block_device()
+    weight_file = host.blkio_weight_file()  # None: no BFQ here (see the next test)
     resources = {
         "memory": {"limit": 96 << 20, "reservation": 32 << 20, "swappiness": 10,
                    "disableOOMKiller": True, "useHierarchy": True},
         "cpu": {"shares": 300, "quota": 25000, "period": 50000, "burst": 1000,
                 "idle": 0},
         "pids": {"limit": 77},
-        "blockIO": {"weight": 300,
-                    "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+        "blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
                     "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 99}]},
     }  # fmt: skip
+    if weight_file:
+        resources["blockIO"]["weight"] = 300
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
     with created(runtime, bundle, cid) as pid:
         d = host_dirs(proc_cgroups(pid))
@@ -352,13 +355,66 @@ def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, ci
         assert (read(cpu, "cpu.cfs_quota_us"), read(cpu, "cpu.cfs_period_us")) == ("25000", "50000")
         assert read(cpu, "cpu.cfs_burst_us") == "1000"
         assert read(d["pids"], "pids.max") == "77"
-        # No CFQ on this kernel: the weight lands in BFQ's file, as runc puts it.
-        weight_file = (
-            "blkio.weight" if os.path.exists(f"{blk}/blkio.weight") else "blkio.bfq.weight"
-        )
-        assert read(blk, weight_file).split()[-1] == "300"
+        if weight_file:  # CFQ's file, else BFQ's, as runc puts it
+            assert read(blk, weight_file).split()[-1] == "300"
         assert read(blk, "blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
         assert read(blk, "blkio.throttle.write_iops_device") == f"{major}:{minor} 99"
+
+
+# A limit whose controller or file this host may lack: where the kernel has it, the value
+# reaches the file; where not, create fails naming the field and what is missing, leaves
+# nothing behind, and `pyrunc check` reports the same problem at the same field.
+# (controller, the file a new cgroup would need, resources, field, expected content)
+HOST_DEPENDENT = {
+    "blkio-weight": ("blkio", ("blkio.weight", "blkio.bfq.weight"),
+                     {"blockIO": {"weight": 300}}, "linux.resources.blockIO.weight", "300"),
+    "blkio-leaf-weight": ("blkio", ("blkio.leaf_weight",), {"blockIO": {"leafWeight": 200}},
+                          "linux.resources.blockIO.leafWeight", "200"),
+    "hugetlb": ("hugetlb", ("hugetlb.2MB.limit_in_bytes",),
+                {"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]},
+                "linux.resources.hugepageLimits[0]", str(1 << 21)),
+    "net_cls": ("net_cls", ("net_cls.classid",), {"network": {"classID": 1048577}},
+                "linux.resources.network.classID", "1048577"),
+    "net_prio": ("net_prio", ("net_prio.ifpriomap",),
+                 {"network": {"priorities": [{"name": "lo", "priority": 3}]}},
+                 "linux.resources.network.priorities", "lo 3"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", HOST_DEPENDENT.values(), ids=HOST_DEPENDENT.keys())
+def test_host_dependent_limit_applied_or_refused_by_name(
+    runtime: Runtime, bundle: Bundle, cid: str, case: tuple
+) -> None:
+    controller, files, resources, field, content = case
+    present = [f for f in files if host.v1_has(controller, f)]
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
+    findings = [f for f in check_findings(runtime, bundle) if f["path"] == field]
+    if present:
+        assert [f["severity"] for f in findings] == ["ok"], findings
+        with created(runtime, bundle, cid) as pid:
+            d = host_dirs(proc_cgroups(pid))
+            assert content in read(d[controller_key(d, controller)], present[0])
+        return
+    r = runtime("create", "--bundle", bundle.path, cid)
+    msg = error_message(r.err)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert msg.startswith(f"{field}: ") and controller in msg, msg
+    if host.v1_mountpoint(controller):  # mounted, but the kernel lacks the file
+        assert all(f in msg for f in files), msg
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+    assert [f["severity"] for f in findings] == ["error"], findings
+    assert findings[0]["message"] in msg, (findings, msg)
+
+
+def check_findings(runtime: Runtime, bundle: Bundle) -> list[dict]:
+    r = runtime("check", "--bundle", bundle.path, "--format", "json")
+    assert r.code in (0, 1), r.err
+    return json.loads(r.out)["checks"]
+
+
+def controller_key(dirs: dict[str, str], controller: str) -> str:
+    """The hierarchy key ("net_cls,net_prio", "cpu,cpuacct"...) holding `controller`."""
+    return next(k for k in dirs if controller in k.split(","))
 
 
 def test_realtime_budget(runtime: Runtime, bundle: Bundle, cid: str) -> None:
@@ -376,23 +432,11 @@ def test_realtime_budget(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     assert runtime("state", cid).code == 1 and dirs_named(cid) == []
 
 
-@pytest.mark.parametrize(
-    "resources, field",
-    [
-        ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]}, "hugetlb"),
-        ({"network": {"classID": 1048577}}, "net_cls"),
-        ({"unified": {"memory.high": "100000000"}}, "unified"),
-        ({"blockIO": {"leafWeight": 200}}, "blkio.leaf_weight"),
-    ],
-    ids=["hugetlb-not-mounted", "net_cls-not-mounted", "unified-on-v1", "no-leaf-weight"],
-)
-def test_resources_this_host_lacks_fail_cleanly(
-    runtime: Runtime, bundle: Bundle, cid: str, resources: dict, field: str
-) -> None:
-    """As runc's fs manager: a limit that cannot be applied is an error, not a silent skip."""
-    set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
+def test_unified_is_refused_on_v1(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """As runc: a limit that cannot be applied is an error, not a silent skip."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"unified": {"memory.high": "100000000"}})
     r = runtime("create", "--bundle", bundle.path, cid)
-    assert r.code == 1 and field in error_message(r.err), r.err
+    assert r.code == 1 and "linux.resources.unified" in error_message(r.err), r.err
     assert len(r.err.strip().splitlines()) == 1
     assert runtime("state", cid).code == 1 and dirs_named(cid) == []
 
@@ -668,13 +712,16 @@ DIFF_FILES = {
     "cpu": ("cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"),
     "cpuset": ("cpuset.cpus", "cpuset.mems"),
     "pids": ("pids.max",),
-    "blkio": ("blkio.bfq.weight", "blkio.throttle.read_bps_device",
+    "blkio": ("blkio.weight", "blkio.bfq.weight", "blkio.throttle.read_bps_device",
               "blkio.throttle.write_iops_device"),
 }  # fmt: skip
 
 
-def _files(runtime: Runtime, bundle: Bundle, cid: str) -> dict[str, str]:
-    runtime.ok("create", "--bundle", bundle.path, cid)
+def _files(runtime: Runtime, bundle: Bundle, cid: str) -> dict[str, str] | None:
+    """The cgroup files a created container got; None if create refused the config."""
+    if runtime("create", "--bundle", bundle.path, cid).code != 0:
+        assert runtime("state", cid).code != 0 and dirs_named(cid) == []
+        return None
     try:
         d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
         got = {f: read(d[c], f) for c, names in DIFF_FILES.items() for f in names
@@ -719,6 +766,8 @@ def test_same_files_as_runc(
             os.rmdir(runc.root)
         _remove_parents_runc_leaves("pyrunc-test")
     assert ours == theirs
+    if "weight" in resources.get("blockIO", {}) and not host.blkio_weight_file():
+        assert ours is None  # no BFQ here: both refuse the weight (see HOST_DEPENDENT)
 
 
 def _remove_parents_runc_leaves(name: str) -> None:

@@ -35,11 +35,74 @@ DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     "c 10:200 rwm",  # tun/tap (runc 1.1 allows it; /dev/console 5:1 it does not)
 )
 
-# Without CFQ's weight files the kernel has BFQ's: runc writes there instead.
+# Without CFQ's weight files (gone since Linux 5.0) the kernel may have BFQ's: runc
+# writes there instead. A host whose block devices have no BFQ scheduler has neither.
 BFQ_FALLBACK = {
     "blkio.weight": "blkio.bfq.weight",
     "blkio.weight_device": "blkio.bfq.weight_device",
 }
+
+# Files the kernel leaves out of a hierarchy's root cgroup (CFTYPE_NOT_ON_ROOT), each
+# with a file the root does show whenever every other cgroup of it has the first one:
+# pids and rdma limits come with their controller; BFQ's weights with BFQ's policy,
+# whose statistics the root shows.
+NOT_ON_ROOT = {
+    "pids.max": "cgroup.procs",
+    "rdma.max": "cgroup.procs",
+    "blkio.bfq.weight": "blkio.bfq.io_service_bytes",
+    "blkio.bfq.weight_device": "blkio.bfq.io_service_bytes",
+}
+
+# The linux.resources field each v1 file is written for (errors name the field).
+_FIELDS = {
+    "memory.limit_in_bytes": "memory.limit",
+    "memory.memsw.limit_in_bytes": "memory.swap",
+    "memory.soft_limit_in_bytes": "memory.reservation",
+    "memory.kmem.limit_in_bytes": "memory.kernel",
+    "memory.kmem.tcp.limit_in_bytes": "memory.kernelTCP",
+    "memory.swappiness": "memory.swappiness",
+    "memory.oom_control": "memory.disableOOMKiller",
+    "memory.use_hierarchy": "memory.useHierarchy",
+    "cpu.shares": "cpu.shares",
+    "cpu.cfs_period_us": "cpu.period",
+    "cpu.cfs_quota_us": "cpu.quota",
+    "cpu.cfs_burst_us": "cpu.burst",
+    "cpu.rt_period_us": "cpu.realtimePeriod",
+    "cpu.rt_runtime_us": "cpu.realtimeRuntime",
+    "cpu.idle": "cpu.idle",
+    "cpuset.cpus": "cpu.cpus",
+    "cpuset.mems": "cpu.mems",
+    "pids.max": "pids.limit",
+    "blkio.weight": "blockIO.weight",
+    "blkio.leaf_weight": "blockIO.leafWeight",
+    "blkio.weight_device": "blockIO.weightDevice",
+    "blkio.leaf_weight_device": "blockIO.weightDevice",
+    "net_cls.classid": "network.classID",
+    "net_prio.ifpriomap": "network.priorities",
+    "rdma.max": "rdma",
+    "devices.allow": "devices",
+    "devices.deny": "devices",
+}
+
+
+def field_of(name: str, resources: dict[str, Any]) -> str:
+    """The linux.resources field a write of file `name` comes from."""
+    name = name.lstrip("?")
+    if name.startswith("hugetlb."):
+        size = name.split(".")[1]
+        for i, h in enumerate(resources.get("hugepageLimits") or ()):
+            if isinstance(h, dict) and h.get("pageSize") == size:
+                return f"linux.resources.hugepageLimits[{i}]"
+        return "linux.resources.hugepageLimits"
+    throttle = next((key for key, file in THROTTLES if file == name), None)
+    sub = f"blockIO.{throttle}" if throttle else _FIELDS.get(name, "")
+    return "linux.resources" + (f".{sub}" if sub else "")
+
+
+def missing_file(controller: str, name: str) -> str:
+    """What create and check both say of a file this host's controller lacks."""
+    names = " or ".join([name, *([BFQ_FALLBACK[name]] if name in BFQ_FALLBACK else [])])
+    return f"this host's {controller} controller has no {names}"
 
 
 def _limit(v: int) -> str:

@@ -133,26 +133,30 @@ class V1Manager(CgroupManager):
         if (resources.get("memory") or {}).get("checkBeforeUpdate"):
             self._check_memory_usage(resources["memory"])
         for controller, name, value in _ordered_memory(writes, self._dir_for("memory")):
-            self._write(controller, name, value)
+            self._write(controller, name, value, resources)
 
-    def _write(self, controller: str, name: str, value: str) -> None:
+    def _write(self, controller: str, name: str, value: str, resources: dict[str, Any]) -> None:
         optional = name.startswith("?")
         name = name.lstrip("?")
         directory = self._dir_for(controller)
         if directory is None:
             if optional:
                 return
-            # runc's words for a controller this host does not mount.
+            # runc's words ("cannot set hugetlb limit"), with the field and the reason.
+            at = resources_v1.field_of(name, resources)
             raise CgroupError(
-                f"cannot set {controller} limit: container could not join or create cgroup"
+                f"{at}: cannot set {controller} limit: "
+                f"the {controller} cgroup controller is not mounted"
             )
-        path = os.path.join(directory, name)
-        if not os.path.exists(path):
+        if not os.path.exists(os.path.join(directory, name)):
             fallback = resources_v1.BFQ_FALLBACK.get(name)
             if fallback and os.path.exists(os.path.join(directory, fallback)):
                 name = fallback
             elif optional:
                 return
+            else:  # the kernel lacks it (no BFQ: no weights): name the field, not an open()
+                at = resources_v1.field_of(name, resources)
+                raise CgroupError(f"{at}: {resources_v1.missing_file(controller, name)}")
         write_file(directory, name, value)
 
     def _check_memory_usage(self, mem: dict[str, Any]) -> None:
@@ -274,5 +278,3 @@ def _inherit_cpuset(directory: str) -> None:
                 continue
         with open(os.path.join(parent, name)) as f:
             write_file(directory, name, f.read().strip())
-
-

@@ -1,9 +1,9 @@
 """cgroups: the host's layout, and a controller (and file) for every limit asked for.
 
 The writes are the ones create would make (resources_v1/resources_v2.to_files), to
-the directory it would make them in; nothing is created: a file is looked for in the
-nearest existing cgroup on the way (all cgroups of a hierarchy but its root hold the
-same files, so at the root an existing child is asked instead).
+the directory it would make them in, and a missing file is reported in create's words
+(resources_v1.missing_file). Nothing is created: a file is looked for in the nearest
+existing cgroup on the way (see _file_in_hierarchy for the root's exceptions).
 """
 
 from __future__ import annotations
@@ -12,38 +12,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from pyrunc.check.doc import arr, obj, text
+from pyrunc.check.doc import obj, text
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
 
 _ID = "pyrunc-check"  # stands for the container id in a default cgroupsPath
 
-# Resource section -> the controller(s) its v1 files live in (for messages and paths).
-_V1_FIELDS: dict[str, str] = {
-    "memory.limit_in_bytes": "memory.limit",
-    "memory.memsw.limit_in_bytes": "memory.swap",
-    "memory.soft_limit_in_bytes": "memory.reservation",
-    "memory.kmem.limit_in_bytes": "memory.kernel",
-    "memory.kmem.tcp.limit_in_bytes": "memory.kernelTCP",
-    "memory.swappiness": "memory.swappiness",
-    "memory.oom_control": "memory.disableOOMKiller",
-    "cpu.shares": "cpu.shares",
-    "cpu.cfs_period_us": "cpu.period",
-    "cpu.cfs_quota_us": "cpu.quota",
-    "cpu.cfs_burst_us": "cpu.burst",
-    "cpu.rt_period_us": "cpu.realtimePeriod",
-    "cpu.rt_runtime_us": "cpu.realtimeRuntime",
-    "cpu.idle": "cpu.idle",
-    "cpuset.cpus": "cpu.cpus",
-    "cpuset.mems": "cpu.mems",
-    "pids.max": "pids.limit",
-    "blkio.weight": "blockIO.weight",
-    "blkio.leaf_weight": "blockIO.leafWeight",
-    "blkio.weight_device": "blockIO.weightDevice",
-    "blkio.leaf_weight_device": "blockIO.weightDevice",
-    "net_cls.classid": "network.classID",
-    "net_prio.ifpriomap": "network.priorities",
-    "rdma.max": "rdma",
-}
 _SECTIONS = {
     "memory": "memory", "cpu": "cpu", "cpuset": "cpu", "pids": "pids", "blkio": "blockIO",
     "io": "blockIO", "hugetlb": "hugepageLimits", "net_cls": "network", "net_prio": "network",
@@ -58,21 +31,6 @@ def layout() -> str:
     if is_unified():
         return "v2"
     return "hybrid" if os.path.isdir(os.path.join(CGROUP_ROOT, "unified")) else "v1"
-
-
-def field_path(name: str, resources: dict[str, Any]) -> str:
-    """The linux.resources field a cgroup file write comes from."""
-    name = name.lstrip("?")
-    controller = name.split(".", 1)[0]
-    if controller == "hugetlb":
-        size = name.split(".")[1]
-        for i, h in enumerate(arr(resources.get("hugepageLimits"))):
-            if obj(h).get("pageSize") == size:
-                return f"linux.resources.hugepageLimits[{i}]"
-    if name.startswith("blkio.throttle."):
-        return "linux.resources.blockIO"
-    sub = _V1_FIELDS.get(name) or _SECTIONS.get(controller) or ""
-    return "linux.resources" + (f".{sub}" if sub else "")
 
 
 def check(doc: dict[str, Any]) -> Iterator[Finding]:
@@ -156,7 +114,7 @@ def _v1(resources: dict[str, Any], path: str) -> Iterator[Finding]:
     reported: set[str] = set()
     for controller, name, _ in writes:
         optional, name = name.startswith("?"), name.lstrip("?")
-        at = field_path(name, resources)
+        at = resources_v1.field_of(name, resources)
         key = next((k for k in dirs if controller in k.split(",")), None)
         if key is None:
             if not optional and controller not in reported:
@@ -176,52 +134,31 @@ def _v1(resources: dict[str, Any], path: str) -> Iterator[Finding]:
 
 
 def _v1_file(at: str, controller: str, name: str, target: str, mountpoint: str) -> Finding:
-    from pyrunc.cgroups.resources_v1 import BFQ_FALLBACK
+    from pyrunc.cgroups.resources_v1 import BFQ_FALLBACK, missing_file
 
     names = [name] + ([BFQ_FALLBACK[name]] if name in BFQ_FALLBACK else [])
-    found = _file_in_hierarchy(target, mountpoint, names)
-    if found is None:
-        return warning(
-            HOST,
-            at,
-            f"{name}: cannot tell from the root cgroup alone",
-            "create would find out: try it",
-        )
+    found = next((n for n in names if _file_in_hierarchy(target, mountpoint, n)), None)
     if found:
         return ok(HOST, at, f"{controller}: {found} is available")
-    either = " or ".join(names)
     return error(
-        HOST,
-        at,
-        f"this host's {controller} controller has no {either}",
-        f"remove {at}: this kernel cannot apply it",
+        HOST, at, missing_file(controller, name), f"remove {at}: this kernel cannot apply it"
     )
 
 
-def _file_in_hierarchy(target: str, mountpoint: str, names: list[str]) -> str | None:
-    """The first of `names` a cgroup like `target` would have; "" if none; None if unknown."""
+def _file_in_hierarchy(target: str, mountpoint: str, name: str) -> bool:
+    """Whether a cgroup at `target` would have file `name`, asked of the nearest existing
+    cgroup on the way. Every cgroup of a hierarchy has the same files, but for those the
+    kernel leaves out of the root: the root answers for them through a witness file."""
+    from pyrunc.cgroups.resources_v1 import NOT_ON_ROOT
+
     probe = target
     while not os.path.isdir(probe) and probe not in ("/", ""):
         probe = os.path.dirname(probe)
-    for name in names:
-        if os.path.exists(os.path.join(probe, name)):
-            return name
-    if os.path.normpath(probe) == os.path.normpath(mountpoint):
-        places = _children(probe)  # the root cgroup lacks some files (pids.max, bfq.weight)
-        if not places:
-            return None
-        for name in names:
-            if os.path.exists(os.path.join(places[0], name)):
-                return name
-    return ""
-
-
-def _children(directory: str) -> list[str]:
-    try:
-        with os.scandir(directory) as it:
-            return sorted(e.path for e in it if e.is_dir(follow_symlinks=False))[:1]
-    except OSError:
-        return []
+    if os.path.exists(os.path.join(probe, name)):
+        return True
+    at_root = os.path.normpath(probe) == os.path.normpath(mountpoint)
+    witness = NOT_ON_ROOT.get(name)
+    return at_root and witness is not None and os.path.exists(os.path.join(probe, witness))
 
 
 # --------------------------------------------------------------------------- v2

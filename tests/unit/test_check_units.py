@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyrunc.cgroups.resources_v1 import field_of, to_files
 from pyrunc.check import Report, check_document, hints, render
 from pyrunc.check.bundle import value_at
-from pyrunc.check.cgroups import field_path
 from pyrunc.check.findings import ERROR, GROUPS, OK, WARNING, Finding
 from pyrunc.check.rootfs import candidates
 from pyrunc.errors import ConfigError
@@ -208,10 +208,39 @@ def test_program_with_a_slash_is_taken_as_is() -> None:
 
 def test_cgroup_files_map_back_to_their_field() -> None:
     res = {"hugepageLimits": [{"pageSize": "1GB"}, {"pageSize": "2MB"}]}
-    assert field_path("hugetlb.2MB.limit_in_bytes", res) == "linux.resources.hugepageLimits[1]"
-    assert field_path("?memory.memsw.limit_in_bytes", res) == "linux.resources.memory.swap"
-    assert field_path("blkio.throttle.read_bps_device", res) == "linux.resources.blockIO"
-    assert field_path("net_cls.classid", res) == "linux.resources.network.classID"
+    assert field_of("hugetlb.2MB.limit_in_bytes", res) == "linux.resources.hugepageLimits[1]"
+    assert field_of("?memory.memsw.limit_in_bytes", res) == "linux.resources.memory.swap"
+    assert (
+        field_of("blkio.throttle.read_bps_device", res)
+        == "linux.resources.blockIO.throttleReadBpsDevice"
+    )
+    assert field_of("blkio.weight", res) == "linux.resources.blockIO.weight"
+    assert field_of("net_cls.classid", res) == "linux.resources.network.classID"
+
+
+def test_every_v1_write_names_a_field() -> None:
+    """Each file to_files can write maps to a field of linux.resources, never to the bare
+    linux.resources: a create error must say which value the host cannot apply."""
+    res = {
+        "memory": {"limit": 1, "swap": 2, "reservation": 1, "kernel": 1, "kernelTCP": 1,
+                   "swappiness": 5, "disableOOMKiller": True, "useHierarchy": True},
+        "cpu": {"shares": 2, "period": 1000, "quota": 1000, "burst": 1, "realtimePeriod": 1,
+                "realtimeRuntime": 1, "idle": 1, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 3},
+        "blockIO": {"weight": 10, "leafWeight": 10,
+                    "weightDevice": [{"major": 8, "minor": 0, "weight": 5, "leafWeight": 5}],
+                    "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}],
+                    "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 1}],
+                    "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 1}],
+                    "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 1}]},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 1}],
+        "network": {"classID": 1, "priorities": [{"name": "lo", "priority": 1}]},
+        "rdma": {"mlx": {"hcaHandles": 1}},
+        "devices": [{"allow": False, "access": "rwm"}],
+    }  # fmt: skip
+    for _, name, _ in to_files(res):
+        at = field_of(name, res)
+        assert at.startswith("linux.resources."), (name, at)
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -252,4 +281,3 @@ def test_json_is_one_document_with_every_check(found: list[Finding]) -> None:
     assert [f["severity"] for f in doc["findings"]] == [
         f.severity for f in found if f.severity != OK
     ]
-
