@@ -90,9 +90,12 @@ def _mutate(bundle: Bundle, change: Any) -> None:
          "process.rlimits[0]"),
         (lambda c: c.pop("ociVersion"), "ociVersion"),
         (lambda c: c["root"].__setitem__("path", "missing-rootfs"), "root.path"),
+        (lambda c: c["linux"].__setitem__(
+            "devices", [{"path": "dev/x", "type": "c", "major": 1, "minor": 3}]),
+         "linux.devices[0].path: must be an absolute path"),
     ],
     ids=["empty-args", "namespace-type", "negative-uid", "rlimit-no-hard", "no-version",
-         "missing-rootfs"],
+         "missing-rootfs", "relative-device-path"],
 )  # fmt: skip
 def test_config_errors_name_the_field(
     runtime: Runtime, bundle: Bundle, cid: str, change: Any, field: str

@@ -128,6 +128,15 @@ def _mounts(doc: dict) -> Iterator[Problem]:
             yield ("mounts", i, "destination"), "must be an absolute path"
 
 
+def _devices(linux: dict) -> Iterator[Problem]:
+    # The spec's "full path to device inside container": a relative one has no meaning
+    # (and would be resolved against whatever directory init happens to be in).
+    for i, dev in enumerate(_arr(linux.get("devices"))):
+        path = _obj(dev).get("path")
+        if isinstance(path, str) and not path.startswith("/"):
+            yield ("linux", "devices", i, "path"), "must be an absolute path"
+
+
 # ------------------------------------------------------------------ process
 
 
@@ -390,6 +399,7 @@ def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _time_ns(linux, ns)
     yield from _uts_ns(doc, ns)
     yield from _mount_ns(linux, ns)
+    yield from _devices(linux)
     yield from _net_devices(linux, ns)
     yield from _sysctls(linux, ns)
     yield from _intel_rdt(linux)

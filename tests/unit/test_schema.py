@@ -827,6 +827,13 @@ def test_semantic_capability_list_is_the_kernels() -> None:
         (lambda d: d["process"].update(args=[]), "process.args: expected a non-empty array"),
         (lambda d: d["process"].update(cwd="work"), "process.cwd: must be an absolute path"),
         (
+            lambda d: d.setdefault("linux", {}).update(
+                devices=[{"type": "c", "path": "/dev/ok", "major": 1, "minor": 3},
+                         {"type": "c", "path": "dev/x", "major": 1, "minor": 3}]
+            ),
+            "linux.devices[1].path: must be an absolute path",
+        ),  # fmt: skip
+        (
             lambda d: d["process"].update(capabilities={"bounding": ["CAP_CHOWN", "CAP_FOO"]}),
             "process.capabilities.bounding[1]: unknown capability CAP_FOO",
         ),
