@@ -109,6 +109,28 @@ def test_delete_created_container_needs_force(runtime: Runtime, bundle: Bundle,
     assert is_dead(pid)
 
 
+def test_no_process_may_be_created_but_not_started(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runtime-spec: `process` is optional, but REQUIRED when start is called. The start
+    fails in runc's words, ends the waiting init, and the container is stopped."""
+    del bundle.config["process"]
+    bundle.save()
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    assert runtime.state(cid)["status"] == "created" and not is_dead(pid)
+    r = runtime("start", cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "process property must not be empty" in error_message(r.err), r.err
+    assert runtime.state(cid)["status"] == "stopped" and is_dead(pid)
+    r = runtime("start", cid)  # stays refused, now for the status
+    assert r.code == 1 and "stopped" in error_message(r.err), r.err
+    runtime.ok("delete", cid)
+    r = runtime("run", "--bundle", bundle.path, cid)  # run is create + start
+    assert r.code == 1 and "process property must not be empty" in error_message(r.err), r.err
+    assert runtime("state", cid).code == 1
+
+
 def test_delete_force_unknown_is_silent(runtime: Runtime, cid: str) -> None:
     r = runtime("delete", "--force", cid)
     assert (r.code, r.err) == (0, "")

@@ -53,9 +53,9 @@ def _check_startable(c: Container) -> None:
         # Nothing can ever run in it: end the waiting init so the container is
         # stopped, as the spec has start fail and leave it for delete.
         _stop_init(c)
-        raise InvalidState(
-            "cannot start a container that has no process "
-            "(config.json: process: required to start)"
+        raise InvalidState(  # runc's words (it refuses such a config at create)
+            "process property must not be empty: "
+            "a container created without one cannot be started"
         )
 
 
