@@ -109,6 +109,7 @@ _run_cleanup() {
     for ((i = ${#CLEANUP_FNS[@]} - 1; i >= 0; i--)); do
         "${CLEANUP_FNS[i]}" || log "cleanup step ${CLEANUP_FNS[i]} failed"
     done
+    _remove_setup_paths
     exit "$rc"
 }
 
@@ -219,6 +220,10 @@ rm_run_containerd() {
 }
 
 # --- leak check ------------------------------------------------------------
+# Engine-wide paths that do not follow the engines' private root/state dirs.
+ENGINE_WIDE_PATHS=(/run/containerd /etc/docker/key.json /dev/shm/libpod_lock /run/libpod
+    /run/docker /run/docker.sock /var/lib/containers /var/lib/docker /var/lib/containerd)
+
 # snapshot: the host objects an engine run can leave, one per line, filtered
 # to the ones that carry our markers ($WORK, $TAG) or are engine-wide
 # (netns, veths, engine daemons).
@@ -231,16 +236,49 @@ snapshot() {
             grep -E '^(veth|docker|cni|podman)' | sed 's/^/link /' || true
         find /sys/fs/cgroup -maxdepth 3 -type d 2>/dev/null |
             grep -E -- "$TAG|libpod|/docker" | sed 's/^/cgroup /' || true
-        # Engine-wide paths that do not follow the private root/state dirs.
-        ls -d /run/containerd /run/containerd/* /etc/docker/key.json /dev/shm/libpod_lock \
-            /run/libpod /run/docker /run/docker.sock /var/lib/containers /var/lib/docker \
-            /var/lib/containerd /etc/cni/net.d/*podman* 2>/dev/null | sed 's/^/path /' || true
+        ls -d "${ENGINE_WIDE_PATHS[@]}" /run/containerd/* /etc/cni/net.d/*podman* 2>/dev/null |
+            sed 's/^/path /' || true
         # Our live processes (daemons, conmon, shims all name $WORK in argv);
         # zombies wait for PID 1 (not an init here) to reap them.
         ps -eo pid=,stat=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
             $2 ~ /^Z/ || $1 == me || $1 == sub_ { next }
             index($0, w) { $2 = ""; print "proc " $0 }' || true
     } | sort -u
+}
+
+# setup_done: call once the engine is up and its image imported, before the
+# first scenario. Engines make some host-wide paths on their first use on a
+# machine, whatever their private roots (podman's blob cache in
+# /var/lib/containers/cache, dockerd's /run/docker/plugins): those are the
+# engine's one-time set-up, not a leak. Only engine-wide paths count as set-up;
+# a daemon, mount, cgroup, netns or process still there at the end is a leak
+# whenever it appeared. Set-up paths we made are removed on exit (below).
+setup_done() {
+    SETUP_PATHS=$(comm -13 <(echo "$BEFORE") <(snapshot) | grep '^path ' || true)
+}
+
+# leaks: what the run left on the host, one per line: new since $BEFORE, less
+# the set-up paths.
+leaks() {
+    comm -13 <(printf '%s\n%s\n' "$BEFORE" "${SETUP_PATHS:-}" | sort -u) <(snapshot)
+}
+
+t_no_leaks() {
+    local new
+    new=$(leaks)
+    [[ -z $new ]] || fail "left on the host: $(echo "$new" | head -5 | tr '\n' ';')"
+}
+
+# _remove_setup_paths (last on exit): the engine-wide paths the set-up made
+# here, so that the host is left as found; never one with a mount below it.
+_remove_setup_paths() {
+    local line p
+    while IFS= read -r line; do
+        p=${line#path }
+        [[ -n $p && -e $p ]] || continue
+        findmnt -rn -o TARGET | grep -qF -- "$p" && continue
+        rm -rf -- "$p"
+    done <<<"${SETUP_PATHS:-}"
 }
 
 # --- results ---------------------------------------------------------------
