@@ -69,3 +69,104 @@ def hugepage_sizes() -> list[str]:
         kb = int(name.removeprefix("hugepages-").removesuffix("kB"))
         sizes.append(f"{kb // 1024}MB" if kb < 1 << 20 else f"{kb >> 20}GB")
     return sizes
+
+
+# -- capabilities and limits ----------------------------------------------------------------
+
+CAP_SYS_RESOURCE = 24  # <linux/capability.h>
+
+
+def capable(cap: int) -> bool:
+    """Whether `cap` is in our effective set, and so in the runtime's (our child, root
+    like us). Hosts differ: some bounding sets lack CAP_SYS_RESOURCE."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> cap & 1)
+    return False
+
+
+def nr_open() -> int:
+    """fs.nr_open: no RLIMIT_NOFILE may exceed it, whatever the capabilities."""
+    with open("/proc/sys/fs/nr_open") as f:
+        return int(f.read())
+
+
+def can_raise_nofile_to(hard: int) -> bool:
+    """Whether setrlimit(RLIMIT_NOFILE) to `hard` would succeed for the runtime."""
+    import resource
+
+    current = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard <= current or (capable(CAP_SYS_RESOURCE) and hard <= nr_open())
+
+
+# -- packages and services ------------------------------------------------------------------
+
+
+def runc_binary() -> str | None:
+    """The installed runc, wherever the host's PATH has it (/usr/sbin, /usr/local/sbin...)."""
+    import shutil
+
+    return shutil.which("runc")
+
+
+def lxcfs_usable() -> bool:
+    """lxcfs is installed and the kernel has FUSE for it (it need not be running: pyrunc
+    starts it)."""
+    import shutil
+
+    return shutil.which("lxcfs") is not None and os.path.exists("/dev/fuse")
+
+
+# -- security modules and seccomp -----------------------------------------------------------
+
+
+def apparmor_enabled() -> bool:
+    """As the kernel says it (runc's test): the module is on and securityfs shows it."""
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read(1) == "Y" and os.path.isdir("/sys/kernel/security/apparmor")
+    except OSError:
+        return False
+
+
+def selinux_label() -> str | None:
+    """Our own SELinux label where SELinux is enabled (selinuxfs mounted, a real label)."""
+    if not os.path.exists("/sys/fs/selinux/enforce"):
+        return None
+    try:
+        with open("/proc/self/attr/current") as f:
+            label = f.read().strip("\0\n ")
+    except OSError:
+        return None
+    return label if label and label != "kernel" else None
+
+
+def libseccomp_loadable() -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL("libseccomp.so.2")
+    except OSError:
+        return False
+    return True
+
+
+# seccomp(2)'s number where the project's machines run (asm/unistd_64.h).
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+
+
+def seccomp_flag_supported(flag: int) -> bool:
+    """Whether this kernel knows a SECCOMP_FILTER_FLAG_* bit: seccomp(SET_MODE_FILTER)
+    with no program fails EFAULT once the flags passed, EINVAL if one is unknown (a
+    listener flag is asked together with NEW_LISTENER, which it needs). Nothing loads."""
+    import ctypes
+    import errno
+
+    new_listener = 1 << 3
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr = _SYS_SECCOMP[os.uname().machine]
+    ret = libc.syscall(ctypes.c_long(nr), ctypes.c_uint(1), ctypes.c_uint(flag | new_listener),
+                       ctypes.c_void_p(0))  # fmt: skip
+    assert ret < 0, "seccomp(2) accepted a NULL program"
+    return ctypes.get_errno() == errno.EFAULT

@@ -200,6 +200,13 @@ def test_shared_parent_does_not_break_delete(runtime: Runtime, bundle: Bundle, c
 # -- resources -----------------------------------------------------------------------------
 
 
+SWAP_FILE = "memory.memsw.limit_in_bytes"  # only with swap accounting (swapaccount=1)
+# Where the kernel has no swap accounting, a swap limit is skipped and the container may
+# swap: swappiness 0 keeps its anonymous memory in RAM, so a limit still ends in an OOM
+# kill on hosts with swap space too.
+NO_SWAPPING = {"swappiness": 0}
+
+
 def _one_allowed_cpu() -> str:
     allowed = proc_status("self", "Cpus_allowed_list")
     last = allowed.split(",")[-1].split("-")[-1]
@@ -220,8 +227,10 @@ def test_resources_reach_the_files(runtime: Runtime, bundle: Bundle, cid: str) -
     with created(runtime, bundle, cid) as pid:
         d = host_dirs(proc_cgroups(pid))
         assert read(d["memory"], "memory.limit_in_bytes") == str(mem)
-        if os.path.exists(os.path.join(d["memory"], "memory.memsw.limit_in_bytes")):
-            assert read(d["memory"], "memory.memsw.limit_in_bytes") == str(swap)
+        # Without swap accounting the kernel has no memsw file: memory.swap is skipped
+        # there (as runc and docker do), and create succeeds all the same.
+        if host.v1_has("memory", SWAP_FILE):
+            assert read(d["memory"], SWAP_FILE) == str(swap)
         assert read(d["cpu"], "cpu.shares") == "512"
         assert read(d["cpu"], "cpu.cfs_period_us") == "200000"
         assert read(d["cpu"], "cpu.cfs_quota_us") == "30000"
@@ -271,7 +280,8 @@ def test_invalid_resource_value_fails_cleanly(runtime: Runtime, bundle: Bundle, 
 def test_memory_limit_too_low_is_reported(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """The init is OOM-killed while it sets up: say so, not just "exited"."""
     small = 1 << 16
-    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": {"limit": small, "swap": small}})
+    memory = {"limit": small, "swap": small, **NO_SWAPPING}
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": memory})
     r = runtime("create", "--bundle", bundle.path, cid)
     assert r.code == 1 and "OOM-killed" in error_message(r.err), r.err
     assert runtime("state", cid).code == 1 and dirs_named(cid) == []
@@ -335,14 +345,19 @@ def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, ci
     resources = {
         "memory": {"limit": 96 << 20, "reservation": 32 << 20, "swappiness": 10,
                    "disableOOMKiller": True, "useHierarchy": True},
-        "cpu": {"shares": 300, "quota": 25000, "period": 50000, "burst": 1000,
-                "idle": 0},
+        "cpu": {"shares": 300, "quota": 25000, "period": 50000},
         "pids": {"limit": 77},
         "blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
                     "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 99}]},
     }  # fmt: skip
     if weight_file:
         resources["blockIO"]["weight"] = 300
+    # burst (5.14) and idle (5.15) only where this kernel has them (see HOST_DEPENDENT).
+    burst, idle = host.v1_has("cpu", "cpu.cfs_burst_us"), host.v1_has("cpu", "cpu.idle")
+    if burst:
+        resources["cpu"]["burst"] = 1000
+    if idle:
+        resources["cpu"]["idle"] = 0
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
     with created(runtime, bundle, cid) as pid:
         d = host_dirs(proc_cgroups(pid))
@@ -353,7 +368,10 @@ def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, ci
         assert "oom_kill_disable 1" in read(mem, "memory.oom_control")
         assert read(cpu, "cpu.shares") == "300"
         assert (read(cpu, "cpu.cfs_quota_us"), read(cpu, "cpu.cfs_period_us")) == ("25000", "50000")
-        assert read(cpu, "cpu.cfs_burst_us") == "1000"
+        if burst:
+            assert read(cpu, "cpu.cfs_burst_us") == "1000"
+        if idle:
+            assert read(cpu, "cpu.idle") == "0"
         assert read(d["pids"], "pids.max") == "77"
         if weight_file:  # CFQ's file, else BFQ's, as runc puts it
             assert read(blk, weight_file).split()[-1] == "300"
@@ -378,6 +396,9 @@ HOST_DEPENDENT = {
     "net_prio": ("net_prio", ("net_prio.ifpriomap",),
                  {"network": {"priorities": [{"name": "lo", "priority": 3}]}},
                  "linux.resources.network.priorities", "lo 3"),
+    "cpu-burst": ("cpu", ("cpu.cfs_burst_us",), {"cpu": {"burst": 1000}},
+                  "linux.resources.cpu.burst", "1000"),  # Linux >= 5.14
+    "cpu-idle": ("cpu", ("cpu.idle",), {"cpu": {"idle": 1}}, "linux.resources.cpu.idle", "1"),
 }  # fmt: skip
 
 
@@ -419,9 +440,19 @@ def controller_key(dirs: dict[str, str], controller: str) -> str:
 
 def test_realtime_budget(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """RT time comes from the parent's budget: fine below the root, refused (as runc) below
-    a new parent, which starts with none."""
+    a new parent, which starts with none. A kernel without CONFIG_RT_GROUP_SCHED has no
+    cpu.rt_* files at all: there create fails naming the field."""
     rt = {"cpu": {"realtimeRuntime": 1000, "realtimePeriod": 100000}}
     set_cgroup(bundle, f"/{cid}", rt)
+    if not host.v1_has("cpu", "cpu.rt_runtime_us"):
+        r = runtime("create", "--bundle", bundle.path, cid)
+        msg = error_message(r.err)
+        assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        # The period is written first: its field and file are the ones named.
+        want = "linux.resources.cpu.realtimePeriod: this host's cpu controller has no "
+        assert msg == want + "cpu.rt_period_us", msg
+        assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+        return
     with created(runtime, bundle, cid) as pid:
         cpu = host_dirs(proc_cgroups(pid))["cpu"]
         assert read(cpu, "cpu.rt_runtime_us") == "1000"
@@ -580,16 +611,17 @@ def test_update_flags_json_and_stdin(runtime: Runtime, bundle: Bundle, cid: str)
                   '"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}')  # fmt: skip
         runtime.ok("update", "--resources", "-", cid, stdin=docker)
         assert read(d["memory"], "memory.limit_in_bytes") == str(256 << 20)
-        if os.path.exists(os.path.join(d["memory"], "memory.memsw.limit_in_bytes")):
-            assert read(d["memory"], "memory.memsw.limit_in_bytes") == str(512 << 20)
+        if host.v1_has("memory", SWAP_FILE):  # else skipped, as at create
+            assert read(d["memory"], SWAP_FILE) == str(512 << 20)
         assert read(d["cpu"], "cpu.shares") == "256"  # unchanged by the zero
         assert read(d["cpu"], "cpu.cfs_quota_us") == "50000"
         path = os.path.join(bundle.path, "res.json")
+        cpu = _one_allowed_cpu()  # CPU 0 may be outside our cpuset
         with open(path, "w") as f:
-            f.write('{"pids": {"limit": 33}, "cpu": {"cpus": "0"}}')
+            f.write(f'{{"pids": {{"limit": 33}}, "cpu": {{"cpus": "{cpu}"}}}}')
         runtime.ok("update", "-r", path, cid)
         assert read(d["pids"], "pids.max") == "33"
-        assert read(d["cpuset"], "cpuset.cpus") == "0"
+        assert read(d["cpuset"], "cpuset.cpus") == cpu
         assert read(d["memory"], "memory.limit_in_bytes") == str(256 << 20)
     finally:
         runtime("delete", "--force", cid)
@@ -664,7 +696,7 @@ def test_events_reports_an_oom_kill(runtime: Runtime, bundle: Bundle, cid: str) 
     """A child buffering an endless line past the limit is OOM-killed; `events` says so."""
     limit = 32 << 20
     script = "sleep 1; tail /dev/zero; echo tail-status=$?; sleep 1"
-    resources = {"memory": {"limit": limit, "swap": limit}}
+    resources = {"memory": {"limit": limit, "swap": limit, **NO_SWAPPING}}
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sh", "-c", script)
     runtime.ok("create", "--bundle", bundle.path, cid)
     try:
@@ -733,7 +765,7 @@ def _files(runtime: Runtime, bundle: Bundle, cid: str) -> dict[str, str] | None:
         runtime.ok("delete", "--force", cid)
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/sbin/runc"), reason="runc not installed")
+@pytest.mark.skipif(host.runc_binary() is None, reason="runc not installed: nothing to compare")
 @pytest.mark.parametrize(
     "resources",
     [
@@ -758,7 +790,7 @@ def test_same_files_as_runc(
         ]
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sleep", "10")
     ours = _files(runtime, bundle, cid)  # first: it must create and remove /pyrunc-test itself
-    runc = Runtime(f"{state_root}-runc", ["/usr/sbin/runc"])
+    runc = Runtime(f"{state_root}-runc", [host.runc_binary() or "runc"])
     try:
         theirs = _files(runc, bundle, cid)
     finally:
