@@ -12,8 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import Bundle, Runtime, fresh_config
-from tests.leakcheck import ID_PREFIX, STATE_MARKER, LeakCheck
+# Container-side stages fail loudly if they import after leaving the host
+# (pyrunc/process/importguard.py). Set before tests.helpers copies the environment.
+os.environ["PYRUNC_IMPORT_GUARD"] = "1"
+
+from tests.helpers import Bundle, Runtime, fresh_config  # noqa: E402
+from tests.leakcheck import ID_PREFIX, STATE_MARKER, LeakCheck  # noqa: E402
 
 CGROUP_MARKERS = (ID_PREFIX, STATE_MARKER)
 _counter = itertools.count()

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # What init asks the runtime for before its root switch, and then runs itself.
 SYNC_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer")
+# What init runs itself, inside the container (with subprocess: see preload()).
+INSIDE_STAGES = ("createContainer", "startContainer")
 # What the runtime runs later from state.json (no config.json read after create).
 RECORDED_STAGES = ("poststart", "poststop")
 
@@ -47,14 +49,20 @@ warning_sink: Callable[[str], None] = _stderr_warning
 
 
 def preload() -> None:
-    """Import now what running a hook needs: startContainer hooks run after the root
-    switch, where the host's Python library is out of reach."""
+    """Import now what running a hook needs: init runs createContainer and
+    startContainer hooks after it left the host, where the host's Python library is
+    out of reach (pyrunc/process/preload.py calls this before)."""
     import signal  # noqa: F401
     import subprocess  # noqa: F401
 
 
 def needs_sync(hooks: dict[str, tuple[Hook, ...]]) -> bool:
     return any(hooks.get(stage) for stage in SYNC_STAGES)
+
+
+def runs_inside(hooks: dict[str, tuple[Hook, ...]]) -> bool:
+    """Whether the container's init will run hooks itself."""
+    return any(hooks.get(stage) for stage in INSIDE_STAGES)
 
 
 def to_record(hooks: dict[str, tuple[Hook, ...]]) -> dict[str, list[dict[str, Any]]]:

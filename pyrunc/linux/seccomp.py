@@ -133,6 +133,8 @@ class _ArgCmp(ctypes.Structure):
     ]
 
 
+# Built at import: load_bpf runs after the stage left the host (pyrunc/process/preload.py).
+_libc = ctypes.CDLL(None, use_errno=True)
 _loaded: list[ctypes.CDLL] = []  # a cache without functools (and the collections it imports)
 
 
@@ -293,8 +295,7 @@ def load_bpf(program: bytes, flags: int) -> int:
     """seccomp(SET_MODE_FILTER); returns the listener fd, or -1 without one."""
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    ret = libc.syscall(
+    ret = _libc.syscall(
         ctypes.c_long(_SYS_SECCOMP), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
         ctypes.c_uint(flags), ctypes.byref(prog),
     )  # fmt: skip

@@ -10,18 +10,22 @@ from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container import hooks
 from pyrunc.linux import capabilities, lsm, namespaces, network, paths, rootfs, sysctl, tty
 from pyrunc.linux import syscalls as sc
-from pyrunc.process import attributes
+from pyrunc.process import attributes, importguard
 from pyrunc.process.channel import Channel
 from pyrunc.process.errors import go_style, step
 from pyrunc.process.options import InitOptions
+from pyrunc.process.preload import Prepared
 from pyrunc.spec.config import Config, Process
 
 
-def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> None:
-    """Never returns."""
+def run(
+    cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager, prepared: Prepared
+) -> None:
+    """Never returns. Everything it imports lazily, prepared loaded (preload.for_init)."""
     first = timing.count()
     try:
-        path = _set_up(cfg, opts, cgroups, ch)
+        path = _set_up(cfg, opts, cgroups, ch, prepared)
+        importguard.check()
         timing.mark("process")
         ch.send("ready", marks=timing.since(first))
         ch.close()
@@ -37,16 +41,21 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
     _exec(cfg.process, path)
 
 
-def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager, ch: Channel) -> str | None:
+def _set_up(
+    cfg: Config, opts: InitOptions, cgroups: CgroupManager, ch: Channel, prepared: Prepared
+) -> str | None:
     nss = cfg.linux.namespaces
-    seccomp = _compile_seccomp(cfg)  # now: libseccomp is a host library
+    seccomp = prepared.seccomp_filter()  # compiled by stage 1, with the host's libseccomp
     os.setsid()
     if not opts.no_new_keyring:
         with step("joining a new session keyring"):
             sc.join_session_keyring()
     with step("preparing rootfs"):
-        rootfs.prepare_rootfs(cfg, cfg.linux.namespace("user") is not None,
-                              lambda root_fd, m: _mount_cgroup(root_fd, m, cgroups))
+        rootfs.prepare_rootfs(
+            cfg,
+            cfg.linux.namespace("user") is not None,
+            lambda root_fd, m: _mount_cgroup(root_fd, m, cgroups),
+        )
     if cfg.hostname is not None:
         with step("setting hostname"):
             sc.sethostname(cfg.hostname)
@@ -78,15 +87,6 @@ def _set_up(cfg: Config, opts: InitOptions, cgroups: CgroupManager, ch: Channel)
     return _set_up_process(proc, opts, seccomp, ch)
 
 
-def _compile_seccomp(cfg: Config):  # noqa: ANN202 - seccomp.Filter, imported lazily
-    if not cfg.linux.seccomp:
-        return None
-    from pyrunc.linux import seccomp
-
-    with step("compiling seccomp filter"):
-        return seccomp.prepare(cfg.linux.seccomp)
-
-
 def _set_up_after_switch(cfg: Config, opts: InitOptions, proc_fd: int) -> None:
     if opts.console_fd >= 0:
         # After the switch: /dev/ptmx is now the container's devpts, so is the pty.
@@ -107,7 +107,7 @@ def _set_up_after_switch(cfg: Config, opts: InitOptions, proc_fd: int) -> None:
 
 
 def _mount_cgroup(root_fd: int, m, cgroups: CgroupManager) -> None:  # noqa: ANN001
-    from pyrunc.cgroups.mount import mount_cgroups
+    from pyrunc.cgroups.mount import mount_cgroups  # loaded by preload.for_init
 
     mount_cgroups(root_fd, m, cgroups)
 
@@ -126,7 +126,6 @@ _hook_state: dict = {}
 def _create_hooks(cfg: Config, ch: Channel) -> None:
     """Namespaces and mounts exist, the root is not switched yet: the runtime runs
     prestart and createRuntime, then we run createContainer in here (runtime-spec)."""
-    hooks.preload()
     ch.send("hooks")
     _hook_state.update(ch.expect("hooks-done").get("state") or {})
     state = {**_hook_state, "status": "creating"}
@@ -146,6 +145,7 @@ def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
     try:
         state = {**_hook_state, "status": "created"}
         hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state)
+        importguard.check()
     except Exception as e:  # noqa: BLE001 - start reports it; we stop the container
         os.write(fd, b"1" + go_style(e).encode()[:4000])
         os._exit(1)

@@ -12,7 +12,7 @@ from pyrunc import timing
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.linux import mounts, namespaces
 from pyrunc.linux import syscalls as sc
-from pyrunc.process import init
+from pyrunc.process import importguard, init, preload
 from pyrunc.process.channel import Channel
 from pyrunc.process.errors import go_style, step
 from pyrunc.process.options import InitOptions
@@ -26,6 +26,9 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         keep = {ch.fileno(), opts.state_dir_fd, opts.console_fd}
         sc.close_fds_except(keep, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
+        # While the runtime moves us into the cgroup: from the namespaces on, the
+        # host's Python installation may be out of reach or the image's.
+        prepared = preload.for_init(cfg)
         ch.expect("cgroup-applied")
         # Still in the host's user namespace: idmapped mounts need its CAP_SYS_ADMIN.
         with step("preparing idmapped mounts"):
@@ -35,6 +38,7 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         if namespaces.wants_new(nss, "time") and cfg.linux.time_offsets:
             with step("opening time offsets"):
                 offsets_fd = namespaces.open_time_offsets()
+        importguard.arm("the container's init")
         with step("joining namespaces"):
             namespaces.join_namespaces(nss)
         if namespaces.joins(nss, "user"):
@@ -52,7 +56,7 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         first = timing.count()
         pid = os.fork()
         if pid == 0:
-            init.run(cfg, ch, opts, cgroups)
+            init.run(cfg, ch, opts, cgroups, prepared)
         ch.send("init-pid", pid=pid, marks=timing.since(first - 1))
     except BaseException as e:  # noqa: BLE001 - report, never unwind into the runtime's code
         _report(ch, e)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.container.status import is_alive
 from pyrunc.errors import PyruncError
 from pyrunc.linux import lsm, namespaces, paths, tty
 from pyrunc.linux import syscalls as sc
-from pyrunc.process import attributes
+from pyrunc.process import attributes, importguard, preload
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.errors import go_style, step
 from pyrunc.process.reap import checked_pid, kill, kill_and_reap, reap
@@ -130,10 +131,14 @@ def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
     try:
         sc.close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
+        # While the runtime moves us into the cgroup: once in the container's
+        # namespaces the host's Python installation is out of reach or the image's.
+        prepared = preload.for_exec(opts.seccomp)
         ch.expect("cgroup-applied")
-        filt = _compile_seccomp(opts.seccomp)  # now: libseccomp is a host library
+        filt = prepared.seccomp_filter()
         with step("opening procfs"):
             proc_fd = paths.open_procfs()  # ours, for the LSM writes (never the container's)
+        importguard.arm("the exec'd process")
         with step("joining the container's namespaces"):
             _join_container(opts.init_pid, opts.init_start_time)
         pid = os.fork()
@@ -151,8 +156,6 @@ def _join_container(init_pid: int, start_time: int) -> None:
     root = os.open(f"/proc/{init_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         # Opened by pid: make sure it is still the container's init, not a reused pid.
-        from pyrunc.container.status import is_alive
-
         if not is_alive(init_pid, start_time):
             raise OSError("the container's init has exited")
         for ns_type, fd in fds:
@@ -210,22 +213,13 @@ def _tenant(proc: Process, ch: Channel, opts: TenantOptions, filt: Any, proc_fd:
         attributes.write_oom_score_adj(proc)
         # A SCMP_ACT_NOTIFY listener has no taker here (no on_listener): refused.
         path = attributes.apply(proc, opts.preserve_fds, filt)
+        importguard.check()
         ch.send("ready")
         ch.close()
     except BaseException as e:  # noqa: BLE001
         _report(ch, f"unable to start container process: {go_style(e)}")
         os._exit(1)
     attributes.exec_or_die(proc, path)
-
-
-def _compile_seccomp(section: dict[str, Any] | None):  # noqa: ANN202 - seccomp.Filter
-    """The container's linux.seccomp, compiled as init compiles it (exec gets it too)."""
-    if not section:
-        return None
-    from pyrunc.linux import seccomp
-
-    with step("compiling seccomp filter"):
-        return seccomp.prepare(section)
 
 
 def _apply_lsm(proc: Process, proc_fd: int) -> None:
