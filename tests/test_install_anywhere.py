@@ -446,3 +446,59 @@ def test_planted_modules_never_run(
             r = rt("exec", cid + "e", "sh", "-c", "echo exec")
             assert (r.code, r.out, _planted_ran(bundle)) == (0, "exec\n", ""), r.err
     assert _planted_ran(bundle) == ""
+
+
+# -- the import guard the rest of the suite runs under ----------------------------------------
+
+_GUARD_PROBE = """
+import ctypes, os, sys
+from pyrunc.process import importguard
+
+importguard.arm("the probe")
+def attempt(what, action):
+    try:
+        action()
+        print(f"{what}: allowed")
+    except importguard.ImportAfterLeavingHost as e:
+        print(f"{what}: {e}")
+attempt("new module", lambda: __import__("colorsys"))
+attempt("loaded module", lambda: __import__("os"))
+attempt("python file", lambda: open(os.__file__).close())
+attempt("other file", lambda: open("/proc/self/status").close())
+attempt("library", lambda: ctypes.CDLL("libc.so.6"))
+attempt("check", importguard.check)
+"""
+_REFUSED = [
+    "new module: module 'colorsys' was imported after the probe left the host",
+    "loaded module: allowed",
+    "python file: file '{os_file}' of the Python installation was opened"
+    " after the probe left the host",
+    "other file: allowed",
+    "library: library 'libc.so.6' was loaded after the probe left the host",
+    "check: module 'colorsys' was imported after the probe left the host",
+]
+_HINT = (
+    " (credentials, user namespace or root switch): load it before, in pyrunc/process/preload.py"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "armed"),
+    [("1", (), True), ("0", ("--debug",), True), ("0", (), False), ("", (), False)],
+)
+def test_import_guard_names_what_came_after_leaving_the_host(
+    env: str, args: tuple[str, ...], armed: bool
+) -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", _GUARD_PROBE, *args], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": REPO, "PYRUNC_IMPORT_GUARD": env}, timeout=30,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    if not armed:
+        assert r.stdout.split("\n")[:-1] == [f"{line.split(':')[0]}: allowed" for line in _REFUSED]
+        return
+    os_file = os.__file__
+    assert r.stdout.split("\n")[:-1] == [
+        line.format(os_file=os_file) + ("" if line.endswith("allowed") else _HINT)
+        for line in _REFUSED
+    ]
