@@ -18,12 +18,21 @@ from contextlib import contextmanager
 
 import pytest
 
-from pyrunc.cgroups.manager import is_unified
+from tests import host
 from tests.helpers import Bundle, Runtime, error_message
 
 ROOT = "/sys/fs/cgroup"
 
-pytestmark = pytest.mark.skipif(not is_unified(), reason="needs a pure cgroup v2 host (the VM)")
+pytestmark = pytest.mark.skipif(
+    not host.is_cgroup_v2(), reason="needs a pure cgroup v2 host (the VM)"
+)
+
+
+def has_hugetlb_2mb() -> bool:
+    """The kernel has the hugetlb controller (not every build does) and 2 MB pages."""
+    return "hugetlb" in read(ROOT, "cgroup.controllers").split() and (
+        "2MB" in host.hugepage_sizes()
+    )
 
 
 def own_cgroup(pid: int | str) -> str:
@@ -76,9 +85,11 @@ def test_resources_reach_the_v2_files(runtime: Runtime, bundle: Bundle, cid: str
         "cpu": {"shares": 512, "quota": 30000, "period": 200000, "cpus": "0", "mems": "0",
                 "idle": 0, "burst": 1000},
         "pids": {"limit": 42},
-        "hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}],
         "unified": {"memory.high": str(48 << 20)},
     }  # fmt: skip
+    hugetlb = has_hugetlb_2mb()  # else: test_hugetlb_applied_or_refused_by_name
+    if hugetlb:
+        resources["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4 << 20}]
     set_cgroup(bundle, f"/pyrunc-test/{cid}/inner", resources, "sleep", "100")
     with running(runtime, bundle, cid) as d:
         assert d == f"{ROOT}/pyrunc-test/{cid}/inner"
@@ -91,12 +102,30 @@ def test_resources_reach_the_v2_files(runtime: Runtime, bundle: Bundle, cid: str
         assert read(d, "cpu.max.burst") == "1000"
         assert read(d, "cpuset.cpus") == "0" and read(d, "cpuset.mems") == "0"
         assert read(d, "pids.max") == "42"
-        assert read(d, "hugetlb.2MB.max") == str(4 << 20)
+        if hugetlb:
+            assert read(d, "hugetlb.2MB.max") == str(4 << 20)
         # Every level we made hands the controllers down (nested creation).
         for parent in (f"{ROOT}/pyrunc-test", f"{ROOT}/pyrunc-test/{cid}"):
             enabled = set(read(parent, "cgroup.subtree_control").split())
-            assert {"cpu", "memory", "pids", "cpuset", "hugetlb", "io"} <= enabled, parent
+            want = {"cpu", "memory", "pids", "cpuset", "io"} | ({"hugetlb"} if hugetlb else set())
+            assert want <= enabled, parent
     assert dirs_named(cid) == [] and not os.path.exists(f"{ROOT}/pyrunc-test")
+
+
+def test_hugetlb_applied_or_refused_by_name(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """Where the kernel has no hugetlb controller (or no 2 MB pages), create fails in one
+    line naming the field, and leaves nothing behind."""
+    limits = [{"pageSize": "2MB", "limit": 4 << 20}]
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"hugepageLimits": limits}, "sleep", "100")
+    if has_hugetlb_2mb():
+        with running(runtime, bundle, cid) as d:
+            assert read(d, "hugetlb.2MB.max") == str(4 << 20)
+        return
+    r = runtime("create", "--bundle", bundle.path, cid)
+    msg = error_message(r.err)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert msg.startswith("linux.resources.hugepageLimits[0]: ") and "hugetlb" in msg, msg
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
 
 
 @pytest.mark.parametrize("kind", ["absolute", "default"])
