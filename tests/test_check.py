@@ -366,11 +366,14 @@ V1_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
 
 def hidden(state_root: str, controller: str, mountpoint: str) -> Runtime:
     """pyrunc run in a mount namespace of its own where `controller`'s v1 hierarchy is
-    covered by a hierarchy with no controller: its directories are there, but none of
-    the controller's files, as on a kernel built without them (what differs between
-    hosts of this kind: BFQ's weights, hugetlb, net_cls...)."""
-    name = f"pyrunc-hide-{os.getpid()}"
-    cover = f'mount -t cgroup -o none,name={name} cgroup {mountpoint} && exec "$@"'
+    covered by a bind of another, existing hierarchy: its directories are there, but none
+    of the controller's files, as on a kernel built without them (what differs between
+    hosts of this kind: BFQ's weights, hugetlb, net_cls...). A bind makes no hierarchy:
+    a new one (mount -t cgroup -o none,name=...) would show in every process's
+    /proc/<pid>/cgroup, host-wide, and may outlive the namespace by minutes."""
+    others = (host.v1_mountpoint(c) for c in ("freezer", "devices", "pids", "memory"))
+    other = next(m for m in others if m and m != mountpoint)
+    cover = f'mount --bind {other} {mountpoint} && exec "$@"'
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", cover, "sh"]
     return Runtime(state_root, [*argv, *PYRUNC])
 
