@@ -201,10 +201,15 @@ def test_shared_parent_does_not_break_delete(runtime: Runtime, bundle: Bundle, c
 
 
 SWAP_FILE = "memory.memsw.limit_in_bytes"  # only with swap accounting (swapaccount=1)
-# Where the kernel has no swap accounting, a swap limit is skipped and the container may
-# swap: swappiness 0 keeps its anonymous memory in RAM, so a limit still ends in an OOM
-# kill on hosts with swap space too.
+# Where the kernel has no swap accounting, a swap limit is refused (HOST_DEPENDENT), so
+# tests that want one ask the host; swappiness 0 keeps a container's anonymous memory in
+# RAM, so that a memory limit alone still ends in an OOM kill on hosts with swap space.
 NO_SWAPPING = {"swappiness": 0}
+
+
+def swap_limit(swap: int) -> dict[str, int]:
+    """{"swap": swap} where this host has swap accounting, else nothing."""
+    return {"swap": swap} if host.v1_has("memory", SWAP_FILE) else {}
 
 
 def _one_allowed_cpu() -> str:
@@ -218,7 +223,7 @@ def test_resources_reach_the_files(runtime: Runtime, bundle: Bundle, cid: str) -
     mem, swap = 64 << 20, 128 << 20
     resources = {
         "devices": [{"allow": False, "access": "rwm"}],
-        "memory": {"limit": mem, "swap": swap},
+        "memory": {"limit": mem, **swap_limit(swap)},
         "cpu": {"shares": 512, "quota": 30000, "period": 200000, "cpus": cpu, "mems": "0"},
         "pids": {"limit": 42},
     }
@@ -227,8 +232,6 @@ def test_resources_reach_the_files(runtime: Runtime, bundle: Bundle, cid: str) -
     with created(runtime, bundle, cid) as pid:
         d = host_dirs(proc_cgroups(pid))
         assert read(d["memory"], "memory.limit_in_bytes") == str(mem)
-        # Without swap accounting the kernel has no memsw file: memory.swap is skipped
-        # there (as runc and docker do), and create succeeds all the same.
         if host.v1_has("memory", SWAP_FILE):
             assert read(d["memory"], SWAP_FILE) == str(swap)
         assert read(d["cpu"], "cpu.shares") == "512"
@@ -280,7 +283,7 @@ def test_invalid_resource_value_fails_cleanly(runtime: Runtime, bundle: Bundle, 
 def test_memory_limit_too_low_is_reported(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """The init is OOM-killed while it sets up: say so, not just "exited"."""
     small = 1 << 16
-    memory = {"limit": small, "swap": small, **NO_SWAPPING}
+    memory = {"limit": small, **swap_limit(small), **NO_SWAPPING}
     set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": memory})
     r = runtime("create", "--bundle", bundle.path, cid)
     assert r.code == 1 and "OOM-killed" in error_message(r.err), r.err
@@ -384,6 +387,8 @@ def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, ci
 # nothing behind, and `pyrunc check` reports the same problem at the same field.
 # (controller, the file a new cgroup would need, resources, field, expected content)
 HOST_DEPENDENT = {
+    "memory-swap": ("memory", (SWAP_FILE,), {"memory": {"limit": 64 << 20, "swap": 96 << 20}},
+                    "linux.resources.memory.swap", str(96 << 20)),
     "blkio-weight": ("blkio", ("blkio.weight", "blkio.bfq.weight"),
                      {"blockIO": {"weight": 300}}, "linux.resources.blockIO.weight", "300"),
     "blkio-leaf-weight": ("blkio", ("blkio.leaf_weight",), {"blockIO": {"leafWeight": 200}},
@@ -607,11 +612,13 @@ def test_update_flags_json_and_stdin(runtime: Runtime, bundle: Bundle, cid: str)
         assert read(d["cpu"], "cpu.cfs_quota_us") == "50000"
         # docker's stdin document (engine-protocol 4.1): zeros leave values alone; memory
         # goes up with its memsw limit (the kernel wants limit <= memsw at every step).
-        docker = ('{"memory":{"limit":268435456,"reservation":0,"swap":536870912,"kernel":0},'
-                  '"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}')  # fmt: skip
+        # (docker sends no swap where the host has no swap accounting)
+        memory = {"limit": 256 << 20, "reservation": 0, **swap_limit(512 << 20), "kernel": 0}
+        docker = json.dumps({"memory": memory, "cpu": {"shares": 0, "quota": 0, "period": 0},
+                             "blockIO": {"weight": 0}})  # fmt: skip
         runtime.ok("update", "--resources", "-", cid, stdin=docker)
         assert read(d["memory"], "memory.limit_in_bytes") == str(256 << 20)
-        if host.v1_has("memory", SWAP_FILE):  # else skipped, as at create
+        if host.v1_has("memory", SWAP_FILE):
             assert read(d["memory"], SWAP_FILE) == str(512 << 20)
         assert read(d["cpu"], "cpu.shares") == "256"  # unchanged by the zero
         assert read(d["cpu"], "cpu.cfs_quota_us") == "50000"
@@ -696,7 +703,7 @@ def test_events_reports_an_oom_kill(runtime: Runtime, bundle: Bundle, cid: str) 
     """A child buffering an endless line past the limit is OOM-killed; `events` says so."""
     limit = 32 << 20
     script = "sleep 1; tail /dev/zero; echo tail-status=$?; sleep 1"
-    resources = {"memory": {"limit": limit, "swap": limit, **NO_SWAPPING}}
+    resources = {"memory": {"limit": limit, **swap_limit(limit), **NO_SWAPPING}}
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources, "sh", "-c", script)
     runtime.ok("create", "--bundle", bundle.path, cid)
     try:

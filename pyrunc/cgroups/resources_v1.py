@@ -126,7 +126,10 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
     if mem.get("limit"):
         yield ("memory", "memory.limit_in_bytes", _limit(mem["limit"]))
     if mem.get("swap"):
-        yield ("memory", "?memory.memsw.limit_in_bytes", _limit(mem["swap"]))
+        # Without swap accounting there is no memsw file: fine for an unlimited swap,
+        # an error naming the field for a limit (as runc; docker drops it beforehand).
+        opt = "?" if mem["swap"] == -1 else ""
+        yield ("memory", opt + "memory.memsw.limit_in_bytes", _limit(mem["swap"]))
     if mem.get("reservation"):
         yield ("memory", "memory.soft_limit_in_bytes", _limit(mem["reservation"]))
     if mem.get("kernel"):  # gone from recent kernels; runc ignores it there

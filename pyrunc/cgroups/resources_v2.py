@@ -25,6 +25,7 @@ SHARES_MIN, SHARES_MAX = 2, 262144
 BLKIO_MIN, BLKIO_MAX = 10, 1000
 WEIGHT_MIN, WEIGHT_MAX = 1, 10000
 
+
 def _go_div(a: int, b: int) -> int:
     """Integer division truncating toward zero, as Go's (Python's // floors)."""
     q = abs(a) // abs(b)
@@ -74,8 +75,14 @@ def _num(v: int) -> str:
     return "max" if v == -1 else str(v)
 
 
+def _unlimited_if_negative(v: int) -> int:
+    """Any negative limit is "no limit" (-1), as on v1: v2's files refuse "-5"."""
+    return -1 if v < 0 else v
+
+
 def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
-    limit, swap = mem.get("limit") or 0, mem.get("swap") or 0
+    limit = _unlimited_if_negative(mem.get("limit") or 0)
+    swap = _unlimited_if_negative(mem.get("swap") or 0)
     converted = swap_max(swap, limit)
     value = _num(converted)
     if value == "" and swap > 0:  # swap == limit: no swap at all
@@ -86,8 +93,9 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
         yield ("?memory.swap.max" if value in ("0", "max") else "memory.swap.max", value)
     if _num(limit):
         yield ("memory.max", _num(limit))
-    if _num(mem.get("reservation") or 0):
-        yield ("memory.low", _num(mem["reservation"]))
+    reservation = _unlimited_if_negative(mem.get("reservation") or 0)
+    if _num(reservation):
+        yield ("memory.low", _num(reservation))
     # kernel, kernelTCP, swappiness, disableOOMKiller, useHierarchy: v1 only (runc
     # ignores them on v2).
 
@@ -187,3 +195,44 @@ def to_files(resources: dict[str, Any], bfq: bool = False) -> Iterator[Write]:
 
 def controller_of(name: str) -> str:
     return name.lstrip("?").split(".", 1)[0]
+
+
+# The linux.resources field each v2 file is written for (errors name the field).
+_FIELDS = {
+    "memory.swap.max": "memory.swap",
+    "memory.max": "memory.limit",
+    "memory.low": "memory.reservation",
+    "cpu.idle": "cpu.idle",
+    "cpu.weight": "cpu.shares",
+    "cpu.max.burst": "cpu.burst",
+    "cpu.max": "cpu.quota",
+    "cpuset.cpus": "cpu.cpus",
+    "cpuset.mems": "cpu.mems",
+    "pids.max": "pids.limit",
+    "rdma.max": "rdma",
+}
+
+
+def field_of(name: str, value: str, resources: dict[str, Any]) -> str:
+    """The linux.resources field a write of `value` to file `name` comes from."""
+    name = name.lstrip("?")
+    if name in _FIELDS:
+        return f"linux.resources.{_FIELDS[name]}"
+    if name in ("io.weight", "io.bfq.weight"):
+        per_device = ":" in value.split(" ", 1)[0]
+        return "linux.resources.blockIO." + ("weightDevice" if per_device else "weight")
+    if name == "io.max":
+        word = value.split(" ", 1)[-1].split("=", 1)[0]
+        key = next((k for k, w in _IO_MAX_KEYS if w == word), "")
+        return f"linux.resources.blockIO.{key}" if key else "linux.resources.blockIO"
+    if name.startswith("hugetlb.") and name not in (resources.get("unified") or {}):
+        size = name.split(".")[1]
+        for i, h in enumerate(resources.get("hugepageLimits") or ()):
+            if isinstance(h, dict) and h.get("pageSize") == size:
+                return f"linux.resources.hugepageLimits[{i}]"
+    return f'linux.resources.unified["{name}"]'
+
+
+def missing_controller(controller: str) -> str:
+    """What create and check both say of a controller this host's cgroup v2 lacks."""
+    return f"this host's cgroup v2 has no {controller} controller"

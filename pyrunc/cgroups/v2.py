@@ -97,25 +97,25 @@ class V2Manager(CgroupManager):
         bfq = os.path.exists(os.path.join(self.path, "io.bfq.weight"))
         writes = list(resources_v2.to_files(resources, bfq))  # every error before any write
         for name, value in writes:
-            self._write(name, value)
+            self._write(name, value, resources)
         if not update:  # runc's update has no device rules: the filter stays
             from pyrunc.cgroups import ebpf
 
             ebpf.install(self.path, resources.get("devices") or [], DEFAULT_DEVICE_RULES)
 
-    def _write(self, name: str, value: str) -> None:
+    def _write(self, name: str, value: str, resources: dict[str, Any]) -> None:
         optional = name.startswith("?")
         name = name.lstrip("?")
         if not os.path.exists(os.path.join(self.path, name)):
             if optional:
                 return
+            at = resources_v2.field_of(name, value, resources)
             controller = resources_v2.controller_of(name)
             available = read_file(self.path, "cgroup.controllers").split()
             if controller not in available and controller != "cgroup":
-                raise CgroupError(
-                    f"cannot set {name}: cgroup controller {controller!r} is not available"
-                )
-            raise CgroupError(f"cannot set {name}: no such file in {self.path}")
+                why = resources_v2.missing_controller(controller)
+                raise CgroupError(f"{at}: cannot set {name}: {why}")
+            raise CgroupError(f"{at}: cannot set {name}: no such file in {self.path}")
         write_file(self.path, name, value)
 
     def _check_memory_usage(self, mem: dict[str, Any]) -> None:
@@ -208,5 +208,3 @@ def _subdirs_deepest_first(directory: str) -> list[str]:
     for dirpath, dirnames, _ in os.walk(directory):
         found += [os.path.join(dirpath, d) for d in dirnames]
     return sorted(found, key=lambda p: p.count("/"), reverse=True)
-
-

@@ -17,12 +17,6 @@ from pyrunc.check.findings import HOST, Finding, error, ok, warning
 
 _ID = "pyrunc-check"  # stands for the container id in a default cgroupsPath
 
-_SECTIONS = {
-    "memory": "memory", "cpu": "cpu", "cpuset": "cpu", "pids": "pids", "blkio": "blockIO",
-    "io": "blockIO", "hugetlb": "hugepageLimits", "net_cls": "network", "net_prio": "network",
-    "rdma": "rdma", "devices": "devices",
-}  # fmt: skip
-
 
 def layout() -> str:
     """'v2', 'hybrid' (v1 controllers plus an empty v2 mount) or 'v1'."""
@@ -173,21 +167,17 @@ def _v2(resources: dict[str, Any], path: str) -> Iterator[Finding]:
         yield refusal
     available = set(_read(os.path.join(CGROUP_ROOT, "cgroup.controllers")).split())
     seen: set[str] = set()
-    for name, _ in writes:
+    for name, value in writes:
         controller = resources_v2.controller_of(name)
         if name.startswith("?") or controller in seen or controller == "cgroup":
             continue
         seen.add(controller)
-        at = "linux.resources." + _SECTIONS.get(controller, "unified")
+        at = resources_v2.field_of(name, value, resources)
         if controller in available:
             yield ok(HOST, at, f"the {controller} controller is available")
         else:
-            yield error(
-                HOST,
-                at,
-                f"this host's cgroup v2 has no {controller} controller",
-                f"remove {at}, or enable {controller} on this host",
-            )
+            why = resources_v2.missing_controller(controller)
+            yield error(HOST, at, why, f"remove {at}, or enable {controller} on this host")
 
 
 def _read(path: str) -> str:

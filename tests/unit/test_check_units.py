@@ -218,6 +218,21 @@ def test_cgroup_files_map_back_to_their_field() -> None:
     assert field_of("net_cls.classid", res) == "linux.resources.network.classID"
 
 
+def test_v2_files_map_back_to_their_field() -> None:
+    from pyrunc.cgroups.resources_v2 import field_of as v2_field
+
+    res = {"hugepageLimits": [{"pageSize": "1GB"}, {"pageSize": "2MB"}], "unified": {}}
+    assert v2_field("hugetlb.2MB.max", "1", res) == "linux.resources.hugepageLimits[1]"
+    assert v2_field("?memory.swap.max", "0", res) == "linux.resources.memory.swap"
+    assert v2_field("cpu.weight", "39", res) == "linux.resources.cpu.shares"
+    assert v2_field("io.weight", "100", res) == "linux.resources.blockIO.weight"
+    assert v2_field("io.bfq.weight", "8:0 100", res) == "linux.resources.blockIO.weightDevice"
+    assert (
+        v2_field("io.max", "8:0 wiops=5", res) == "linux.resources.blockIO.throttleWriteIOPSDevice"
+    )
+    assert v2_field("memory.high", "5", res) == 'linux.resources.unified["memory.high"]'
+
+
 def test_every_v1_write_names_a_field() -> None:
     """Each file to_files can write maps to a field of linux.resources, never to the bare
     linux.resources: a create error must say which value the host cannot apply."""
