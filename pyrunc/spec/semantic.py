@@ -166,6 +166,15 @@ def _capabilities(caps: dict) -> Iterator[Problem]:
         for i, name in enumerate(_arr(caps.get(which))):
             if isinstance(name, str) and name not in _CAPABILITY_SET:
                 yield ("process", "capabilities", which, i), f"unknown capability {_shown(name)}"
+    # capset(2) refuses an effective capability that is not permitted (EPERM at start,
+    # for runc too): say which one, before anything is made.
+    permitted = {name for name in _arr(caps.get("permitted")) if isinstance(name, str)}
+    for i, name in enumerate(_arr(caps.get("effective"))):
+        if isinstance(name, str) and name in _CAPABILITY_SET and name not in permitted:
+            yield (
+                ("process", "capabilities", "effective", i),
+                f"{name} is not in process.capabilities.permitted (the kernel refuses it)",
+            )
 
 
 def _rlimits(rlimits: list) -> Iterator[Problem]:

@@ -839,6 +839,13 @@ def test_semantic_capability_list_is_the_kernels() -> None:
         ),
         (
             lambda d: d["process"].update(
+                capabilities={"effective": ["CAP_CHOWN", "CAP_KILL"], "permitted": ["CAP_KILL"]}
+            ),
+            "process.capabilities.effective[0]: CAP_CHOWN is not in "
+            "process.capabilities.permitted (the kernel refuses it)",
+        ),
+        (
+            lambda d: d["process"].update(
                 rlimits=[
                     {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2},
                     {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2},
