@@ -2,6 +2,9 @@
 
 Every error carries the one-line message the CLI prints (runc's text where
 engines match on it), so the Python API and the CLI report the same thing.
+
+This is the ground floor: every module imports it, so it imports nothing of pyrunc
+(tests/unit/test_import_graph.py keeps it so).
 """
 
 from __future__ import annotations
@@ -63,6 +66,34 @@ class CreateFailed(PyruncError):
     """Setting up the container failed; everything created was undone."""
 
 
+class HookError(PyruncError):
+    """A hook failed, ran past its timeout or could not be started (container/hooks.py)."""
+
+
+class ExecFailed(PyruncError):
+    """The process could not be started in the container (container/exec.py, process/tenant.py).
+
+    Its text is runc's ("cannot exec in a stopped container"); the CLI and the API's
+    Container.exec print it after "exec failed: ".
+    """
+
+
+# The store's file name (container/store.py STATE_FILE), named here so that this module
+# imports nothing of pyrunc: every module imports it.
+_STATE_FILE = "state.json"
+
+
+class CorruptState(PyruncError):
+    """state.json cannot be read back (truncated, overwritten, hand-edited)."""
+
+    def __init__(self, container_id: str, reason: str) -> None:
+        super().__init__(
+            f"container {container_id}: {_STATE_FILE} is corrupt ({reason}); "
+            "`delete --force` removes what can be found"
+        )
+        self.container_id = container_id
+
+
 class CgroupError(PyruncError):
     """A cgroup could not be created, configured or removed."""
 
@@ -84,26 +115,3 @@ class HostError(PyruncError, OSError):
     @classmethod
     def of(cls, e: OSError) -> HostError:
         return cls(e.errno, e.strerror, e.filename) if e.errno else cls(*e.args)
-
-
-# Raised by modules the CLI loads only when it needs them; named here, resolved lazily.
-_ELSEWHERE = {
-    "CorruptState": "pyrunc.container.store",  # state.json cannot be read back
-    "ExecFailed": "pyrunc.process.tenant",  # the process could not be started
-    "HookError": "pyrunc.container.hooks",  # a hook failed or timed out
-}
-
-TYPE_CHECKING = False  # not typing's: this module is on every CLI call's path
-if TYPE_CHECKING:
-    from pyrunc.container.hooks import HookError
-    from pyrunc.container.store import CorruptState
-    from pyrunc.process.tenant import ExecFailed
-
-
-def __getattr__(name: str) -> type[PyruncError]:
-    if name not in _ELSEWHERE:
-        raise AttributeError(f"module 'pyrunc.errors' has no attribute {name!r}")
-    import importlib
-
-    found: type[PyruncError] = getattr(importlib.import_module(_ELSEWHERE[name]), name)
-    return found

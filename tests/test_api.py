@@ -533,8 +533,19 @@ def test_errors_are_the_cli_messages(
 def test_every_error_class_is_a_pyrunc_error() -> None:
     classes = [getattr(errors, name) for name in errors.__all__]
     assert all(issubclass(k, errors.PyruncError) for k in classes)
-    raised_elsewhere = {"CorruptState", "ExecFailed", "HookError"}  # resolved lazily
+    raised_elsewhere = {"CorruptState", "ExecFailed", "HookError"}  # by store, tenant, hooks
     assert {k.__name__ for k in classes} >= raised_elsewhere
+    from pyrunc.container.hooks import HookError
+    from pyrunc.container.store import STATE_FILE, CorruptState
+    from pyrunc.process.tenant import ExecFailed
+
+    # Still importable from the modules that raise them, and the same classes.
+    assert (HookError, CorruptState, ExecFailed) == (
+        errors.HookError,
+        errors.CorruptState,
+        errors.ExecFailed,
+    )
+    assert f"container c: {STATE_FILE} is corrupt (why)" in str(CorruptState("c", "why"))
 
 
 def test_wait_timeout_is_short(runtime: Runtime, bundle: Bundle, cid: str) -> None:

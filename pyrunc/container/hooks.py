@@ -19,7 +19,7 @@ import os
 import sys
 
 from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
-from pyrunc.errors import PyruncError
+from pyrunc.errors import HookError  # defined there; importable from here as before
 
 TYPE_CHECKING = False  # typing and spec.config stay off every CLI call's imports
 if TYPE_CHECKING:
@@ -34,10 +34,6 @@ SYNC_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer")
 INSIDE_STAGES = ("createContainer", "startContainer")
 # What the runtime runs later from state.json (no config.json read after create).
 RECORDED_STAGES = ("poststart", "poststop")
-
-
-class HookError(PyruncError):
-    """A hook failed, ran past its timeout or could not be started."""
 
 
 def _stderr_warning(msg: str) -> None:

@@ -12,7 +12,12 @@ import fcntl
 import os
 
 from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
-from pyrunc.errors import ContainerExists, ContainerNotExist, InvalidArgument, PyruncError
+from pyrunc.errors import (
+    ContainerExists,
+    ContainerNotExist,
+    CorruptState,  # defined there; importable from here as before
+    InvalidArgument,
+)
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -62,17 +67,6 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         except OSError:
             pass
         raise OSError(e.errno, e.strerror, path) from None
-
-
-class CorruptState(PyruncError):
-    """state.json cannot be read back (truncated, overwritten, hand-edited)."""
-
-    def __init__(self, container_id: str, reason: str) -> None:
-        super().__init__(
-            f"container {container_id}: {STATE_FILE} is corrupt ({reason}); "
-            "`delete --force` removes what can be found"
-        )
-        self.container_id = container_id
 
 
 # What every command reads from a record; anything else is optional.

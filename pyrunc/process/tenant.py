@@ -13,7 +13,7 @@ import os
 
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container.status import is_alive
-from pyrunc.errors import PyruncError
+from pyrunc.errors import ExecFailed, PyruncError  # ExecFailed: importable from here as before
 from pyrunc.linux import lsm, namespaces, paths, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes, importguard, preload
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 # Joined in this order: the user namespace owns the others, the mount namespace
 # changes how the remaining /proc paths would resolve (all are opened up front anyway).
 _JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
-
-
-class ExecFailed(PyruncError):
-    """The process could not be started in the container."""
 
 
 @dataclass(frozen=True)
