@@ -84,11 +84,11 @@ def features() -> dict[str, Any]:
 
 
 def _mount_options() -> list[str]:
-    from pyrunc.linux import mounts
+    from pyrunc.linux import mount_options
 
     # The flag table is the parser's own: every option listed is one it applies.
-    names = set(mounts._FLAG_OPTIONS) | set(mounts.PROPAGATION_OPTIONS)
-    names |= set(mounts.RECURSIVE_OPTIONS) | {"bind", "tmpcopyup"}
+    names = set(mount_options.FLAG_OPTIONS) | set(mount_options.PROPAGATION_OPTIONS)
+    names |= set(mount_options.RECURSIVE_OPTIONS) | {"bind", "tmpcopyup"}
     return sorted(names)
 
 

@@ -8,8 +8,9 @@ import os
 import stat
 
 from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
-from pyrunc.linux import devices, mounts, paths
+from pyrunc.linux import devices, mountinfo, mounts, paths
 from pyrunc.linux import syscalls as sc
+from pyrunc.linux.mount_options import locked_flags, parse_options
 from pyrunc.process.errors import step
 from pyrunc.spec.config import Config, Mount
 
@@ -88,7 +89,7 @@ def _refuse_without_mount_namespace(cfg: Config) -> None:
 
 def detach_mounts_under(root: str) -> None:
     """Undo the mounts a container without its own mount namespace left in ours."""
-    points = [m.point for m in mounts.mountinfo() if m.point != root and _is_under(m.point, root)]
+    points = [m.point for m in mountinfo.entries() if m.point != root and _is_under(m.point, root)]
     for point in sorted(points, key=len, reverse=True):
         try:
             sc.umount2(point, sc.MNT_DETACH)
@@ -108,7 +109,7 @@ def _make_parent_private(root: str) -> None:
 def _mount_of(path: str) -> tuple[str, list[str]]:
     """The mount point holding path (path itself included) and its optional fields."""
     best, best_fields = "/", []
-    for m in mounts.mountinfo():
+    for m in mountinfo.entries():
         if _is_under(path, m.point) and len(m.point) >= len(best):
             best, best_fields = m.point, m.fields
     return best, best_fields
@@ -118,7 +119,7 @@ def _needs_dev_setup(cfg: Config) -> bool:
     """runc sets up /dev unless the config bind-mounts /dev from elsewhere."""
     for m in cfg.mounts:
         if paths.clean(m.destination) == "/dev":
-            return not mounts.parse_options(m.options).is_bind
+            return not parse_options(m.options).is_bind
     return True
 
 
@@ -175,7 +176,7 @@ def _hide_host_pseudo_fs(root: str) -> None:
     inside the container. Detach them, or cover the ones we may not unmount (as runc).
     """
     gone: list[str] = []
-    for m in mounts.mountinfo():
+    for m in mountinfo.entries():
         if m.fstype not in ("proc", "sysfs") or m.root != "/":
             continue
         if any(_is_under(m.point, p) for p in (root, *gone)):
@@ -234,7 +235,7 @@ def finalize_rootfs(cfg: Config) -> None:
             None,
             "/",
             None,
-            sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | mounts._statvfs_to_ms(st.f_flag),
+            sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | locked_flags(st.f_flag),
             None,
         )
 
@@ -258,7 +259,7 @@ def _readonly_path(root_fd: int, path: str) -> None:
     fd = paths.open_in_root(root_fd, path)
     try:
         target = paths.fd_path(fd)
-        keep = mounts._statvfs_to_ms(os.statvfs(target).f_flag)
+        keep = locked_flags(os.statvfs(target).f_flag)
         sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep, None)
     finally:
         os.close(fd)

@@ -18,7 +18,7 @@ from pyrunc.cgroups.resources_v1 import to_files
 from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import validate_id
 from pyrunc.errors import CgroupError, InvalidArgument
-from pyrunc.linux.mounts import parse_options
+from pyrunc.linux.mount_options import parse_options
 
 FAST = settings(
     max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
