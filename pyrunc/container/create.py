@@ -7,7 +7,7 @@ import time
 
 from pyrunc import timing
 from pyrunc.container import hooks
-from pyrunc.container.status import process_start_time
+from pyrunc.container import status as st
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
 from pyrunc.errors import CreateFailed, InvalidArgument
 from pyrunc.faults import FAULT, hit
@@ -122,7 +122,7 @@ def _create_locked(
         opts = InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd)
         warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
-        record.update(pid=pid, pid_start_time=process_start_time(pid), cgroup=manager.to_state())
+        record.update(pid=pid, pid_start_time=st.process_start_time(pid), cgroup=manager.to_state())
         store.write(container_id, record)
         timing.mark("record")
         if FAULT:
@@ -161,7 +161,7 @@ def _poststop_after_failure(container_id: str, cfg) -> None:  # noqa: ANN001
     entries = cfg.hooks.get("poststop", ())
     if entries:
         base = {"id": container_id, "bundle": cfg.bundle, "annotations": cfg.annotations}
-        hooks.run_warning(entries, "poststop", hooks.state_doc(base, "stopped", 0))
+        hooks.run_warning(entries, "poststop", hooks.state_doc(base, st.STOPPED, 0))
 
 
 def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
@@ -174,7 +174,7 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "id": container_id,
         "pid": 0,
         "pid_start_time": None,
-        "creator": [me, process_start_time(me)],
+        "creator": [me, st.process_start_time(me)],
         "bundle": cfg.bundle,
         "rootfs": cfg.root_path,
         "created": _now(),
@@ -234,8 +234,9 @@ def _runtime_hooks(container_id: str, cfg):  # noqa: ANN001, ANN202
     def run(pid: int) -> dict:
         base = {"id": container_id, "bundle": cfg.bundle, "annotations": cfg.annotations}
         # runtime-tools reads "created" in prestart's state; createRuntime is mid-create.
-        hooks.run(cfg.hooks.get("prestart", ()), "prestart", hooks.state_doc(base, "created", pid))
-        state = hooks.state_doc(base, "creating", pid)
+        prestart = hooks.state_doc(base, st.CREATED, pid)
+        hooks.run(cfg.hooks.get("prestart", ()), "prestart", prestart)
+        state = hooks.state_doc(base, st.CREATING, pid)
         hooks.run(cfg.hooks.get("createRuntime", ()), "createRuntime", state)
         return state
 

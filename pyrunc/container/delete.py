@@ -9,7 +9,7 @@ from pyrunc.container import hooks
 from pyrunc.container import status as st
 from pyrunc.container.store import CorruptState, StateStore
 from pyrunc.container.wait import wait_exit
-from pyrunc.errors import ContainerNotExist, ContainerNotRunning, InvalidState
+from pyrunc.errors import ContainerNotExist, ContainerNotRunning
 from pyrunc.faults import FAULT, hit
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
@@ -22,10 +22,9 @@ def delete(c: Container, force: bool = False) -> None:
     with c.store.lock(c.id):
         c.record = c.store.read(c.id)  # what we loaded may predate a create that finished
         status = c.status()
-        if status != st.STOPPED and not force:
-            raise InvalidState(f"cannot delete container {c.id} that is not stopped: {status}")
+        st.check_allowed("delete --force" if force else "delete", status, c.id)
         manager = c.cgroup_manager()
-        if status != st.STOPPED:
+        if not st.allows("delete", status):  # --force: it still runs, kill it first
             try:
                 c.kill(signal.SIGKILL)
             except ContainerNotRunning:  # it exited meanwhile

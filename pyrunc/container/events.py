@@ -11,7 +11,7 @@ import time
 
 from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
 from pyrunc.container import status as st
-from pyrunc.errors import ContainerNotRunning, PyruncError
+from pyrunc.errors import PyruncError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -29,8 +29,7 @@ def encode(event: dict[str, Any]) -> str:
 
 
 def stats_event(c: Container) -> dict[str, Any]:
-    if c.status() == st.STOPPED:
-        raise ContainerNotRunning()
+    st.check_allowed("events", c.status())
     manager = c.cgroup_manager()
     if manager is None:
         raise PyruncError("events: the container has no cgroup")
@@ -40,8 +39,7 @@ def stats_event(c: Container) -> dict[str, Any]:
 def stream(
     c: Container, interval: float, clock: Callable[[], float] = time.monotonic
 ) -> Iterator[dict[str, Any]]:
-    if c.status() == st.STOPPED:
-        raise ContainerNotRunning()
+    st.check_allowed("events", c.status())
     manager = c.cgroup_manager()
     if manager is None:
         raise PyruncError("events: the container has no cgroup")

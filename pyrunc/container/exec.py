@@ -65,17 +65,12 @@ def exec_process(
 
     warmed = warmup.start()  # the kernel's cgroup-migration wait passes meanwhile
     from pyrunc.container.create import check_console_socket, write_pid_file
-    from pyrunc.process.tenant import ExecFailed
 
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
     with c.store.lock(c.id, shared=True):  # delete waits until the process is in
-        status = c.status()
-        if status == st.STOPPED:
-            raise ExecFailed("cannot exec in a stopped container")  # runc's text
-        if status == st.PAUSED and not ignore_paused:
-            raise ExecFailed("cannot exec in a paused container (use --ignore-paused to override)")
+        st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
         started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed)
         if FAULT:
             hit("exec-after-launch")

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 
 def kill(c: Container, sig: int, all_processes: bool = False) -> None:
     status = c.status()
-    if status not in (st.CREATED, st.RUNNING, st.PAUSED):
+    if not st.allows("kill", status):
         # With --all, what the init left in its cgroup still gets the signal (runc
         # does this; containerd's shim sends `kill --all ID 9` after the init exits
         # when the container shares the host's pid namespace).
         if all_processes and _signal_leftovers(c, sig):
             return
-        raise ContainerNotRunning()
+        raise st.refusal("kill", status)
     if all_processes:
         from pyrunc.cgroups.kill import signal_all
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyrunc.container import status as st
-from pyrunc.errors import ContainerNotRunning, InvalidState
+from pyrunc.errors import InvalidState
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -13,9 +13,7 @@ if TYPE_CHECKING:
 
 def pause(c: Container) -> None:
     with c.store.lock(c.id):
-        status = c.status()
-        if status not in (st.RUNNING, st.CREATED):  # runc pauses created ones too
-            raise ContainerNotRunning()
+        st.check_allowed("pause", c.status())
         manager = c.cgroup_manager()
         if manager is None:
             raise InvalidState("cannot pause a container without cgroups")

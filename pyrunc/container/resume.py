@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pyrunc.container import status as st
-from pyrunc.errors import InvalidState
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -13,8 +12,7 @@ if TYPE_CHECKING:
 
 def resume(c: Container) -> None:
     with c.store.lock(c.id):
-        if c.status() != st.PAUSED:
-            raise InvalidState("container not paused")  # runc's text
+        st.check_allowed("resume", c.status())
         manager = c.cgroup_manager()
         if manager is not None:
             manager.thaw()

@@ -42,20 +42,13 @@ def start(c: Container) -> None:
 
 
 def _check_startable(c: Container) -> None:
-    status = c.status()
-    if status == st.RUNNING:
-        raise InvalidState("cannot start an already running container")
-    if status == st.STOPPED:
-        raise InvalidState("cannot start a container that has stopped")  # runc's text
-    if status != st.CREATED:
-        raise InvalidState(f"cannot start a container in the {status} state")
+    st.check_allowed("start", c.status())
     if not c.record.get("has_process", True):
         # Nothing can ever run in it: end the waiting init so the container is
         # stopped, as the spec has start fail and leave it for delete.
         _stop_init(c)
         raise InvalidState(  # runc's words (it refuses such a config at create)
-            "process property must not be empty: "
-            "a container created without one cannot be started"
+            "process property must not be empty: a container created without one cannot be started"
         )
 
 

@@ -9,7 +9,7 @@ quota against the period) stay consistent. Device rules are never changed here.
 from __future__ import annotations
 
 from pyrunc.container import status as st
-from pyrunc.errors import ContainerNotRunning, InvalidArgument
+from pyrunc.errors import InvalidArgument
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -100,8 +100,7 @@ def update(c: Container, resources: dict[str, Any]) -> None:
     with c.store.lock(c.id):
         record = c.store.read(c.id)  # the latest, under the lock
         c.record = record
-        if c.status() == st.STOPPED:
-            raise ContainerNotRunning()
+        st.check_allowed("update", c.status())
         manager = c.cgroup_manager()
         if manager is None:
             raise InvalidArgument("update: the container has no cgroup")

@@ -8,6 +8,7 @@ import os
 from pyrunc import timing
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container import hooks
+from pyrunc.container.status import CREATED, CREATING
 from pyrunc.linux import capabilities, lsm, namespaces, network, paths, rootfs, sysctl, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes, importguard
@@ -128,7 +129,7 @@ def _create_hooks(cfg: Config, ch: Channel) -> None:
     prestart and createRuntime, then we run createContainer in here (runtime-spec)."""
     ch.send("hooks")
     _hook_state.update(ch.expect("hooks-done").get("state") or {})
-    state = {**_hook_state, "status": "creating"}
+    state = {**_hook_state, "status": CREATING}
     hooks.run(cfg.hooks.get("createContainer", ()), "createContainer", state)
 
 
@@ -143,7 +144,7 @@ def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
     except OSError:
         os._exit(1)
     try:
-        state = {**_hook_state, "status": "created"}
+        state = {**_hook_state, "status": CREATED}
         hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state)
         importguard.check()
     except Exception as e:  # noqa: BLE001 - start reports it; we stop the container
