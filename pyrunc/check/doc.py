@@ -2,7 +2,9 @@
 
 The document may break the schema anywhere: every accessor returns an empty
 value of the expected type for a missing or wrongly typed field, so each check
-looks only at what it can understand (the schema check reports the rest).
+looks only at what it can understand (the schema check reports the rest). The
+accessors are spec/semantic.py's own (pyrunc.spec.lenient), so `check` and
+`create` read a malformed document the same way.
 """
 
 from __future__ import annotations
@@ -12,22 +14,9 @@ import os
 from typing import Any
 
 from pyrunc.check.findings import SCHEMA, Finding, error
+from pyrunc.spec.lenient import arr, integer, obj, text
 
-
-def obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def arr(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def integer(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+__all__ = ["arr", "integer", "obj", "read", "text"]  # the accessors every check uses
 
 
 def read(bundle: str) -> tuple[dict[str, Any] | None, Finding | None]:

@@ -13,6 +13,7 @@ import os
 
 from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
 from pyrunc.errors import ConfigError
+from pyrunc.spec.lenient import arr, obj, text
 from pyrunc.spec.validate import format_path
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
@@ -63,18 +64,6 @@ _IFNAMSIZ = 16
 Problem = tuple[tuple, str]
 
 
-def _obj(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _arr(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _shown(value: str) -> str:
     """`value` for a message; quoted when it would break the one-line format."""
     return value if value.isprintable() else json.dumps(value)
@@ -108,7 +97,7 @@ def _root(doc: dict, bundle: str) -> Iterator[Problem]:
         # Optional in the schema only for Hyper-V containers; Linux needs one.
         yield ("root",), "required"
         return
-    path = _obj(root).get("path")
+    path = obj(root).get("path")
     if not isinstance(path, str):
         return
     if path == "":
@@ -122,8 +111,8 @@ def _root(doc: dict, bundle: str) -> Iterator[Problem]:
 
 
 def _mounts(doc: dict) -> Iterator[Problem]:
-    for i, mount in enumerate(_arr(doc.get("mounts"))):
-        dest = _obj(mount).get("destination")
+    for i, mount in enumerate(arr(doc.get("mounts"))):
+        dest = obj(mount).get("destination")
         if isinstance(dest, str) and not dest.startswith("/"):
             yield ("mounts", i, "destination"), "must be an absolute path"
 
@@ -131,8 +120,8 @@ def _mounts(doc: dict) -> Iterator[Problem]:
 def _devices(linux: dict) -> Iterator[Problem]:
     # The spec's "full path to device inside container": a relative one has no meaning
     # (and would be resolved against whatever directory init happens to be in).
-    for i, dev in enumerate(_arr(linux.get("devices"))):
-        path = _obj(dev).get("path")
+    for i, dev in enumerate(arr(linux.get("devices"))):
+        path = obj(dev).get("path")
         if isinstance(path, str) and not path.startswith("/"):
             yield ("linux", "devices", i, "path"), "must be an absolute path"
 
@@ -145,15 +134,15 @@ def _process(doc: dict) -> Iterator[Problem]:
     proc = doc.get("process")
     if not isinstance(proc, dict):
         return
-    if not _arr(proc.get("args")):
+    if not arr(proc.get("args")):
         yield ("process", "args"), "expected a non-empty array"
     cwd = proc.get("cwd")
     if isinstance(cwd, str) and not cwd.startswith("/"):
         yield ("process", "cwd"), "must be an absolute path"
-    yield from _capabilities(_obj(proc.get("capabilities")))
-    yield from _rlimits(_arr(proc.get("rlimits")))
-    yield from _io_priority(_obj(proc.get("ioPriority")))
-    yield from _scheduler(_obj(proc.get("scheduler")))
+    yield from _capabilities(obj(proc.get("capabilities")))
+    yield from _rlimits(arr(proc.get("rlimits")))
+    yield from _io_priority(obj(proc.get("ioPriority")))
+    yield from _scheduler(obj(proc.get("scheduler")))
     if proc.get("selinuxLabel"):
         from pyrunc.linux.lsm import selinux_enabled
 
@@ -163,13 +152,13 @@ def _process(doc: dict) -> Iterator[Problem]:
 
 def _capabilities(caps: dict) -> Iterator[Problem]:
     for which in _CAP_SETS:
-        for i, name in enumerate(_arr(caps.get(which))):
+        for i, name in enumerate(arr(caps.get(which))):
             if isinstance(name, str) and name not in _CAPABILITY_SET:
                 yield ("process", "capabilities", which, i), f"unknown capability {_shown(name)}"
     # capset(2) refuses an effective capability that is not permitted (EPERM at start,
     # for runc too): say which one, before anything is made.
-    permitted = {name for name in _arr(caps.get("permitted")) if isinstance(name, str)}
-    for i, name in enumerate(_arr(caps.get("effective"))):
+    permitted = {name for name in arr(caps.get("permitted")) if isinstance(name, str)}
+    for i, name in enumerate(arr(caps.get("effective"))):
         if isinstance(name, str) and name in _CAPABILITY_SET and name not in permitted:
             yield (
                 ("process", "capabilities", "effective", i),
@@ -180,7 +169,7 @@ def _capabilities(caps: dict) -> Iterator[Problem]:
 def _rlimits(rlimits: list) -> Iterator[Problem]:
     seen: dict[str, int] = {}
     for i, rlimit in enumerate(rlimits):
-        rlimit = _obj(rlimit)
+        rlimit = obj(rlimit)
         kind = rlimit.get("type")
         if isinstance(kind, str):
             if kind not in RLIMITS:
@@ -225,8 +214,8 @@ def _namespaces(linux: dict) -> tuple[dict[str, dict], list[Problem]]:
     """Namespaces by type (first entry wins) and the problems of the list."""
     found: dict[str, dict] = {}
     problems: list[Problem] = []
-    for i, ns in enumerate(_arr(linux.get("namespaces"))):
-        ns = _obj(ns)
+    for i, ns in enumerate(arr(linux.get("namespaces"))):
+        ns = obj(ns)
         kind = ns.get("type")
         if not isinstance(kind, str):
             continue
@@ -247,17 +236,17 @@ def _namespaces(linux: dict) -> tuple[dict[str, dict], list[Problem]]:
 
 
 def _joins(ns: dict[str, dict], kind: str) -> bool:
-    return bool(_text(ns.get(kind, {}).get("path")))
+    return bool(text(ns.get(kind, {}).get("path")))
 
 
 def _user_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
     for field in ("uidMappings", "gidMappings"):
-        given = bool(_arr(linux.get(field)))
+        given = bool(arr(linux.get(field)))
         if "user" not in ns and given:
             yield ("linux", field), "user namespace mappings given but no user namespace"
         elif "user" in ns and not _joins(ns, "user") and not given:
             yield ("linux", field), "required to create a user namespace"
-        yield from _mappings(field, _arr(linux.get(field)))
+        yield from _mappings(field, arr(linux.get(field)))
 
 
 _MAX_MAPPINGS = 340  # the kernel's limit on lines in uid_map/gid_map (since 4.15)
@@ -269,7 +258,7 @@ def _mappings(field: str, mappings: list) -> Iterator[Problem]:
         yield ("linux", field), f"at most {_MAX_MAPPINGS} mappings"
     seen: dict[str, list[tuple[int, int, int]]] = {"containerID": [], "hostID": []}
     for i, m in enumerate(mappings):
-        m = _obj(m)
+        m = obj(m)
         size = m.get("size")
         if not isinstance(size, int) or isinstance(size, bool):
             continue  # the schema reports it
@@ -302,7 +291,7 @@ def _uts_ns(doc: dict, ns: dict[str, dict]) -> Iterator[Problem]:
     if "uts" in ns:
         return
     for field in ("hostname", "domainname"):
-        if _text(doc.get(field)):
+        if text(doc.get(field)):
             yield (field,), "needs a uts namespace"
 
 
@@ -311,21 +300,21 @@ def _mount_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
     if "mount" in ns:
         return
     for field in ("maskedPaths", "readonlyPaths"):
-        if _arr(linux.get(field)):
+        if arr(linux.get(field)):
             yield ("linux", field), "needs a mount namespace"
-    if _text(linux.get("rootfsPropagation")):
+    if text(linux.get("rootfsPropagation")):
         yield ("linux", "rootfsPropagation"), "needs a mount namespace"
 
 
 def _net_devices(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
-    devices = _obj(linux.get("netDevices"))
+    devices = obj(linux.get("netDevices"))
     if devices and "network" not in ns:
         yield ("linux", "netDevices"), "needs a network namespace"
     for name, dev in devices.items():
         at = ("linux", "netDevices", name)
         if not _valid_ifname(name):
             yield at, "invalid network interface name"
-        new = _obj(dev).get("name")
+        new = obj(dev).get("name")
         if isinstance(new, str) and new and not _valid_ifname(new):
             yield (*at, "name"), "invalid network interface name"
 
@@ -350,7 +339,7 @@ def _dotted(key: str) -> str:
 
 def _sysctls(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
     host_net: bool | None = None
-    for key in _obj(linux.get("sysctl")):
+    for key in obj(linux.get("sysctl")):
         name = _dotted(key)
         at = ("linux", "sysctl", key)
         if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
@@ -361,7 +350,7 @@ def _sysctls(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
                 yield at, "needs a network namespace"
                 continue
             if host_net is None:
-                host_net = _is_host_netns(_text(ns["network"].get("path")))
+                host_net = _is_host_netns(text(ns["network"].get("path")))
             if host_net:
                 yield at, "not allowed in the host's network namespace"
         elif name == "kernel.hostname":
@@ -388,7 +377,7 @@ def _is_host_netns(path: str) -> bool:
 
 
 def _intel_rdt(linux: dict) -> Iterator[Problem]:
-    clos = _obj(linux.get("intelRdt")).get("closID")
+    clos = obj(linux.get("intelRdt")).get("closID")
     if isinstance(clos, str) and (clos in (".", "..") or "/" in clos):
         yield ("linux", "intelRdt", "closID"), "must be a plain directory name"
 
@@ -401,7 +390,7 @@ def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _root(doc, bundle)
     yield from _mounts(doc)
     yield from _process(doc)
-    linux = _obj(doc.get("linux"))
+    linux = obj(doc.get("linux"))
     ns, ns_problems = _namespaces(linux)
     yield from ns_problems
     yield from _user_ns(linux, ns)
