@@ -11,8 +11,8 @@ from typing import Any
 from pyrunc.check.doc import arr, integer, obj, text
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
 
+# Not in linux/ (the runtime never asks a namespace file its type); kept here.
 _NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: its CLONE_NEW* type
-_CAP_SYS_RESOURCE = 24
 _NGROUPS_MAX = 65536
 
 
@@ -201,12 +201,13 @@ def _cap_sets() -> dict[str, int]:
 def rlimits(doc: dict[str, Any]) -> Iterator[Finding]:
     import resource
 
+    from pyrunc.linux.capabilities import CAP_NUMBERS
     from pyrunc.linux.rlimits import RLIMIT_NUMBERS
 
     entries = arr(obj(doc.get("process")).get("rlimits"))
     if not entries:
         return
-    can_raise = bool(_cap_sets().get("CapEff", 0) >> _CAP_SYS_RESOURCE & 1)
+    can_raise = bool(_cap_sets().get("CapEff", 0) >> CAP_NUMBERS["CAP_SYS_RESOURCE"] & 1)
     if _new_user_ns(doc):
         can_raise = False  # the cap must be held in the host's user namespace
     nr_open = _read("/proc/sys/fs/nr_open")
