@@ -10,7 +10,7 @@ import stat
 from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
 from pyrunc.linux import devices, mountinfo, mounts, paths
 from pyrunc.linux import syscalls as sc
-from pyrunc.linux.mount_options import locked_flags, parse_options
+from pyrunc.linux.mount_options import PROPAGATION_OPTIONS, locked_flags, parse_options
 from pyrunc.process.errors import step
 from pyrunc.spec.config import Config, Mount
 
@@ -18,17 +18,6 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI cal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-_ROOTFS_PROPAGATION = {
-    "private": sc.MS_PRIVATE,
-    "rprivate": sc.MS_PRIVATE | sc.MS_REC,
-    "slave": sc.MS_SLAVE,
-    "rslave": sc.MS_SLAVE | sc.MS_REC,
-    "shared": sc.MS_SHARED,
-    "rshared": sc.MS_SHARED | sc.MS_REC,
-    "unbindable": sc.MS_UNBINDABLE,
-    "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
-}
 
 
 def prepare_rootfs(
@@ -167,7 +156,7 @@ def switch_root(cfg: Config, no_pivot: bool) -> None:
         _pivot_here()
     if cfg.linux.rootfs_propagation:
         # Only now: done before the switch it would change the host's view of the rootfs.
-        sc.mount(None, "/", None, _ROOTFS_PROPAGATION[cfg.linux.rootfs_propagation], None)
+        sc.mount(None, "/", None, PROPAGATION_OPTIONS[cfg.linux.rootfs_propagation], None)
 
 
 def _hide_host_pseudo_fs(root: str) -> None:
