@@ -1,6 +1,11 @@
 """Fixtures: a busybox rootfs built once, a bundle and a private state root per test,
 and a leak check after every test (mounts, cgroups, processes, state dirs, fds,
-namespaces: tests/leakcheck.py)."""
+namespaces: tests/leakcheck.py).
+
+Container tests need root; the unit tests in tests/unit/ do not. The fixtures here are
+only made when a test asks for them, and the root check and the subreaper apply once
+container tests are collected (pytest_collection_finish).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +29,30 @@ CGROUP_MARKERS = (ID_PREFIX, STATE_MARKER)
 _counter = itertools.count()
 
 
-def pytest_configure(config: pytest.Config) -> None:
+UNIT_DIR = Path(__file__).parent / "unit"
+
+
+def is_unit_test(item: pytest.Item) -> bool:
+    """tests/unit/ holds pure unit tests: no container, no root (tests/unit/conftest.py)."""
+    return item.path.is_relative_to(UNIT_DIR)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Container tests need root and a subreaper; unit tests need neither.
+
+    Checked on what was collected (after -k and deselection), not at start-up, so that
+    `pytest tests/unit` runs as an ordinary user while any run that would make
+    containers is refused as a whole, before its first test.
+    """
+    container_tests = [item for item in session.items if not is_unit_test(item)]
+    if not container_tests:
+        return
     if os.geteuid() != 0:
-        raise pytest.UsageError("the pyrunc test suite runs real containers: run it as root")
+        raise pytest.UsageError(
+            "the pyrunc test suite runs real containers: run it as root "
+            f"({len(container_tests)} container tests collected, e.g. "
+            f"{container_tests[0].nodeid}; only tests/unit runs without root)"
+        )
     # Like conmon and containerd's shim: container inits whose runtime exited become
     # our children, so they can be reaped and counted.
     from pyrunc.linux.syscalls import set_child_subreaper
