@@ -21,8 +21,9 @@ import pytest
 
 import pyrunc
 from pyrunc import errors
+from tests import host as host_probe
 from tests.helpers import REPO, TREE_ENV, Bundle, Runtime, error_message, is_dead
-from tests.test_cgroups import host_dirs, proc_cgroups
+from tests.test_cgroups import dirs_named, host_dirs, proc_cgroups
 
 MiB = 1 << 20
 
@@ -88,7 +89,15 @@ def test_import_is_cheap_and_names_resolve() -> None:
         [sys.executable, "-c", code], env=TREE_ENV, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "['pyrunc']"
-    assert set(pyrunc.__all__) == {"Bundle", "Container", "State", "Stats", "errors", "__version__"}
+    assert set(pyrunc.__all__) == {
+        "Bundle",
+        "Container",
+        "RuntimeOptions",
+        "State",
+        "Stats",
+        "errors",
+        "__version__",
+    }
     with pytest.raises(AttributeError):
         pyrunc.NoSuchName  # noqa: B018
 
@@ -107,6 +116,7 @@ def test_example_type_checks_strictly() -> None:
         "pyrunc/__init__.py",
         "pyrunc/bundle.py",
         "pyrunc/errors.py",
+        "pyrunc/options.py",
         "pyrunc/container/container.py",
         "pyrunc/container/api_types.py",
         "pyrunc/container/stdio.py",
@@ -400,6 +410,96 @@ def test_cli_container_driven_by_the_api(runtime: Runtime, bundle: Bundle, cid: 
     assert is_dead(pid)
     assert runtime("state", cid).code != 0
     assert cgroup_leaves(cid) == []
+
+
+# -- options: the CLI's global flags, set through the API ----------------------------------
+
+
+def test_options_carry_the_state_root(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """RuntimeOptions(root=) is --root: the CLI sees the container there; `root=` wins."""
+    b = api_bundle(bundle, ["sleep", "60"])
+    options = pyrunc.RuntimeOptions(root=runtime.root)
+    c = pyrunc.Container.create(cid, b.path, options=options)
+    try:
+        assert c.root == runtime.root and c.options == options
+        assert runtime.state(cid)["status"] == "created"
+        assert [x.id for x in pyrunc.Container.list(options=options)] == [cid]
+        elsewhere = pyrunc.RuntimeOptions(root=runtime.root + "-not-used")
+        assert pyrunc.Container.load(cid, runtime.root, options=elsewhere).options == options
+    finally:
+        c.delete(force=True)
+
+
+def test_systemd_cgroup_option_maps_the_path(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """systemd_cgroup=True is --systemd-cgroup: "slice:prefix:name" becomes a .scope,
+    as the kernel shows it in /proc/<pid>/cgroup; without it the path is refused."""
+    b = api_bundle(bundle, ["sleep", "60"])
+    b.config["linux"]["cgroupsPath"] = f"pyt-test.slice:pyt:{cid}"
+    b.save()
+    options = pyrunc.RuntimeOptions(root=runtime.root, systemd_cgroup=True)
+    c = pyrunc.Container.create(cid, b.path, options=options)
+    try:
+        want = f"/pyt.slice/pyt-test.slice/pyt-{cid}.scope"
+        assert proc_cgroups(c.pid) == {key: want for key in proc_cgroups("self")}
+    finally:
+        c.delete(force=True)
+    assert dirs_named("pyt-test.slice") == [] and dirs_named("pyt.slice") == []
+    b.config["linux"]["cgroupsPath"] = "/not/systemd"
+    b.save()
+    with pytest.raises(errors.PyruncError, match="slice:prefix:name"):
+        pyrunc.Container.create(cid, b.path, options=options)
+    assert pyrunc.Container.list(options=options) == []
+
+
+@pytest.fixture(scope="module")
+def lxcfs_up() -> None:
+    """The host's lxcfs, up before the test's leak snapshot (a host service pyrunc
+    starts once and never stops: see tests/test_procfs_view.py)."""
+    if not (os.path.isdir("/sys/fs/cgroup/memory") and host_probe.lxcfs_usable()):
+        pytest.skip("needs lxcfs and cgroup v1 memory (the hybrid host CI runs on)")
+    from pyrunc.linux import procfs_view
+
+    procfs_view.ensure_lxcfs()
+
+
+def test_procfs_view_option_shows_the_limit(
+    lxcfs_up: None, runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """procfs_view=True is --procfs-view: /proc/meminfo in the container shows its limit,
+    without the annotation in config.json."""
+    b = api_bundle(bundle, ["head", "-1", "/proc/meminfo"], memory_limit=64 * MiB)
+    assert "run.pyrunc.procfs-view" not in b.config.get("annotations", {})
+    w, read = read_pipe()
+    options = pyrunc.RuntimeOptions(root=runtime.root, procfs_view=True)
+    assert pyrunc.Container.run(cid, b.path, options=options, stdout=w) == 0
+    assert read().split() == ["MemTotal:", "65536", "kB"]
+    w, read = read_pipe()
+    assert pyrunc.Container.run(cid, b.path, root=runtime.root, stdout=w) == 0  # no view
+    assert read().split()[1] != "65536"
+
+
+def test_rootless_option_is_refused_as_the_flag(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    r = runtime("create", "--bundle", bundle.path, cid, global_args=("--rootless", "true"))
+    options = pyrunc.RuntimeOptions(root=runtime.root, rootless=True)
+    with pytest.raises(errors.InvalidArgument) as e:
+        pyrunc.Container.create(cid, bundle.path, options=options)
+    assert r.code == 1 and str(e.value) == error_message(r.err)
+    assert runtime("state", cid).code == 1
+    with pytest.raises(errors.InvalidArgument):
+        pyrunc.Container.list(options=options)
+
+
+def test_options_are_frozen_and_compare_by_value() -> None:
+    options = pyrunc.RuntimeOptions(systemd_cgroup=True)
+    assert options == pyrunc.RuntimeOptions(systemd_cgroup=True) != pyrunc.RuntimeOptions()
+    assert (options.root, options.procfs_view, options.rootless, options.debug) == (
+        "/run/pyrunc",
+        False,
+        None,
+        False,
+    )
+    with pytest.raises(AttributeError):
+        options.root = "/tmp"  # type: ignore[misc]
 
 
 # -- errors: the CLI's message is str(exception) -------------------------------------------

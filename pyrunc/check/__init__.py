@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyrunc.check.findings import ERROR, GROUPS, HOST, OK, WARNING, Finding, error
+from pyrunc.options import DEFAULTS, RuntimeOptions
 
 
 @dataclass
@@ -43,23 +44,30 @@ class Report:
         }
 
 
-def run(bundle: str, state_root: str) -> Report:
-    """Every check of the bundle dir `bundle` for a runtime whose state root is `state_root`."""
+def run(bundle: str, options: RuntimeOptions = DEFAULTS) -> Report:
+    """Every check of the bundle dir `bundle` for a runtime with these options (its
+    state root, and the modes create would run the bundle in)."""
     from pyrunc.check import doc, host
 
     bundle = os.path.abspath(bundle)
     report = Report(bundle)
     config, unreadable = doc.read(bundle)
     if unreadable is not None:
-        report.checks = [unreadable, *_guarded("state root", lambda: host.state_root(state_root))]
+        report.checks = [unreadable, *_guarded("state root", lambda: host.state_root(options.root))]
     else:
         assert config is not None
-        report.checks = check_document(config, bundle, state_root)
+        report.checks = check_document(config, bundle, options.root, options)
     return report
 
 
-def check_document(config: dict[str, Any], bundle: str, state_root: str) -> list[Finding]:
-    """The findings for a parsed config.json of bundle dir `bundle`, grouped."""
+def check_document(
+    config: dict[str, Any],
+    bundle: str,
+    state_root: str,
+    options: RuntimeOptions = DEFAULTS,
+) -> list[Finding]:
+    """The findings for a parsed config.json of bundle dir `bundle`, grouped: for a
+    runtime whose state root is `state_root`, in the modes of `options`."""
     from pyrunc.check import bundle as bundle_checks
     from pyrunc.check import cgroups, host, rootfs
 
@@ -69,7 +77,7 @@ def check_document(config: dict[str, Any], bundle: str, state_root: str) -> list
         ("rootfs", lambda: rootfs.check(config, bundle)),
         ("namespaces", lambda: host.namespaces(config)),
         ("user", lambda: host.user(config)),
-        ("cgroups", lambda: cgroups.check(config)),
+        ("cgroups", lambda: cgroups.check(config, options.systemd_cgroup)),
         ("seccomp", lambda: host.seccomp(config)),
         ("idmapped mounts", lambda: host.idmapped_mounts(config)),
         ("LSMs", lambda: host.lsm(config)),
@@ -77,18 +85,12 @@ def check_document(config: dict[str, Any], bundle: str, state_root: str) -> list
         ("capabilities", lambda: host.capabilities(config)),
         ("mount sources", lambda: host.bind_sources(config, bundle)),
         ("hooks", lambda: host.hooks(config)),
-        ("/proc view", lambda: host.procfs_view(config, _procfs_view_everywhere())),
+        ("/proc view", lambda: host.procfs_view(config, options.procfs_view)),
         ("state root", lambda: host.state_root(state_root)),
     ]
     found = [f for name, step in steps for f in _guarded(name, step)]
     order = {g: i for i, g in enumerate(GROUPS)}
     return sorted(found, key=lambda f: order[f.group])  # stable: each group keeps its order
-
-
-def _procfs_view_everywhere() -> bool:
-    from pyrunc.container import create  # the global --procfs-view lands there
-
-    return create.PROCFS_VIEW
 
 
 def _guarded(name: str, step: Callable[[], Iterable[Finding]]) -> list[Finding]:

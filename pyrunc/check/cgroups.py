@@ -27,7 +27,8 @@ def layout() -> str:
     return "hybrid" if os.path.isdir(os.path.join(CGROUP_ROOT, "unified")) else "v1"
 
 
-def check(doc: dict[str, Any]) -> Iterator[Finding]:
+def check(doc: dict[str, Any], systemd_cgroup: bool = False) -> Iterator[Finding]:
+    """systemd_cgroup: the runtime's option (--systemd-cgroup), as create reads the path."""
     kind = layout()
     yield ok(
         HOST,
@@ -39,7 +40,7 @@ def check(doc: dict[str, Any]) -> Iterator[Finding]:
     resources = obj(linux.get("resources"))
     path = text(linux.get("cgroupsPath"))
     try:
-        path = _cgroups_path(path)
+        path = _cgroups_path(path, systemd_cgroup)
     except Exception as e:  # noqa: BLE001 - the config error create would raise
         yield error(
             HOST,
@@ -55,10 +56,8 @@ def check(doc: dict[str, Any]) -> Iterator[Finding]:
         yield from _v1(resources, path)
 
 
-def _cgroups_path(path: str) -> str:
-    from pyrunc.container import create
-
-    if create.SYSTEMD_CGROUP:
+def _cgroups_path(path: str, systemd_cgroup: bool) -> str:
+    if systemd_cgroup:
         from pyrunc.cgroups.paths import systemd_to_cgroupfs
 
         return systemd_to_cgroupfs(path, _ID)

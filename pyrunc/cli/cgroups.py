@@ -128,7 +128,7 @@ def _read_resources(source: str) -> Any:
 
 
 def cmd_update(args: argparse.Namespace, log: Log) -> int:
-    c = Container.load(args.id, args.root)
+    c = Container.load(args.id, options=args.options)
     if args.resources is not None:  # runc: the file alone, the flags are not read
         resources = _read_resources(args.resources)
     else:
@@ -143,12 +143,12 @@ def cmd_update(args: argparse.Namespace, log: Log) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, log: Log) -> int:
-    Container.load(args.id, args.root).pause()
+    Container.load(args.id, options=args.options).pause()
     return 0
 
 
 def cmd_resume(args: argparse.Namespace, log: Log) -> int:
-    Container.load(args.id, args.root).resume()
+    Container.load(args.id, options=args.options).resume()
     return 0
 
 
@@ -158,7 +158,7 @@ def cmd_resume(args: argparse.Namespace, log: Log) -> int:
 def cmd_ps(args: argparse.Namespace, log: Log) -> int:
     from pyrunc.container import ps
 
-    c = Container.load(args.id, args.root)
+    c = Container.load(args.id, options=args.options)
     ps_args = list(args.ps_args)
     if ps_args[:1] == ["--"]:
         ps_args = ps_args[1:]
@@ -195,7 +195,7 @@ def cmd_events(args: argparse.Namespace, log: Log) -> int:
     from pyrunc.container import events
 
     interval = parse_duration(args.interval)
-    c = Container.load(args.id, args.root)
+    c = Container.load(args.id, options=args.options)
     if args.stats:
         sys.stdout.write(events.encode(events.stats_event(c)))
         return 0

@@ -19,6 +19,6 @@ def cmd_check(args: argparse.Namespace, log: Log) -> int:
     """Exit 0 iff the bundle would run: no errors (warnings are fine)."""
     from pyrunc.check import render, run
 
-    report = run(args.bundle, args.root)
+    report = run(args.bundle, args.options)
     sys.stdout.write(render.as_json(report) if args.format == "json" else render.text(report))
     return 0 if report.ok else 1

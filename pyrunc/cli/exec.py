@@ -49,7 +49,7 @@ def _exec(args: argparse.Namespace) -> int:
 
     if args.cgroup:
         raise PyruncError("--cgroup: sub-cgroups for exec are not supported yet")
-    c = Container.load(args.id, args.root)
+    c = Container.load(args.id, options=args.options)
     if args.process:
         proc = process_from_file(args.process)
     else:

@@ -22,13 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_state(args: argparse.Namespace, log: Log) -> int:
-    doc = Container.load(args.id, args.root).state()
+    doc = Container.load(args.id, options=args.options).state()
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     return 0
 
 
 def cmd_list(args: argparse.Namespace, log: Log) -> int:
-    states = [c.state() for c in Container.list(args.root)]
+    states = [c.state() for c in Container.list(options=args.options)]
     if args.quiet:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif args.format == "json":

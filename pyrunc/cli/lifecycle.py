@@ -59,7 +59,7 @@ def _create(args: argparse.Namespace, log: Log, relay_console: bool = False) -> 
     c = Container.create(
         args.id,
         args.bundle,
-        args.root,
+        options=args.options,
         pid_file=args.pid_file,
         no_pivot=args.no_pivot,
         no_new_keyring=args.no_new_keyring,
@@ -78,19 +78,19 @@ def cmd_create(args: argparse.Namespace, log: Log) -> int:
 
 
 def cmd_start(args: argparse.Namespace, log: Log) -> int:
-    Container.load(args.id, args.root).start()
+    Container.load(args.id, options=args.options).start()
     return 0
 
 
 def cmd_kill(args: argparse.Namespace, log: Log) -> int:
     sig = parse_signal(args.signal)
-    Container.load(args.id, args.root).kill(sig, args.all)
+    Container.load(args.id, options=args.options).kill(sig, args.all)
     return 0
 
 
 def cmd_delete(args: argparse.Namespace, log: Log) -> int:
     try:
-        Container.load(args.id, args.root).delete(args.force)
+        Container.load(args.id, options=args.options).delete(args.force)
     except (ContainerNotExist, CorruptState):
         if not args.force:
             raise
@@ -99,7 +99,7 @@ def cmd_delete(args: argparse.Namespace, log: Log) -> int:
         from pyrunc.container.delete import delete_unreadable
         from pyrunc.container.store import StateStore
 
-        delete_unreadable(StateStore(args.root), args.id)
+        delete_unreadable(StateStore(args.options.root), args.id)
     return 0
 
 

@@ -7,8 +7,8 @@ import sys
 from pyrunc import __version__ as VERSION
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
-from pyrunc.container.store import DEFAULT_ROOT
 from pyrunc.errors import PyruncError
+from pyrunc.options import DEFAULT_ROOT, RuntimeOptions
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -34,6 +34,7 @@ _COMMAND_MODULES = {
 _ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "check")
 _VALUED_GLOBALS = ("--root", "--log", "--log-format", "--rootless", "--criu")
 _MIGRATING = ("create", "run", "exec")  # commands that move a process into a cgroup
+_ROOTLESS = {"auto": None, "false": False}  # runc's --rootless values; any other is "true"
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -94,18 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.version:
             sys.stdout.write(_version())
             return 0
-        if args.systemd_cgroup:
-            # cgroupsPath is "slice:prefix:name", mapped onto cgroupfs (no systemd here).
-            from pyrunc.container import create
-
-            create.SYSTEMD_CGROUP = True
-        if args.procfs_view:
-            # Every container gets the lxcfs /proc view, as the annotation asks per container.
-            from pyrunc.container import create
-
-            create.PROCFS_VIEW = True
-        if args.rootless not in ("auto", "false"):
-            raise PyruncError("--rootless: rootless containers are not supported yet")
+        args.options = runtime_options(args)
+        args.options.check_supported()  # every command refuses what is not supported yet
         handler: Callable[[argparse.Namespace, Log], int] | None = getattr(args, "handler", None)
         if handler is None:
             build_parser().print_help()
@@ -118,6 +109,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - engines want one error line, never a traceback
         return _unexpected(e, log)
+
+
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """The global flags as the options record the subcommands pass on (args.options)."""
+    return RuntimeOptions(
+        root=args.root,
+        systemd_cgroup=args.systemd_cgroup,
+        procfs_view=args.procfs_view,
+        rootless=_ROOTLESS.get(args.rootless, True),
+        debug=args.debug,
+    )
 
 
 def _route_warnings(log: Log) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 
 from pyrunc.container import status as st
-from pyrunc.container.store import DEFAULT_ROOT, StateStore
+from pyrunc.container.store import StateStore
+from pyrunc.options import DEFAULTS, RuntimeOptions
+from pyrunc.record import replace
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
@@ -50,12 +52,27 @@ def _host_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
+def _options(root: str | None, options: RuntimeOptions | None) -> RuntimeOptions:
+    """The options an API call runs with: `options` (default: the CLI's without flags),
+    its state root replaced by `root` when that is given. A mode not supported yet is
+    refused here, as the CLI refuses its flag for every command."""
+    chosen = options if options is not None else DEFAULTS
+    if root is not None and root != chosen.root:
+        chosen = replace(chosen, root=root)
+    chosen.check_supported()
+    return chosen
+
+
 class Container:
     """One container under a state root. Obtain one with `create`, `load` or `list`."""
 
-    def __init__(self, store: StateStore, record: dict[str, Any]) -> None:
+    def __init__(
+        self, store: StateStore, record: dict[str, Any], options: RuntimeOptions | None = None
+    ) -> None:
         self.store = store
         self.record = record
+        # The modes it was created or loaded with; operations read theirs from here.
+        self.options = options if options is not None else RuntimeOptions(root=store.root)
         # The pty master of a terminal the caller relays itself (create's relay_console).
         self.console_master: int | None = None
         self._exit_status: int | None = None  # once wait() reaped the init
@@ -67,8 +84,9 @@ class Container:
         cls,
         container_id: str,
         bundle: str = ".",
-        root: str = DEFAULT_ROOT,
+        root: str | None = None,
         *,
+        options: RuntimeOptions | None = None,
         pid_file: str | None = None,
         no_pivot: bool = False,
         no_new_keyring: bool = False,
@@ -81,15 +99,19 @@ class Container:
     ) -> Container:
         """Create the container: its init waits for `start` when this returns.
 
+        root: the state root (default: options.root, /run/pyrunc). options: the modes
+        the CLI's global flags set (systemd_cgroup, procfs_view, ...); default none.
         stdin/stdout/stderr (an fd or a file object; default: this process's own) become
         the container process's fds 0-2. This process becomes a child subreaper (as
         conmon and containerd's shim are): the init is its child, for `wait`.
         """
         from pyrunc.container.create import create
 
+        chosen = _options(root, options)
+
         def create_here() -> Container:
             return create(
-                StateStore(root),
+                chosen,
                 container_id,
                 bundle,
                 pid_file=pid_file,
@@ -113,8 +135,9 @@ class Container:
         cls,
         container_id: str,
         bundle: str = ".",
-        root: str = DEFAULT_ROOT,
+        root: str | None = None,
         *,
+        options: RuntimeOptions | None = None,
         stdin: Stdio = None,
         stdout: Stdio = None,
         stderr: Stdio = None,
@@ -122,7 +145,15 @@ class Container:
     ) -> int:
         """create, start, wait and (unless keep) delete: the process's exit status
         (128+N when signal N ended it), as `pyrunc run` exits with."""
-        c = cls.create(container_id, bundle, root, stdin=stdin, stdout=stdout, stderr=stderr)
+        c = cls.create(
+            container_id,
+            bundle,
+            root,
+            options=options,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+        )
         try:
             c.start()
             status = c.wait()
@@ -135,20 +166,26 @@ class Container:
 
     @classmethod
     @_host_errors
-    def load(cls, container_id: str, root: str = DEFAULT_ROOT) -> Container:
+    def load(
+        cls, container_id: str, root: str | None = None, *, options: RuntimeOptions | None = None
+    ) -> Container:
         """The container with this ID (ContainerNotExist if there is none)."""
-        store = StateStore(root)
-        return cls(store, store.read(container_id))
+        chosen = _options(root, options)
+        store = StateStore(chosen.root)
+        return cls(store, store.read(container_id), chosen)
 
     @classmethod
     @_host_errors
-    def list(cls, root: str = DEFAULT_ROOT) -> builtins.list[Container]:
+    def list(
+        cls, root: str | None = None, *, options: RuntimeOptions | None = None
+    ) -> builtins.list[Container]:
         """Every container under root, as `pyrunc list` shows them."""
-        store = StateStore(root)
+        chosen = _options(root, options)
+        store = StateStore(chosen.root)
         out = []
         for cid in store.ids():
             try:
-                out.append(cls(store, store.read(cid)))
+                out.append(cls(store, store.read(cid), chosen))
             except Exception:  # noqa: BLE001 - a half-written or vanished entry is skipped
                 continue
         return out

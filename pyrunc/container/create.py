@@ -18,14 +18,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pyrunc.container.container import Container
-
-# The global --systemd-cgroup flag: cgroupsPath is "slice:prefix:name" (set by the CLI).
-SYSTEMD_CGROUP = False
-PROCFS_VIEW = False  # global --procfs-view: as if every config had the annotation
+    from pyrunc.options import RuntimeOptions
 
 
 def create(
-    store: StateStore,
+    options: RuntimeOptions,
     container_id: str,
     bundle: str,
     *,
@@ -36,8 +33,9 @@ def create(
     console_socket: str | None,
     relay_console: bool = False,
 ) -> Container:
-    """relay_console: the caller (run in the foreground) keeps a terminal's master itself,
-    as container.console_master, instead of sending it to a console socket."""
+    """Create the container under options.root, in options' modes (systemd_cgroup,
+    procfs_view). relay_console: the caller (run in the foreground) keeps a terminal's
+    master itself, as container.console_master, instead of sending it to a console socket."""
     from pyrunc.cgroups import warmup
     from pyrunc.spec.config import load_config
 
@@ -53,13 +51,17 @@ def create(
     cfg, preserve_fds = notify.with_socket_activation(cfg, preserve_fds)
     from pyrunc.linux.procfs_view import with_procfs_view
 
-    cfg = with_procfs_view(cfg, PROCFS_VIEW)  # lxcfs binds, if asked; lxcfs started if need be
+    # lxcfs binds, if asked (the annotation, or options for every container); lxcfs
+    # started if need be.
+    cfg = with_procfs_view(cfg, options.procfs_view)
+    store = StateStore(options.root)
     state_dir = store.new(container_id)
     if FAULT:
         hit("after-state-dir")
     with store.lock(container_id):
         return _create_locked(
             store,
+            options,
             container_id,
             cfg,
             state_dir,
@@ -75,6 +77,7 @@ def create(
 
 def _create_locked(
     store: StateStore,
+    options: RuntimeOptions,
     container_id: str,
     cfg,
     state_dir: str,  # noqa: ANN001
@@ -101,7 +104,7 @@ def _create_locked(
         os.mkfifo(fifo, 0o600)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
         cfg = notify.with_notify_socket(cfg, state_dir)
-        manager = new_manager(container_id, cfg.linux.cgroups_path, SYSTEMD_CGROUP)
+        manager = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
         if FAULT:
             hit("after-fifo")
         manager.create()
@@ -129,7 +132,7 @@ def _create_locked(
             hit("after-state")
         if pid_file:
             write_pid_file(pid_file, pid)
-        c = Container(store, record)
+        c = Container(store, record, options)
         if ours is not None:
             from pyrunc.linux.tty import recv_master
 

@@ -18,13 +18,13 @@ from pyrunc.errors import (
     CorruptState,  # defined there; importable from here as before
     InvalidArgument,
 )
+from pyrunc.options import DEFAULT_ROOT  # the runtime's options own it; importable from here
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
 
 if TYPE_CHECKING:
     from typing import Any
 
-DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 

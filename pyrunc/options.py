@@ -1,0 +1,43 @@
+"""The runtime's modes: runc's global flags as one record, for the CLI and the Python API.
+
+The CLI makes one from its global flags (pyrunc/cli/main.py), the API takes one as
+`options=` (pyrunc.Container.create, load, list, run), and create, exec and check read
+their modes from it: nothing is set on a module from outside. Every command imports
+this module, so it imports only the record helper (no dataclasses, no typing).
+"""
+
+from __future__ import annotations
+
+from pyrunc.errors import InvalidArgument
+from pyrunc.record import dataclass
+
+DEFAULT_ROOT = "/run/pyrunc"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How containers are run; each field is the CLI's global flag of the same name.
+
+    root: the state root (--root).
+    systemd_cgroup: cgroupsPath is "slice:prefix:name", mapped onto cgroupfs (--systemd-cgroup).
+    procfs_view: every container gets the lxcfs /proc view, as if each config had the
+        run.pyrunc.procfs-view annotation (--procfs-view); the annotation still wins.
+    rootless: --rootless true (True), false (False) or auto (None, runc's default).
+        Rootless containers are not supported yet: True is refused.
+    debug: log debug lines, such as create's phases (--debug).
+    """
+
+    root: str = DEFAULT_ROOT
+    systemd_cgroup: bool = False
+    procfs_view: bool = False
+    rootless: bool | None = None
+    debug: bool = False
+
+    def check_supported(self) -> None:
+        """Refuse a mode this runtime cannot run yet (the one place that says so)."""
+        if self.rootless:
+            raise InvalidArgument("--rootless: rootless containers are not supported yet")
+
+
+# The options of a runtime called without any flag.
+DEFAULTS = RuntimeOptions()
