@@ -1,0 +1,179 @@
+"""Results of a whole run: per-runtime totals, the comparison with reference
+runtimes, the printed tables and results.json (written and read back as a baseline)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+from tap import Assertion, TestResult
+
+
+@dataclass
+class RuntimeRun:
+    label: str
+    path: str
+    tests: dict[str, TestResult] = field(default_factory=dict)
+    baseline: bool = False
+    leftovers: list[str] = field(default_factory=list)
+
+    def totals(self) -> tuple[int, int, int]:
+        p = sum(r.passed for r in self.tests.values())
+        f = sum(r.failed for r in self.tests.values())
+        s = sum(r.skipped for r in self.tests.values())
+        return p, f, s
+
+
+def assertion_keys(r: TestResult) -> dict[tuple[str, int], Assertion]:
+    """Key assertions by (description, occurrence) so runs can be compared."""
+    seen: dict[str, int] = {}
+    keyed = {}
+    for a in r.assertions:
+        if a.synthetic:
+            continue
+        n = seen.get(a.description, 0)
+        seen[a.description] = n + 1
+        keyed[(a.description, n)] = a
+    return keyed
+
+
+def compare(runs: list[RuntimeRun], refs: list[str]) -> dict[str, list[dict]]:
+    """For each non-reference runtime: assertions a reference passes but it fails."""
+    by_label = {r.label: r for r in runs}
+    out: dict[str, list[dict]] = {}
+    for run in runs:
+        if run.label in refs:
+            continue
+        rows = []
+        for name in sorted(run.tests):
+            mine = assertion_keys(run.tests[name])
+            ref_keys: dict[tuple[str, int], list[str]] = {}
+            for ref in refs:
+                rr = by_label[ref].tests.get(name)
+                if rr is None:
+                    continue
+                for k, a in assertion_keys(rr).items():
+                    if a.status == "ok":
+                        ref_keys.setdefault(k, []).append(ref)
+            for k, passed_by in ref_keys.items():
+                a = mine.get(k)
+                if a is not None and a.status == "ok":
+                    continue
+                rows.append(
+                    {
+                        "test": name,
+                        "assertion": k[0],
+                        "occurrence": k[1] + 1,
+                        "status": "missing" if a is None else a.status,
+                        "passed_by": passed_by,
+                        "diagnostic": a.diagnostic if a is not None else "",
+                    }
+                )
+        out[run.label] = rows
+    return out
+
+
+def print_table(runs: list[RuntimeRun], names: list[str], file=sys.stdout) -> None:
+    width = max([len("test")] + [len(n) for n in names]) + 2
+    col = max([16] + [len(r.label) + 2 for r in runs])
+    print("test".ljust(width) + "".join(r.label.rjust(col) for r in runs), file=file)
+    print(" " * width + "".join("pass/fail/skip".rjust(col) for _ in runs), file=file)
+    for n in names:
+        cells = []
+        for r in runs:
+            t = r.tests.get(n)
+            cells.append("-" if t is None else f"{t.passed}/{t.failed}/{t.skipped}")
+        mark = ""
+        if len({c for c in cells}) > 1:
+            mark = "  *"
+        print(n.ljust(width) + "".join(c.rjust(col) for c in cells) + mark, file=file)
+    print(file=file)
+    for r in runs:
+        p, f, s = r.totals()
+        print(f"{r.label}: {p} passed, {f} failed, {s} skipped", file=file)
+
+
+def print_failures(runs: list[RuntimeRun], file=sys.stdout) -> None:
+    for r in runs:
+        print(f"\n== failures: {r.label} ==", file=file)
+        for name in sorted(r.tests):
+            fails = [a for a in r.tests[name].assertions if a.status == "not ok"]
+            for a in fails:
+                num = f"#{a.number} " if a.number is not None else ""
+                print(f"  {name}: {num}{a.description}", file=file)
+
+
+def print_compare(
+    cmp: dict[str, list[dict]],
+    refs: list[str],
+    runs: list[RuntimeRun],
+    file=sys.stdout,
+) -> None:
+    """Print the comparison; a test that stopped early gets one line for all
+    the assertions it never reached (results.json lists them all)."""
+    by_label = {r.label: r for r in runs}
+    for label, rows in cmp.items():
+        print(
+            f"\n== {label}: {len(rows)} assertions passed by {'/'.join(refs)} "
+            f"but not by {label} ==",
+            file=file,
+        )
+        by_test: dict[str, list[dict]] = {}
+        for row in rows:
+            by_test.setdefault(row["test"], []).append(row)
+        for test, trows in by_test.items():
+            missing = [r for r in trows if r["status"] == "missing"]
+            shown = [r for r in trows if r["status"] != "missing"]
+            if len(missing) <= 3:
+                shown, missing = trows, []
+            for row in shown:
+                occ = f" (#{row['occurrence']})" if row["occurrence"] > 1 else ""
+                print(
+                    f"  {test}: {row['assertion']}{occ} "
+                    f"[{row['status']}; ok in {','.join(row['passed_by'])}]",
+                    file=file,
+                )
+            if missing:
+                why = ""
+                tr = by_label[label].tests.get(test)
+                if tr is not None:
+                    synth = [a.description for a in tr.assertions if a.synthetic]
+                    if synth:
+                        why = f"; {synth[0]}"
+                print(
+                    f"  {test}: {len(missing)} assertions never reached{why}",
+                    file=file,
+                )
+
+
+def to_json(runs: list[RuntimeRun], names: list[str], meta: dict, cmp) -> dict:
+    doc = dict(meta)
+    doc["tests"] = names
+    doc["runtimes"] = {}
+    for r in runs:
+        p, f, s = r.totals()
+        doc["runtimes"][r.label] = {
+            "path": r.path,
+            "baseline": r.baseline,
+            "totals": {"passed": p, "failed": f, "skipped": s},
+            "leftover_cgroups": r.leftovers,
+            "tests": {n: t.to_json() for n, t in r.tests.items()},
+        }
+    if cmp is not None:
+        doc["compare"] = cmp
+    return doc
+
+
+def load_baseline(path: str) -> list[RuntimeRun]:
+    with open(path) as f:
+        doc = json.load(f)
+    runs = []
+    for label, d in doc.get("runtimes", {}).items():
+        if d.get("baseline"):
+            continue  # that run's own baselines: load their files directly
+        run = RuntimeRun(label=label, path=d.get("path", ""), baseline=True)
+        for name, t in d.get("tests", {}).items():
+            run.tests[name] = TestResult.from_json(name, t)
+        runs.append(run)
+    return runs
