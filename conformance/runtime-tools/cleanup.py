@@ -2,7 +2,9 @@
 
 A test program that fails half-way leaves containers, mounts below its TMPDIR and
 cgroups at the suite's fixed paths; the next program (or the next runtime) would
-trip over them. Nothing here kills a process or removes a non-empty cgroup.
+trip over them. Containers go through the runtime's own `delete --force`; a dir
+with something still mounted below it, and a cgroup that is not empty, are left
+(and reported), never forced.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -40,7 +43,7 @@ def safe_rmtree(path: Path) -> bool:
         )
         return False
 
-    def onerror(func, p, exc):
+    def onerror(func: Callable[[str], object], p: str, exc: object) -> None:
         # chattr'ed or read-only leftovers: make writable and retry once.
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(p), 0o755)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from tap import Assertion, TestResult
 
@@ -74,7 +75,7 @@ def compare(runs: list[RuntimeRun], refs: list[str]) -> dict[str, list[dict]]:
     return out
 
 
-def print_table(runs: list[RuntimeRun], names: list[str], file=sys.stdout) -> None:
+def print_table(runs: list[RuntimeRun], names: list[str], file: TextIO = sys.stdout) -> None:
     width = max([len("test")] + [len(n) for n in names]) + 2
     col = max([16] + [len(r.label) + 2 for r in runs])
     print("test".ljust(width) + "".join(r.label.rjust(col) for r in runs), file=file)
@@ -94,7 +95,7 @@ def print_table(runs: list[RuntimeRun], names: list[str], file=sys.stdout) -> No
         print(f"{r.label}: {p} passed, {f} failed, {s} skipped", file=file)
 
 
-def print_failures(runs: list[RuntimeRun], file=sys.stdout) -> None:
+def print_failures(runs: list[RuntimeRun], file: TextIO = sys.stdout) -> None:
     for r in runs:
         print(f"\n== failures: {r.label} ==", file=file)
         for name in sorted(r.tests):
@@ -108,7 +109,7 @@ def print_compare(
     cmp: dict[str, list[dict]],
     refs: list[str],
     runs: list[RuntimeRun],
-    file=sys.stdout,
+    file: TextIO = sys.stdout,
 ) -> None:
     """Print the comparison; a test that stopped early gets one line for all
     the assertions it never reached (results.json lists them all)."""
@@ -147,7 +148,9 @@ def print_compare(
                 )
 
 
-def to_json(runs: list[RuntimeRun], names: list[str], meta: dict, cmp) -> dict:
+def to_json(
+    runs: list[RuntimeRun], names: list[str], meta: dict, cmp: dict[str, list[dict]] | None
+) -> dict:
     doc = dict(meta)
     doc["tests"] = names
     doc["runtimes"] = {}
