@@ -12,7 +12,7 @@ resolved lazily so that the CLI's start-up imports only what it uses.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~3 ms per call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 __version__ = "0.1.0"
 __all__ = ["Bundle", "Container", "RuntimeOptions", "State", "Stats", "errors", "__version__"]

@@ -9,7 +9,7 @@ brings the host back. The variable is read once at import; call sites are guarde
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import os
 
 FAULT: str | None = os.environ.get("PYRUNC_FAULT") or None

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 
 from pyrunc.cgroups.manager import CGROUP_ROOT, CgroupManager
-from pyrunc.linux import mounts, paths
+from pyrunc.linux import mount_options, paths
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec.config import Mount
 
 
 def mount_cgroups(root_fd: int, m: Mount, manager: CgroupManager) -> None:
-    opts = mounts.parse_options(m.options)
+    opts = mount_options.parse_options(m.options)
     keep = opts.flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RELATIME)
     views = manager.mount_views()
     if len(views) == 1 and views[0][1] == "":

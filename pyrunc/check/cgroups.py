@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from pyrunc.check.doc import obj, text
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
+from pyrunc.spec.lenient import obj, text
 
 _ID = "pyrunc-check"  # stands for the container id in a default cgroupsPath
 

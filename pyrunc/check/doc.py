@@ -14,9 +14,8 @@ import os
 from typing import Any
 
 from pyrunc.check.findings import SCHEMA, Finding, error
-from pyrunc.spec.lenient import arr, integer, obj, text
 
-__all__ = ["arr", "integer", "obj", "read", "text"]  # the accessors every check uses
+__all__ = ["read"]
 
 
 def read(bundle: str) -> tuple[dict[str, Any] | None, Finding | None]:

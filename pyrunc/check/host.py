@@ -8,11 +8,9 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
-from pyrunc.check.doc import arr, integer, obj, text
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
+from pyrunc.spec.lenient import arr, integer, obj, text
 
-# Not in linux/ (the runtime never asks a namespace file its type); kept here.
-_NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: its CLONE_NEW* type
 _NGROUPS_MAX = 65536
 
 
@@ -67,6 +65,8 @@ def namespaces(doc: dict[str, Any]) -> Iterator[Finding]:
 def _namespace_file(at: str, kind: str, path: str, flag: int) -> Finding:
     import fcntl
 
+    from pyrunc.linux.namespaces import NS_GET_NSTYPE
+
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
@@ -77,7 +77,7 @@ def _namespace_file(at: str, kind: str, path: str, flag: int) -> Finding:
             "give a namespace file this runtime may open, e.g. /proc/<pid>/ns/...",
         )
     try:
-        found = fcntl.ioctl(fd, _NS_GET_NSTYPE)
+        found = fcntl.ioctl(fd, NS_GET_NSTYPE)
     except OSError:
         return error(
             HOST,

@@ -13,8 +13,8 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
-from pyrunc.check.doc import arr, integer, obj, text
 from pyrunc.check.findings import ROOTFS, Finding, error, ok, warning
+from pyrunc.spec.lenient import arr, integer, obj, text
 
 
 def rootfs_path(doc: dict[str, Any], bundle: str) -> str | None:

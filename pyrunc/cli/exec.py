@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log

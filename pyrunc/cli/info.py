@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.container.container import Container

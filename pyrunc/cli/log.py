@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 
 
 def _now() -> str:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py only adds IntEnums over it (~5 ms of enum import)
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import os
 
 __all__ = ["FORWARDED", "forward_signal"]

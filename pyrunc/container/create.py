@@ -12,7 +12,7 @@ from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_ato
 from pyrunc.errors import CreateFailed, InvalidArgument
 from pyrunc.faults import FAULT, hit
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.container import status as st
 from pyrunc.errors import PyruncError
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

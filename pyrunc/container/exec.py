@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc import record
 from pyrunc.container import status as st
 from pyrunc.errors import InvalidArgument
 from pyrunc.faults import FAULT, hit
 from pyrunc.record import dataclass
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -120,7 +120,7 @@ def _launch(
 
 
 def _kill_quietly(started: Started) -> None:
-    import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+    import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 
     try:
         os.kill(started.pid, signal.SIGKILL)

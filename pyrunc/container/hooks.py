@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.errors import HookError  # defined there; importable from here as before
 
 TYPE_CHECKING = False  # typing and spec.config stay off every CLI call's imports

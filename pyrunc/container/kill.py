@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import _signal as signal_mod  # signal.py only adds IntEnums over it (~5 ms of enum import)
+import _signal as signal_mod  # not signal: CONTRIBUTING.md, Imports
 import os
 
 from pyrunc.container import status as st
 from pyrunc.container.wait import open_pidfd
 from pyrunc.errors import ContainerNotRunning
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container

@@ -13,7 +13,7 @@ from pyrunc.container.wait import open_pidfd
 from pyrunc.errors import InvalidState
 from pyrunc.faults import FAULT, hit
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from pyrunc.container.container import Container
@@ -64,7 +64,7 @@ def _relay_ready(c: Container, sock) -> None:  # noqa: ANN001
 
 
 def _stop_init(c: Container) -> None:
-    import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+    import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 
     from pyrunc.container.wait import wait_exit
 

@@ -11,7 +11,7 @@ import os
 
 from pyrunc.errors import ContainerNotRunning, ExecFailed, InvalidState, PyruncError
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any

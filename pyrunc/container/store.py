@@ -11,7 +11,7 @@ import errno
 import fcntl
 import os
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.errors import (
     ContainerExists,
     ContainerNotExist,
@@ -20,7 +20,7 @@ from pyrunc.errors import (
 )
 from pyrunc.options import DEFAULT_ROOT  # the runtime's options own it; importable from here
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any

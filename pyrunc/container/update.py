@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyrunc.container import status as st
 from pyrunc.errors import InvalidArgument
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import errno
 import os
 import stat
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 
 
 class ExecError(Exception):

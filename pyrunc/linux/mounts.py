@@ -203,12 +203,3 @@ def current_flags(path: str) -> int:
     """The per-mount flags of the mount at path, as mount(2) flags."""
     f_flag = os.statvfs(path).f_flag
     return locked_flags(f_flag) | (sc.MS_RDONLY if f_flag & os.ST_RDONLY else 0)
-
-
-def remount_readonly(path: str, recursive: bool = False) -> None:
-    """Bind path onto itself and make that bind read-only (readonlyPaths, root.readonly)."""
-    flags = sc.MS_BIND | (sc.MS_REC if recursive else 0)
-    sc.mount(path, path, None, flags, None)
-    st = os.statvfs(path)
-    keep = locked_flags(st.f_flag)
-    sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep, None)

@@ -7,6 +7,9 @@ import os
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec.config import Namespace
 
+# ioctl(2) on an nsfs file (/proc/<pid>/ns/*): the CLONE_NEW* type of its namespace.
+NS_GET_NSTYPE = 0xB703
+
 NS_FLAGS: dict[str, int] = {
     "user": sc.CLONE_NEWUSER,
     "mount": sc.CLONE_NEWNS,

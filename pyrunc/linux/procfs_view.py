@@ -23,7 +23,7 @@ import time
 
 from pyrunc.errors import ConfigError, CreateFailed
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from pyrunc.spec.config import Config, Mount
@@ -208,7 +208,7 @@ def _helper(binary: str, top: str, log: int) -> None:
 
 
 def _launch_and_wait(binary: str, top: str, log: int) -> int:
-    import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+    import _signal as signal  # not signal: CONTRIBUTING.md, Imports
     import subprocess
 
     os.setsid()  # no terminal, no process group of the engine's: signals to them miss it

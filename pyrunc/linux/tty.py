@@ -4,7 +4,7 @@ foreground do when they keep the master themselves."""
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import errno
 import fcntl
 import os

@@ -11,7 +11,7 @@ tree (open_tree), idmaps it, and init only attaches the fd (move_mount), as runc
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py only adds IntEnums over it (and ~5 ms of enum import)
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import errno
 import os
 

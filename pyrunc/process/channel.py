@@ -8,10 +8,10 @@ container's namespaces (cf. CVE-2021-43784: trust no length you did not set).
 
 from __future__ import annotations
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.linux import fdpass
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any

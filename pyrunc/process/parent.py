@@ -7,6 +7,7 @@ import os
 
 from pyrunc import timing
 from pyrunc.cgroups.manager import CgroupManager
+from pyrunc.container.status import CREATING
 from pyrunc.errors import CreateFailed
 from pyrunc.faults import FAULT, hit
 from pyrunc.linux import syscalls as sc
@@ -17,7 +18,7 @@ from pyrunc.process.options import InitOptions
 from pyrunc.process.reap import checked_pid, kill, kill_and_reap, reap
 from pyrunc.spec.config import Config
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -122,7 +123,7 @@ class _Listener:
         state = {
             "ociVersion": self.cfg.oci_version,
             "id": self.cid,
-            "status": "creating",
+            "status": CREATING,
             "pid": pid,
             "bundle": self.cfg.bundle,
             "annotations": self.cfg.annotations,

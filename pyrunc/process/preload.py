@@ -17,7 +17,7 @@ from __future__ import annotations
 from pyrunc.container import hooks
 from pyrunc.process.errors import step
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import jsonio as json  # the stdlib json imports re and enum (~9 ms)
+from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.errors import ConfigError
 from pyrunc.record import dataclass, field
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any

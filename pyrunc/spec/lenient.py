@@ -8,7 +8,7 @@ spec/semantic.py (on every create) and check/, so it imports nothing.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # not typing's: importing typing costs ~11 ms per CLI call
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any
