@@ -71,6 +71,8 @@ class Process:
     oom_score_adj: int | None = None
     apparmor_profile: str = ""
     selinux_label: str = ""
+    console_size: tuple[int, int] | None = None  # consoleSize: (height, width)
+    exec_cpu_affinity: tuple[str, str] | None = None  # execCPUAffinity: (initial, final), "" unset
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,17 @@ def _process(p: dict[str, Any] | None) -> Process | None:
         oom_score_adj=p.get("oomScoreAdj"),
         apparmor_profile=p.get("apparmorProfile", ""),
         selinux_label=p.get("selinuxLabel", ""),
+        console_size=_console_size(p.get("consoleSize")),
+        exec_cpu_affinity=_cpu_affinity(p.get("execCPUAffinity")),
     )
+
+
+def _console_size(box: dict[str, int] | None) -> tuple[int, int] | None:
+    return None if box is None else (box["height"], box["width"])
+
+
+def _cpu_affinity(aff: dict[str, str] | None) -> tuple[str, str] | None:
+    return None if aff is None else (aff.get("initial", ""), aff.get("final", ""))
 
 
 def process_document(p: Process) -> dict[str, Any]:
@@ -212,6 +224,11 @@ def process_document(p: Process) -> dict[str, Any]:
         doc["apparmorProfile"] = p.apparmor_profile
     if p.selinux_label:
         doc["selinuxLabel"] = p.selinux_label
+    if p.console_size is not None:
+        doc["consoleSize"] = {"height": p.console_size[0], "width": p.console_size[1]}
+    if p.exec_cpu_affinity is not None:
+        initial, final = p.exec_cpu_affinity
+        doc["execCPUAffinity"] = {k: v for k, v in (("initial", initial), ("final", final)) if v}
     return doc
 
 
