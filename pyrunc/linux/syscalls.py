@@ -256,3 +256,68 @@ def close_fds_except(keep: set[int], first: int) -> None:
                 os.close(fd)
             except OSError:
                 pass  # the listing's own directory fd
+
+
+# -- scheduling, I/O priority and NUMA memory policy (process.scheduler, ioPriority,
+# linux.memoryPolicy). Numbers differ between the architectures these run on.
+
+_SYS_SCHED = {  # sched_setattr, ioprio_set, set_mempolicy
+    "x86_64": (314, 251, 238),
+    "aarch64": (274, 30, 237),
+}
+_SYS_SCHED_SETATTR, _SYS_IOPRIO_SET, _SYS_SET_MEMPOLICY = _SYS_SCHED.get(
+    os.uname().machine, _SYS_SCHED["x86_64"]
+)
+
+IOPRIO_WHO_PROCESS = 1
+
+
+class SchedAttr(ctypes.Structure):
+    """struct sched_attr (SCHED_ATTR_SIZE_VER1: with the utilization clamps)."""
+
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("sched_policy", ctypes.c_uint32),
+        ("sched_flags", ctypes.c_uint64),
+        ("sched_nice", ctypes.c_int32),
+        ("sched_priority", ctypes.c_uint32),
+        ("sched_runtime", ctypes.c_uint64),
+        ("sched_deadline", ctypes.c_uint64),
+        ("sched_period", ctypes.c_uint64),
+        ("sched_util_min", ctypes.c_uint32),
+        ("sched_util_max", ctypes.c_uint32),
+    ]
+
+
+def sched_setattr(attr: SchedAttr) -> None:
+    """sched_setattr(2) on the calling thread (pid 0)."""
+    attr.size = ctypes.sizeof(attr)
+    _check(
+        _libc.syscall(_SYS_SCHED_SETATTR, ctypes.c_int(0), ctypes.byref(attr), ctypes.c_uint(0)),
+        "sched_setattr",
+    )
+
+
+def ioprio_set(ioprio: int) -> None:
+    """ioprio_set(2) on the calling process only (IOPRIO_WHO_PROCESS, who 0)."""
+    _check(
+        _libc.syscall(
+            _SYS_IOPRIO_SET, ctypes.c_int(IOPRIO_WHO_PROCESS), ctypes.c_int(0), ctypes.c_int(ioprio)
+        ),
+        "ioprio_set",
+    )
+
+
+def set_mempolicy(mode: int, nodes: frozenset[int]) -> None:
+    """set_mempolicy(2) for the calling thread; mode may carry MPOL_F_* flags."""
+    words = max(nodes, default=-1) // 64 + 1
+    mask = (ctypes.c_ulong * max(words, 1))()
+    for node in nodes:
+        mask[node // 64] |= 1 << (node % 64)
+    # maxnode counts bits, and the kernel reads one fewer than it is given (get_nodes).
+    maxnode = words * 64 + 1 if nodes else 0
+    ptr = ctypes.byref(mask) if nodes else None
+    _check(
+        _libc.syscall(_SYS_SET_MEMPOLICY, ctypes.c_int(mode), ptr, ctypes.c_ulong(maxnode)),
+        "set_mempolicy",
+    )

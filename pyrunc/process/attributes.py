@@ -1,6 +1,7 @@
 """Process attributes applied in the container right before exec, shared by the
 container's init (init.py) and by processes exec'd into a running container
-(tenant.py): rlimits, capabilities, user, cwd, umask, no_new_privs, fd hygiene.
+(tenant.py): rlimits, scheduler, I/O priority, memory policy, capabilities, user,
+cwd, umask, no_new_privs, fd hygiene.
 
 Seccomp belongs here too (last before exec, after no_new_privs): both paths then
 get it from this one place.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.linux import capabilities, execute, paths, rlimits, user
+from pyrunc.linux import capabilities, execute, mempolicy, paths, rlimits, sched, user
 from pyrunc.linux import syscalls as sc
 from pyrunc.process.errors import step
 from pyrunc.spec.config import Process
@@ -37,6 +38,7 @@ def apply(
     """
     with step("setting rlimits"):
         rlimits.apply(proc.rlimits)
+    _apply_scheduling(proc)
     cap_masks = capabilities.masks(proc.capabilities)
     cwd_step = f"chdir to cwd ({proc.cwd!r}) set in config.json"
     with step(cwd_step):
@@ -71,6 +73,15 @@ def apply(
     if proc.no_new_privileges:
         _load_seccomp(seccomp, on_listener)  # as late as we can: fewest syscalls under it
     return path
+
+
+def _apply_scheduling(proc: Process) -> None:
+    """runc's place for these: after rlimits (RLIMIT_RTPRIO, RLIMIT_NICE), before a
+    seccomp filter (a profile may deny set_mempolicy) and while the runtime's
+    capabilities are still held (a realtime policy needs CAP_SYS_NICE)."""
+    sched.apply_scheduler(proc.scheduler)
+    sched.apply_io_priority(proc.io_priority)
+    mempolicy.apply(proc.memory_policy)
 
 
 def _load_seccomp(filt: Filter | None, on_listener: Callable[[int], None] | None) -> None:

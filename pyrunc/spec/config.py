@@ -9,7 +9,7 @@ import os
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.errors import ConfigError
-from pyrunc.record import dataclass, field
+from pyrunc.record import dataclass, field, replace
 
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
@@ -59,6 +59,34 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Scheduler:
+    """process.scheduler: sched_setattr(2)'s attributes by the spec's names."""
+
+    policy: str
+    nice: int = 0
+    priority: int = 0
+    flags: tuple[str, ...] = ()
+    runtime: int = 0
+    deadline: int = 0
+    period: int = 0
+
+
+@dataclass(frozen=True)
+class IOPriority:
+    cls: str  # the spec's "class", a keyword here
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    """linux.memoryPolicy: mode and flags by the spec's names, nodes as written."""
+
+    mode: str
+    nodes: str = ""
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Process:
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
@@ -73,6 +101,12 @@ class Process:
     selinux_label: str = ""
     console_size: tuple[int, int] | None = None  # consoleSize: (height, width)
     exec_cpu_affinity: tuple[str, str] | None = None  # execCPUAffinity: (initial, final), "" unset
+    scheduler: Scheduler | None = None
+    io_priority: IOPriority | None = None
+    # linux.memoryPolicy, not a process field: carried here because the process is
+    # what the init applies before exec (attributes.apply). from_document sets it; a
+    # process document (exec --process, the state record's) never holds it.
+    memory_policy: MemoryPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +197,38 @@ def _capabilities(c: dict[str, Any] | None) -> Capabilities | None:
     )
 
 
+def _scheduler(s: dict[str, Any] | None) -> Scheduler | None:
+    if s is None:
+        return None
+    return Scheduler(
+        s["policy"],
+        s.get("nice", 0),
+        s.get("priority", 0),
+        tuple(s.get("flags") or ()),
+        s.get("runtime", 0),
+        s.get("deadline", 0),
+        s.get("period", 0),
+    )
+
+
+def _scheduler_document(s: Scheduler) -> dict[str, Any]:
+    doc: dict[str, Any] = {"policy": s.policy, "nice": s.nice, "priority": s.priority}
+    if s.flags:
+        doc["flags"] = list(s.flags)
+    doc.update(runtime=s.runtime, deadline=s.deadline, period=s.period)
+    return doc
+
+
+def _io_priority(p: dict[str, Any] | None) -> IOPriority | None:
+    return None if p is None else IOPriority(p["class"], p.get("priority", 0))
+
+
+def _memory_policy(m: dict[str, Any] | None) -> MemoryPolicy | None:
+    if m is None:
+        return None
+    return MemoryPolicy(m["mode"], m.get("nodes", ""), tuple(m.get("flags") or ()))
+
+
 def _process(p: dict[str, Any] | None) -> Process | None:
     if p is None:
         return None
@@ -180,6 +246,8 @@ def _process(p: dict[str, Any] | None) -> Process | None:
         selinux_label=p.get("selinuxLabel", ""),
         console_size=_console_size(p.get("consoleSize")),
         exec_cpu_affinity=_cpu_affinity(p.get("execCPUAffinity")),
+        scheduler=_scheduler(p.get("scheduler")),
+        io_priority=_io_priority(p.get("ioPriority")),
     )
 
 
@@ -229,6 +297,10 @@ def process_document(p: Process) -> dict[str, Any]:
     if p.exec_cpu_affinity is not None:
         initial, final = p.exec_cpu_affinity
         doc["execCPUAffinity"] = {k: v for k, v in (("initial", initial), ("final", final)) if v}
+    if p.scheduler is not None:
+        doc["scheduler"] = _scheduler_document(p.scheduler)
+    if p.io_priority is not None:
+        doc["ioPriority"] = {"class": p.io_priority.cls, "priority": p.io_priority.priority}
     return doc
 
 
@@ -294,6 +366,10 @@ def from_document(doc: dict[str, Any], bundle: str) -> Config:
     """Turn a validated config document into a Config (paths made absolute)."""
     root = doc["root"]
     root_path = os.path.normpath(os.path.join(bundle, root["path"]))
+    process = _process(doc.get("process"))
+    policy = _memory_policy((doc.get("linux") or {}).get("memoryPolicy"))
+    if process is not None and policy is not None:
+        process = replace(process, memory_policy=policy)
     return Config(
         oci_version=doc["ociVersion"],
         bundle=bundle,
@@ -302,7 +378,7 @@ def from_document(doc: dict[str, Any], bundle: str) -> Config:
         hostname=doc.get("hostname"),
         domainname=doc.get("domainname"),
         mounts=tuple(_mount(m) for m in doc.get("mounts") or ()),
-        process=_process(doc.get("process")),
+        process=process,
         hooks=_hooks(doc.get("hooks")),
         annotations=dict(doc.get("annotations") or {}),
         linux=_linux(doc.get("linux")),
