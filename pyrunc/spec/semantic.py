@@ -401,7 +401,17 @@ def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _net_devices(linux, ns)
     yield from _sysctls(linux, ns)
     yield from _intel_rdt(linux)
+    yield from _memory_policy(linux)
     yield from _seccomp(linux)
+
+
+def _memory_policy(linux: dict) -> Iterator[Problem]:
+    section = linux.get("memoryPolicy")
+    if isinstance(section, dict):
+        from pyrunc.linux import mempolicy  # lazily: only configs with a policy pay
+
+        for sub, rule in mempolicy.problems(section):
+            yield ("linux", "memoryPolicy", *sub), rule
 
 
 def _seccomp(linux: dict) -> Iterator[Problem]:
