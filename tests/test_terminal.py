@@ -5,6 +5,7 @@ relaying a real pty (pty.fork): prompt, typing, Ctrl-C, window size, exit status
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -185,3 +186,107 @@ def test_run_foreground_relays_a_real_terminal(runtime: Runtime, bundle: Bundle,
             os.waitpid(pid, 0)
         os.close(master)
     assert runtime("state", cid).code == 1  # run removed it
+
+
+def get_winsize(fd: int) -> tuple[int, int]:
+    """(rows, columns) of a pty as the kernel holds it (TIOCGWINSZ)."""
+    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    return rows, cols
+
+
+def _created_console_size(
+    runtime: Runtime, bundle: Bundle, cid: str, inside: str
+) -> tuple[tuple, tuple, str]:
+    """create with a console socket, then start `inside` and wait for a line: the size
+    on the received master before start, on init's stdin (the slave, through
+    /proc/<pid>/fd/0) and what the container printed."""
+    _terminal(bundle, "sh", "-c", f"{inside}; echo done; read x")
+    with console_socket(bundle) as (path, srv):
+        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
+        master = receive_master(srv)
+    try:
+        before = get_winsize(master)
+        runtime.ok("start", cid)
+        seen = read_until(master, "done")
+        slave = os.open(f"/proc/{runtime.state(cid)['pid']}/fd/0", os.O_RDWR | os.O_NOCTTY)
+        try:
+            theirs = get_winsize(slave)
+        finally:
+            os.close(slave)
+        os.write(master, b"\n")
+        return before, theirs, seen
+    finally:
+        os.close(master)
+        runtime("delete", "--force", cid)
+
+
+def test_console_size_is_the_ptys_before_the_master_leaves(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """process.consoleSize: the pty has it (TIOCSWINSZ) when the engine receives the
+    master, and stty in the container (whose controlling terminal it is) reads it."""
+    bundle.config["process"]["consoleSize"] = {"height": 33, "width": 111}
+    before, theirs, seen = _created_console_size(runtime, bundle, cid, "stty size")
+    assert before == theirs == (33, 111)
+    assert "33 111" in seen
+
+
+def test_without_console_size_the_pty_stays_0x0(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """As runc: no consoleSize, no TIOCSWINSZ; the engine sizes it (or not) itself.
+    (busybox's stty refuses to print a 0x0 size: the kernel's view is read instead.)"""
+    before, theirs, _ = _created_console_size(runtime, bundle, cid, "true")
+    assert before == theirs == (0, 0)
+
+
+def _exec_tty_size(runtime: Runtime, bundle: Bundle, cid: str, *how: str) -> tuple[tuple, str]:
+    """exec a terminal process (`how`: its flags and arguments) over a console socket:
+    the size on the received master, and the one the process saw."""
+    with console_socket(bundle) as (path, srv):
+        runtime.ok("exec", "--detach", "--console-socket", path, *how)
+        master = receive_master(srv)
+    try:
+        before = get_winsize(master)
+        seen = read_until(master, r"\d+ \d+")
+        os.write(master, b"\n")
+        return before, seen
+    finally:
+        os.close(master)
+
+
+def test_exec_console_size(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """exec --process's consoleSize, and exec --tty's from config.json (runc builds
+    exec's process from config.json's, consoleSize included)."""
+    bundle.set_args("sleep", "1000")
+    bundle.config["process"]["consoleSize"] = {"height": 20, "width": 70}
+    bundle.save()
+    proc = {
+        "terminal": True, "consoleSize": {"height": 33, "width": 111},
+        "args": ["sh", "-c", "stty size; read x"], "cwd": "/", "env": ["PATH=/bin"],
+    }  # fmt: skip
+    process_json = os.path.join(bundle.path, "process.json")
+    with open(process_json, "w") as f:
+        f.write(json.dumps(proc))
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    init = runtime.state(cid)["pid"]
+    try:
+        before, seen = _exec_tty_size(runtime, bundle, cid, "--process", process_json, cid)
+        assert before == (33, 111) and "33 111" in seen
+        how = ("--tty", cid, "sh", "-c", "stty size; read x")
+        before, seen = _exec_tty_size(runtime, bundle, cid, *how)
+        assert before == (20, 70) and "20 70" in seen
+    finally:
+        runtime("delete", "--force", cid)
+    wait_dead(init)
+
+
+def test_console_size_above_16_bits_is_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """TIOCSWINSZ holds 16 bits (runc truncates silently): refused, naming the field."""
+    bundle.config["process"]["consoleSize"] = {"height": 33, "width": 65536}
+    _terminal(bundle, "true")
+    with console_socket(bundle) as (path, _):
+        r = runtime("create", "--console-socket", path, "--bundle", bundle.path, cid)
+    if r.code == 0:  # accepted: do not leave it behind
+        runtime("delete", "--force", cid)
+    assert r.code == 1, r.err
+    assert error_message(r.err) == "config.json: process.consoleSize.width: must be at most 65535"
+    assert runtime("state", cid).code == 1

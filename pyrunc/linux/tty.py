@@ -76,10 +76,21 @@ def become_stdio(slave: int) -> None:
     os.close(slave)
 
 
-def set_up_console(console_fd: int, mount: bool) -> None:
-    """The container side: new pty, master to the socket, slave as stdio (+ /dev/console)."""
+def set_winsize(fd: int, size: tuple[int, int]) -> None:
+    """Give the pty process.consoleSize's (height, width), in characters."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+
+
+def set_up_console(console_fd: int, mount: bool, size: tuple[int, int] | None = None) -> None:
+    """The container side: new pty, master to the socket, slave as stdio (+ /dev/console).
+
+    With a size (process.consoleSize) the pty has it before the master leaves, so the
+    process sees it from its first instruction; without, it stays 0x0 as with runc.
+    """
     master, slave, _ = open_pty()
     try:
+        if size is not None:
+            set_winsize(master, size)
         send_master(console_fd, master)
     finally:
         os.close(master)

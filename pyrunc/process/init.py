@@ -92,7 +92,8 @@ def _set_up_after_switch(cfg: Config, opts: InitOptions, proc_fd: int) -> None:
     if opts.console_fd >= 0:
         # After the switch: /dev/ptmx is now the container's devpts, so is the pty.
         with step("setting up console"):
-            tty.set_up_console(opts.console_fd, mount=rootfs.has_mount_namespace(cfg))
+            size = cfg.process.console_size if cfg.process is not None else None
+            tty.set_up_console(opts.console_fd, rootfs.has_mount_namespace(cfg), size)
     proc = cfg.process
     if proc is not None and proc.apparmor_profile:
         with step("unable to apply apparmor profile"):

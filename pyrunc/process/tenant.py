@@ -204,7 +204,7 @@ def _tenant(proc: Process, ch: Channel, opts: TenantOptions, filt: Any, proc_fd:
         os.setsid()
         if opts.console_fd >= 0:
             with step("setting up console"):
-                tty.set_up_console(opts.console_fd, mount=False)
+                tty.set_up_console(opts.console_fd, mount=False, size=proc.console_size)
         _apply_lsm(proc, proc_fd)
         attributes.write_oom_score_adj(proc)
         # A SCMP_ACT_NOTIFY listener has no taker here (no on_listener): refused.

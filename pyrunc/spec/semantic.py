@@ -143,6 +143,7 @@ def _process(doc: dict) -> Iterator[Problem]:
     yield from _rlimits(arr(proc.get("rlimits")))
     yield from _io_priority(obj(proc.get("ioPriority")))
     yield from _scheduler(obj(proc.get("scheduler")))
+    yield from _console_size(obj(proc.get("consoleSize")))
     if proc.get("selinuxLabel"):
         from pyrunc.linux.lsm import selinux_enabled
 
@@ -205,6 +206,14 @@ def _scheduler(sched: dict) -> Iterator[Problem]:
         for field in ("runtime", "deadline", "period"):
             if sched.get(field, 0) != 0:
                 yield (*at, field), "only allowed with SCHED_DEADLINE"
+
+
+def _console_size(box: dict) -> Iterator[Problem]:
+    # TIOCSWINSZ holds 16 bits; runc truncates larger values silently, we refuse them.
+    for field in ("height", "width"):
+        value = box.get(field)
+        if isinstance(value, int) and value > 0xFFFF:
+            yield ("process", "consoleSize", field), "must be at most 65535"
 
 
 # ---------------------------------------------------------------- namespaces
