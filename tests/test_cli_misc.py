@@ -24,15 +24,23 @@ def _features(runtime: Runtime) -> dict:
 
 
 def test_features_validates_against_upstream_schema(runtime: Runtime) -> None:
+    """Against ../shared's features-schema.json and the files it refers to, read now."""
     jsonschema = pytest.importorskip("jsonschema")
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
     path = os.path.join(UPSTREAM_SCHEMA, "features-schema.json")
     if not os.path.exists(path):
-        pytest.skip(f"{path}: the runtime-spec's schema is not here")
-    with open(path) as f:
-        schema = json.load(f)
-    base = "file://" + os.path.abspath(UPSTREAM_SCHEMA) + "/"
-    resolver = jsonschema.RefResolver(base, schema)
-    jsonschema.Draft4Validator(schema, resolver=resolver).validate(_features(runtime))
+        pytest.skip(f"{path}: the runtime-spec's schema is not here (../shared absent)")
+    resources = []
+    for name in os.listdir(UPSTREAM_SCHEMA):
+        if name.endswith(".json"):
+            with open(os.path.join(UPSTREAM_SCHEMA, name)) as f:
+                uri = "file://" + os.path.abspath(os.path.join(UPSTREAM_SCHEMA, name))
+                resources.append((uri, Resource.from_contents(json.load(f), DRAFT4)))
+    registry = Registry().with_resources(resources)
+    entry = {"$ref": "file://" + os.path.abspath(path)}
+    jsonschema.Draft4Validator(entry, registry=registry).validate(_features(runtime))
 
 
 def test_features_report_this_host(runtime: Runtime) -> None:
@@ -56,8 +64,97 @@ def test_features_report_this_host(runtime: Runtime) -> None:
         assert "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"]
     assert linux["apparmor"]["enabled"] == host.apparmor_enabled()
     assert linux["selinux"]["enabled"] == (host.selinux_label() is not None)
-    assert linux["mountExtensions"]["idmap"]["enabled"] is False  # not applied yet
+    # Applied (tests/test_userns.py::test_idmapped_mount reads the kernel's view).
+    assert linux["mountExtensions"]["idmap"]["enabled"] is True
     assert {"rro", "rbind", "rprivate", "tmpcopyup", "nosymfollow"} <= set(doc["mountOptions"])
+
+
+def test_features_lists_unapplied_fields_as_not_enabled(runtime: Runtime) -> None:
+    """netDevices and intelRdt are validated, never applied: not enabled, as the
+    features schema says "not supported" (a false, not a missing, field)."""
+    linux = _features(runtime)["linux"]
+    assert linux["netDevices"] == {"enabled": False}
+    assert linux["intelRdt"] == {"enabled": False, "schemata": False, "monitoring": False}
+
+
+def test_features_memory_policy_is_what_the_schema_knows(runtime: Runtime) -> None:
+    from pyrunc.spec.validate import schema_document
+
+    policy = schema_document("linux.json")["definitions"]["memoryPolicy"]["properties"]
+    linux = _features(runtime)["linux"]
+    assert linux["memoryPolicy"]["modes"] == sorted(policy["mode"]["enum"])
+    assert linux["memoryPolicy"]["flags"] == sorted(policy["flags"]["items"]["enum"])
+
+
+@pytest.mark.parametrize(
+    ("policy", "shown"),
+    [
+        ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
+        ({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]},
+         "interleave=static:0"),
+    ],
+)  # fmt: skip
+def test_features_memory_policy_is_applied(
+    runtime: Runtime, bundle: Bundle, cid: str, policy: dict, shown: str
+) -> None:
+    """A mode and a flag features lists, as the kernel shows the process's policy."""
+    if not os.path.exists("/proc/self/numa_maps"):
+        pytest.skip("kernel without CONFIG_NUMA: no numa_maps to read the policy from")
+    doc = _features(runtime)["linux"]["memoryPolicy"]
+    assert policy["mode"] in doc["modes"] and set(policy.get("flags", ())) <= set(doc["flags"])
+    bundle.config["linux"]["memoryPolicy"] = policy
+    bundle.set_args("head", "-1", "/proc/self/numa_maps")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code == 0, r.err
+    assert r.out.split()[1] == shown
+
+
+def test_features_potentially_unsafe_annotations(runtime: Runtime) -> None:
+    from pyrunc.linux.procfs_view import ANNOTATION
+
+    # The one annotation of config.json that changes what pyrunc does (lxcfs mounts,
+    # maybe an lxcfs daemon started on the host).
+    assert _features(runtime)["potentiallyUnsafeConfigAnnotations"] == [ANNOTATION]
+
+
+def test_features_seccomp_supported_flags_are_the_kernels(runtime: Runtime) -> None:
+    """pyrunc passes the flags to seccomp(2) itself: supported = what this kernel takes."""
+    seccomp = _features(runtime)["linux"]["seccomp"]
+    if not seccomp["enabled"]:
+        pytest.skip("libseccomp not loadable here: no seccomp section to check")
+    bits = {
+        "SECCOMP_FILTER_FLAG_LOG": 1 << 1,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 1 << 2,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 1 << 5,
+    }
+    expected = {f for f, bit in bits.items() if host.seccomp_flag_supported(bit)}
+    expected.add("SECCOMP_FILTER_FLAG_TSYNC")  # since 3.17 (seccomp(2) itself)
+    assert set(seccomp["supportedFlags"]) == expected
+    assert set(seccomp["supportedFlags"]) <= set(seccomp["knownFlags"])
+
+
+def test_features_answers_fast(runtime: Runtime) -> None:
+    """A few ms beyond the interpreter's own start (engines may ask on every start)."""
+    import subprocess
+    import sys
+
+    def best(*argv: str) -> float:
+        times = []
+        for _ in range(7):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-IS", *argv], check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    from tests.helpers import REPO
+
+    script = (
+        f"import sys; sys.path.insert(0, {REPO!r}); sys.argv = ['pyrunc', 'features'];"
+        "from pyrunc.cli.main import main; sys.exit(main())"
+    )
+    bare = best("-c", "pass")
+    cost = best("-c", script) - bare
+    assert cost < 0.025, f"features took {cost * 1000:.1f} ms beyond a bare interpreter"
 
 
 def test_features_mount_options_are_applied(runtime: Runtime, bundle: Bundle, cid: str) -> None:

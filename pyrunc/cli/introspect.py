@@ -51,7 +51,12 @@ def cmd_features(args: argparse.Namespace, log: Log) -> int:
 
 
 def features() -> dict[str, Any]:
-    """What this build and this host really support (not what the spec knows)."""
+    """What this runtime applies (runc's meaning: its abilities, not this host's),
+    except seccomp's supportedFlags: the flags this kernel takes (runc asks too).
+
+    A field is listed as supported only when a config using it is applied; one that is
+    validated but not applied (netDevices, intelRdt) is listed as not enabled.
+    """
     from pyrunc import __version__
     from pyrunc.container.container import SPEC_VERSION
 
@@ -75,12 +80,29 @@ def features() -> dict[str, Any]:
             "seccomp": _seccomp(),
             "apparmor": {"enabled": _lsm("apparmor_enabled")},
             "selinux": {"enabled": _lsm("selinux_enabled")},
-            "intelRdt": {"enabled": False},
-            # idmap/ridmap mount options are recognised but not applied yet.
-            "mountExtensions": {"idmap": {"enabled": False}},
+            # Validated, never applied: no resctrl code yet.
+            "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
+            "memoryPolicy": _memory_policy(),
+            # idmap/ridmap and per-mount uidMappings/gidMappings (mount_setattr).
+            "mountExtensions": {"idmap": {"enabled": True}},
+            # Validated, never applied: no interface is moved into the container yet.
+            "netDevices": {"enabled": False},
         },
         "annotations": {"io.github.pyrunc.version": __version__},
+        # Annotations of config.json that change what the runtime does.
+        "potentiallyUnsafeConfigAnnotations": [PROCFS_VIEW_ANNOTATION],
     }
+
+
+# pyrunc.linux.procfs_view.ANNOTATION; not imported from there, for import cost
+# (tests/test_cli_misc.py checks they agree).
+PROCFS_VIEW_ANNOTATION = "run.pyrunc.procfs-view"
+
+
+def _memory_policy() -> dict[str, list[str]]:
+    from pyrunc.linux import mempolicy
+
+    return {"modes": sorted(mempolicy.MODES), "flags": sorted(mempolicy.FLAGS)}
 
 
 def _mount_options() -> list[str]:
@@ -107,7 +129,41 @@ def _capabilities() -> list[str]:
 def _seccomp() -> dict[str, Any]:
     from pyrunc.linux import seccomp
 
-    return seccomp.features(_spec_archs())
+    doc = seccomp.features(_spec_archs())
+    if doc.get("enabled"):
+        # pyrunc hands the flags to seccomp(2) itself (libseccomp only compiles the
+        # program): the kernel decides which of them it can honour.
+        doc["supportedFlags"] = [f for f in doc["knownFlags"] if _kernel_takes(f)]
+    return doc
+
+
+# <linux/seccomp.h>; the probe belongs in linux/seccomp.py (a supported_flags() there).
+_SECCOMP_FLAG_BITS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1 << 0,
+    "SECCOMP_FILTER_FLAG_LOG": 1 << 1,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 1 << 2,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 1 << 5,
+}
+_NEW_LISTENER = 1 << 3
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+
+
+def _kernel_takes(flag: str) -> bool:
+    """seccomp(SET_MODE_FILTER, flags, NULL): EFAULT once the flags passed, EINVAL when
+    the kernel does not know one. Nothing is loaded. WAIT_KILLABLE_RECV is asked with
+    NEW_LISTENER (it means nothing without one); TSYNC alone (the two exclude each other).
+    """
+    import ctypes
+
+    bit = _SECCOMP_FLAG_BITS.get(flag)
+    nr = _SYS_SECCOMP.get(os.uname().machine)
+    if bit is None or nr is None:
+        return False
+    if bit != _SECCOMP_FLAG_BITS["SECCOMP_FILTER_FLAG_TSYNC"]:
+        bit |= _NEW_LISTENER
+    libc = ctypes.CDLL(None, use_errno=True)
+    ret = libc.syscall(ctypes.c_long(nr), ctypes.c_uint(1), ctypes.c_uint(bit), None)
+    return ret < 0 and ctypes.get_errno() == 14  # EFAULT
 
 
 def _spec_archs() -> list[str]:
