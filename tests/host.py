@@ -170,3 +170,50 @@ def seccomp_flag_supported(flag: int) -> bool:
                        ctypes.c_void_p(0))  # fmt: skip
     assert ret < 0, "seccomp(2) accepted a NULL program"
     return ctypes.get_errno() == errno.EFAULT
+
+
+@functools.cache
+def cpuset_move_keeps_asked_affinity() -> bool:
+    """Whether a task moved into another cpuset cgroup keeps the CPUs it asked for with
+    sched_setaffinity (Linux 6.2+ keeps them, intersected with the cpuset's) or gets
+    the cpuset's CPUs (older kernels). Asked with a child on one CPU moved into a probe
+    cpuset cgroup (v1 cpuset hierarchy, else the v2 root's child); True where there is
+    no cpuset to move into (nothing touches the affinity then)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    v1 = v1_mountpoint("cpuset")
+    base = v1 or (CGROUP_ROOT if is_cgroup_v2() else None)
+    if base is None or len(allowed) < 2:
+        return True
+    probe = os.path.join(base, f"pyrunc-test-probe-{os.getpid()}")
+    os.mkdir(probe)
+    try:
+        if v1:  # a v1 cpuset takes no task before it has CPUs and memory nodes
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                with (
+                    open(os.path.join(base, name)) as src,
+                    open(os.path.join(probe, name), "w") as dst,
+                ):
+                    dst.write(src.read())
+        return _affinity_after_move(probe, allowed[-1]) == {allowed[-1]}
+    finally:
+        os.rmdir(probe)
+
+
+def _affinity_after_move(cgroup: str, cpu: int) -> set[int]:
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.sched_setaffinity(0, {cpu})
+        os.read(read_end, 1)  # until the parent has moved and looked at us
+        os._exit(0)
+    try:
+        while os.sched_getaffinity(child) != {cpu}:
+            pass  # the child has not got there yet
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(child))
+        return set(os.sched_getaffinity(child))
+    finally:
+        os.write(write_end, b"x")
+        os.waitpid(child, 0)
+        os.close(read_end)
+        os.close(write_end)

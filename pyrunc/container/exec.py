@@ -69,6 +69,7 @@ def exec_process(
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
+    proc = _with_config_affinity(c, proc)
     with c.store.lock(c.id, shared=True):  # delete waits until the process is in
         st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
         started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed)
@@ -117,6 +118,17 @@ def _launch(
             os.close(console_fd)
         if ours is not None:
             ours.close()
+
+
+def _with_config_affinity(c: Container, proc: Process) -> Process:
+    """As runc: a process without execCPUAffinity gets config.json's (applied at exec,
+    never to the init), kept in the state record at create."""
+    stored = c.record.get("process")
+    aff = stored.get("execCPUAffinity") if isinstance(stored, dict) else None
+    if proc.exec_cpu_affinity is not None or not isinstance(aff, dict):
+        return proc
+    lists = (str(aff.get("initial", "")), str(aff.get("final", "")))
+    return record.replace(proc, exec_cpu_affinity=lists)
 
 
 def _kill_quietly(started: Started) -> None:

@@ -9,6 +9,7 @@ which is child subreaper and reaps it (foreground) or leaves it (detached).
 
 from __future__ import annotations
 
+import errno
 import os
 
 from pyrunc.cgroups.manager import CgroupManager
@@ -27,6 +28,8 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from typing import Any
+
+    _Affinity = tuple[frozenset[int] | None, frozenset[int] | None]  # (initial, final)
 
 # Joined in this order: the user namespace owns the others, the mount namespace
 # changes how the remaining /proc paths would resolve (all are opened up front anyway).
@@ -47,16 +50,17 @@ def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOpti
 
     On failure every process started here is killed and reaped before raising.
     """
+    affinity = _affinity(proc)
     runtime_ch, stage_ch = Channel.pair()
     sc.set_child_subreaper(True)  # the tenant becomes ours when the stage exits
-    stage = os.fork()
+    stage = _fork_with_affinity(affinity[0])
     if stage == 0:
         runtime_ch.close()
         _stage(proc, stage_ch, opts)
     stage_ch.close()
     pid = 0
     try:
-        pid = _drive(runtime_ch, cgroups, stage)
+        pid = _drive(runtime_ch, cgroups, stage, affinity)
         reap(stage)
         return pid
     except BaseException as e:
@@ -69,16 +73,76 @@ def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOpti
         runtime_ch.close()
 
 
+# -- process.execCPUAffinity, as runc: initial before the cgroup, final after it --------
+
+# Reset mask: every CPU the kernel may have (the kernel clamps it and masks it with the
+# cgroup's cpuset), so CPUs added to the cpuset later are usable too.
+_ALL_CPUS = range(8192)
+
+
+def _affinity(proc: Process) -> _Affinity:
+    """(initial, final) CPU sets; None where unset. ExecFailed names the field."""
+    from pyrunc.spec.semantic import parse_cpu_list
+
+    lists = proc.exec_cpu_affinity or ("", "")
+    sets: list[frozenset[int] | None] = []
+    for name, value in zip(("initial", "final"), lists, strict=True):
+        try:
+            sets.append(parse_cpu_list(value) if value else None)
+        except ValueError as e:
+            raise ExecFailed(f"process.execCPUAffinity.{name}: {e}") from None
+    return sets[0], sets[1]
+
+
+def _fork_with_affinity(initial: frozenset[int] | None) -> int:
+    """fork, the child on the initial CPUs from its first instruction: the stage is
+    born there, before the runtime moves it into the container's cgroup."""
+    if initial is None:
+        return os.fork()
+    ours = os.sched_getaffinity(0)
+    _setaffinity(0, initial, "initial")
+    pid = os.fork()
+    if pid:
+        os.sched_setaffinity(0, ours)  # the runtime goes on where it ran
+    return pid
+
+
+def _set_final_affinity(stage: int, affinity: _Affinity) -> None:
+    """After the cgroup join: final if given; initial alone is left to the kernel (the
+    spec: the runtime SHOULD NOT change it); neither resets, so that the process does
+    not inherit the runtime's affinity (runc's rule: libcontainer setFinalCPUAffinity)."""
+    initial, final = affinity
+    if final is not None:
+        _setaffinity(stage, final, "final")
+    elif initial is None:
+        try:
+            os.sched_setaffinity(stage, _ALL_CPUS)
+        except OSError:
+            pass  # as runc: the process keeps the runtime's affinity
+
+
+def _setaffinity(pid: int, cpus: frozenset[int], name: str) -> None:
+    try:
+        os.sched_setaffinity(pid, cpus)
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        if e.errno == errno.EINVAL:  # the only case the kernel answers EINVAL for
+            why += ": none of these CPUs is online and allowed by the cgroup's cpuset"
+        listed = ",".join(map(str, sorted(cpus)))
+        raise ExecFailed(f"process.execCPUAffinity.{name}: {listed}: {why}") from None
+
+
 class _Progress:
     pid = 0
     ready = False
 
 
-def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int) -> int:
+def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int, affinity: _Affinity) -> int:
     seen = _Progress()
     try:
         if cgroups is not None:
             cgroups.apply(stage)  # before the fork: the tenant is born in the container's cgroup
+        _set_final_affinity(stage, affinity)  # the tenant inherits it with the fork too
         ch.send("cgroup-applied")
         while not (seen.pid and seen.ready):
             _handle(ch.recv(), seen, ch)

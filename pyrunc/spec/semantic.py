@@ -144,6 +144,7 @@ def _process(doc: dict) -> Iterator[Problem]:
     yield from _io_priority(obj(proc.get("ioPriority")))
     yield from _scheduler(obj(proc.get("scheduler")))
     yield from _console_size(obj(proc.get("consoleSize")))
+    yield from _exec_cpu_affinity(obj(proc.get("execCPUAffinity")))
     if proc.get("selinuxLabel"):
         from pyrunc.linux.lsm import selinux_enabled
 
@@ -208,12 +209,53 @@ def _scheduler(sched: dict) -> Iterator[Problem]:
                 yield (*at, field), "only allowed with SCHED_DEADLINE"
 
 
+#: The largest CPU number a cpu list may name (runc's sanity limit, configs.MaxCPU).
+MAX_CPU = 64 * 1024
+
+
+def parse_cpu_list(value: str) -> frozenset[int]:
+    """The CPUs of a list such as "0-3,7" (runc's rules: spaces around an element and
+    empty elements allowed, a range low-high). ValueError says what is wrong."""
+    cpus: set[int] = set()
+    for element in value.split(","):
+        element = element.strip()
+        if not element:
+            continue
+        low, dash, high = element.partition("-")
+        first, last = _cpu_number(low), _cpu_number(high) if dash else _cpu_number(low)
+        if first > last:
+            raise ValueError(f"invalid range {element!r}")
+        cpus.update(range(first, last + 1))
+    if not cpus:
+        raise ValueError(f"no CPU in {value!r}")
+    return frozenset(cpus)
+
+
+def _cpu_number(text: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"{text!r} is not a CPU number")
+    if int(text) > MAX_CPU:
+        raise ValueError(f"CPU numbers above {MAX_CPU} are not supported")
+    return int(text)
+
+
 def _console_size(box: dict) -> Iterator[Problem]:
     # TIOCSWINSZ holds 16 bits; runc truncates larger values silently, we refuse them.
     for field in ("height", "width"):
         value = box.get(field)
         if isinstance(value, int) and value > 0xFFFF:
             yield ("process", "consoleSize", field), "must be at most 65535"
+
+
+def _exec_cpu_affinity(aff: dict) -> Iterator[Problem]:
+    # Only syntax here: which CPUs are usable is the kernel's answer at exec time.
+    for field in ("initial", "final"):
+        value = aff.get(field)
+        if isinstance(value, str) and value:
+            try:
+                parse_cpu_list(value)
+            except ValueError as e:
+                yield ("process", "execCPUAffinity", field), str(e)
 
 
 # ---------------------------------------------------------------- namespaces
