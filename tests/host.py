@@ -172,6 +172,52 @@ def seccomp_flag_supported(flag: int) -> bool:
     return ctypes.get_errno() == errno.EFAULT
 
 
+# -- scheduling and NUMA --------------------------------------------------------------------
+
+CAP_SYS_NICE = 23  # <linux/capability.h>
+
+
+def rt_group_sched() -> bool:
+    """Whether the kernel groups realtime tasks (CONFIG_RT_GROUP_SCHED on v1): a new cpu
+    cgroup then has cpu.rt_runtime_us at 0, and SCHED_FIFO/RR in it fail with EPERM
+    until linux.resources.cpu.realtimeRuntime gives it some."""
+    return not is_cgroup_v2() and v1_has("cpu", "cpu.rt_runtime_us")
+
+
+def numa_online_nodes() -> list[int]:
+    """The NUMA nodes online, as the kernel lists them ("0-1,3"); [] without NUMA."""
+    try:
+        with open("/sys/devices/system/node/online") as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return []
+    nodes: list[int] = []
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        nodes.extend(range(int(low), int(high or low) + 1))
+    return nodes
+
+
+# set_mempolicy(2)'s number where the project's machines run (asm/unistd_64.h).
+_SYS_SET_MEMPOLICY = {"x86_64": 238, "aarch64": 237}
+
+
+def mempolicy_mode_known(mode: int, node: int = 0) -> bool:
+    """Whether set_mempolicy(2) takes `mode` on `node` (MPOL_WEIGHTED_INTERLEAVE is 6.9+,
+    MPOL_PREFERRED_MANY 5.15+); asked in a forked child, whose policy dies with it."""
+    import ctypes
+
+    pid = os.fork()
+    if pid == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        mask = ctypes.c_ulong(1 << node)
+        nr = _SYS_SET_MEMPOLICY[os.uname().machine]
+        ok = libc.syscall(ctypes.c_long(nr), ctypes.c_int(mode), ctypes.byref(mask),
+                          ctypes.c_ulong(65)) == 0  # fmt: skip
+        os._exit(0 if ok else 1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
 @functools.cache
 def cpuset_move_keeps_asked_affinity() -> bool:
     """Whether a task moved into another cpuset cgroup keeps the CPUs it asked for with
