@@ -22,6 +22,7 @@ import errno
 import os
 
 from pyrunc.record import dataclass
+from pyrunc.spec.lenient import arr, integer, obj
 
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
@@ -97,17 +98,21 @@ def validate(section: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
     if section.get("defaultAction") == "SCMP_ACT_NOTIFY":
         yield ("defaultAction",), "SCMP_ACT_NOTIFY cannot be the default action"
     uses_notify = False
-    for i, rule in enumerate(section.get("syscalls") or ()):
+    # Run on schema-invalid documents too (pyrunc check lists every problem): look only
+    # at the shapes understood, the schema check reports the rest.
+    for i, rule in enumerate(arr(section.get("syscalls"))):
+        rule = obj(rule)
         action = rule.get("action")
         if action == "SCMP_ACT_NOTIFY":
             uses_notify = True
-            if "write" in (rule.get("names") or ()):
+            if "write" in arr(rule.get("names")):
                 # We (and runc) write to the runtime after loading the filter.
                 yield ("syscalls", i, "names"), "SCMP_ACT_NOTIFY cannot be used for write"
         if "errnoRet" in rule and action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
             yield ("syscalls", i, "errnoRet"), "only for SCMP_ACT_ERRNO or SCMP_ACT_TRACE"
-        for j, arg in enumerate(rule.get("args") or ()):
-            if not 0 <= arg.get("index", 0) < _MAX_ARGS:
+        for j, arg in enumerate(arr(rule.get("args"))):
+            index = integer(obj(arg).get("index", 0))
+            if index is not None and not 0 <= index < _MAX_ARGS:
                 yield ("syscalls", i, "args", j, "index"), f"must be below {_MAX_ARGS}"
     if uses_notify and not section.get("listenerPath"):
         yield ("listenerPath",), "required when a rule uses SCMP_ACT_NOTIFY"
