@@ -308,11 +308,6 @@ def test_memory_policy_init_and_its_process(
 
 
 @needs_numa
-@pytest.mark.xfail(
-    strict=True,
-    reason="exec'd processes do not get linux.memoryPolicy yet (runc applies it in exec "
-    "too): needs pyrunc/container/exec.py to pass the container's policy to the tenant",
-)
 def test_memory_policy_exec(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     n = _node()
     configure(

@@ -69,7 +69,7 @@ def exec_process(
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
-    proc = _with_config_affinity(c, proc)
+    proc = _with_config_memory_policy(c, _with_config_affinity(c, proc))
     with c.store.lock(c.id, shared=True):  # delete waits until the process is in
         st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
         started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed)
@@ -129,6 +129,17 @@ def _with_config_affinity(c: Container, proc: Process) -> Process:
         return proc
     lists = (str(aff.get("initial", "")), str(aff.get("final", "")))
     return record.replace(proc, exec_cpu_affinity=lists)
+
+
+def _with_config_memory_policy(c: Container, proc: Process) -> Process:
+    """linux.memoryPolicy is the container's, for its exec'd processes too (as runc)."""
+    stored = c.record.get("memory_policy")
+    if proc.memory_policy is not None or not isinstance(stored, dict):
+        return proc
+    from pyrunc.spec.config import MemoryPolicy
+
+    policy = MemoryPolicy(stored["mode"], stored.get("nodes", ""), tuple(stored.get("flags", ())))
+    return record.replace(proc, memory_policy=policy)
 
 
 def _kill_quietly(started: Started) -> None:
