@@ -238,19 +238,25 @@ def shared_rootfs(bundle: Bundle) -> Iterator[str]:
         yield group
 
 
-@pytest.mark.parametrize("propagation", ["", "private", "slave", "shared", "unbindable"])
+FLAVOURS = ["private", "slave", "shared", "unbindable"]
+
+
+@pytest.mark.parametrize("propagation", ["", *FLAVOURS, *("r" + f for f in FLAVOURS)])
 def test_rootfs_propagation(
     runtime: Runtime, bundle: Bundle, cid: str, shared_rootfs: str, propagation: str
 ) -> None:
     host_master = "master:" + shared_rootfs.split(":")[1]
     if propagation:
+        # The r- forms are beyond the spec's enum; runc and crun accept them (a leniency).
         bundle.config["linux"]["rootfsPropagation"] = propagation
     bundle.set_args("sleep", "1000")
-    before = _host_mount_points()
+    # Scoped to the rootfs: engines run by others mount and unmount elsewhere meanwhile.
+    before = {p for p in _host_mount_points() if p.startswith(bundle.rootfs)}
     with _created(runtime, bundle, cid) as pid:
         fields = set(_at(_mountinfo(pid), "/").fields)
+        proc_fields = set(_at(_mountinfo(pid), "/proc").fields)
         # Whatever the setting, nothing the container mounts may reach the host.
-        assert _host_mount_points() == before
+        assert {p for p in _host_mount_points() if p.startswith(bundle.rootfs)} == before
     assert shared_rootfs not in fields  # never in the host's peer group
     expected = {
         "": {host_master},  # as runc: a slave of the host, host unmounts reach it
@@ -258,10 +264,38 @@ def test_rootfs_propagation(
         "slave": {host_master},
         "unbindable": {"unbindable"},
     }
-    if propagation == "shared":
+    # The root mount itself shows the same for a flavour and its recursive form.
+    flavour = propagation[1:] if propagation.startswith("r") else propagation
+    if flavour == "shared":
         assert any(f.startswith("shared:") for f in fields), fields
     else:
-        assert fields == expected[propagation]
+        assert fields == expected[flavour]
+    # The recursive forms reach the mounts below / too (/proc: mounted before the switch).
+    if propagation == "rshared":
+        assert any(f.startswith("shared:") for f in proc_fields), proc_fields
+    else:
+        assert proc_fields == ({"unbindable"} if propagation == "runbindable" else set())
+
+
+def test_runbindable_root_with_a_terminal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runbindable comes last: /dev/console, masked and read-only paths are binds made
+    before it (done first, every one of them would fail: an unbindable source)."""
+    from tests.test_terminal import console_socket, receive_master
+
+    bundle.config["linux"]["rootfsPropagation"] = "runbindable"
+    bundle.config["process"]["terminal"] = True
+    bundle.set_args("sleep", "1000")
+    assert bundle.config["linux"].get("maskedPaths") and bundle.config["linux"].get("readonlyPaths")
+    with console_socket(bundle) as (path, srv):
+        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
+        master = receive_master(srv)
+    try:
+        mounts = _mountinfo(runtime.state(cid)["pid"])
+        assert "unbindable" in _at(mounts, "/dev/console").fields
+        assert all("unbindable" in m.fields for m in mounts), [m.point for m in mounts]
+    finally:
+        os.close(master)
+        runtime("delete", "--force", cid)
 
 
 def test_rootfs_default_propagation_on_a_private_host_mount(

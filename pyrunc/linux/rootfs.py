@@ -154,9 +154,10 @@ def switch_root(cfg: Config, no_pivot: bool) -> None:
         _chroot_here()
     else:
         _pivot_here()
-    if cfg.linux.rootfs_propagation:
+    propagation = cfg.linux.rootfs_propagation
+    if propagation and propagation != "runbindable":
         # Only now: done before the switch it would change the host's view of the rootfs.
-        sc.mount(None, "/", None, PROPAGATION_OPTIONS[cfg.linux.rootfs_propagation], None)
+        sc.mount(None, "/", None, PROPAGATION_OPTIONS[propagation], None)
 
 
 def _hide_host_pseudo_fs(root: str) -> None:
@@ -227,6 +228,10 @@ def finalize_rootfs(cfg: Config) -> None:
             sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | locked_flags(st.f_flag),
             None,
         )
+    if cfg.linux.rootfs_propagation == "runbindable" and has_mount_namespace(cfg):
+        # Last: once every mount is unbindable, none can be a bind source, and the
+        # console, masked and read-only paths are binds of /dev and /proc.
+        sc.mount(None, "/", None, PROPAGATION_OPTIONS["runbindable"], None)
 
 
 def _open_existing(root_fd: int, path: str) -> int | None:
