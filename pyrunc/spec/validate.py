@@ -54,7 +54,11 @@ _regexes: dict[str, Matcher] = {}
 
 
 def _read_schema_text(name: str) -> str:
-    """Text of a schema file from the installed package, else the source tree."""
+    """Text of a schema file: this source tree's when the code runs from one (the schemas
+    must be the code's own, whatever other copy is installed), else the package's."""
+    if os.path.isfile(os.path.join(_SOURCE_DIR, "..", "setup.cfg")):
+        with open(os.path.join(_SOURCE_DIR, name), encoding="utf-8") as f:
+            return f.read()
     try:
         import pyrunc.schemas as pkg
     except ImportError:
@@ -422,6 +426,7 @@ _CHECKS = {
 }
 
 # ------------------------------------------------------------- reporting
+
 
 def format_path(path: tuple) -> str:
     """JSON path as written in messages: ``linux.sysctl["net.ipv4.ip_forward"]``."""

@@ -488,7 +488,9 @@ def test_validator_imports_stay_light() -> None:
 
 
 def test_schema_loads_from_installed_package(tmp_path: Path, monkeypatch) -> None:
-    # Simulate an installed pyrunc.schemas whose state schema forbids pid 7.
+    # Simulate an installed pyrunc (no source tree around it, as in site-packages) whose
+    # pyrunc.schemas state schema forbids pid 7.
+    monkeypatch.setattr(validate, "_SOURCE_DIR", str(tmp_path / "site-packages" / "spec"))
     for path in OUR_SCHEMAS.glob("*.json"):
         shutil.copy(path, tmp_path)
     state = _load(tmp_path / "state-schema.json")
@@ -1052,3 +1054,21 @@ def test_semantic_lists_all_problems(tmp_bundle: Path) -> None:
 def test_semantic_checks_survive_schema_invalid_documents(doc: object) -> None:
     for message in iter_semantic_errors(doc, "/nonexistent-bundle"):
         assert message.startswith("config.json: ") and "\n" not in message
+
+
+def test_a_source_tree_reads_its_own_schemas(tmp_path: Path) -> None:
+    """Code run from a source tree validates with that tree's schemas, not with those of
+    another copy pip installed (an editable install maps pyrunc.schemas elsewhere)."""
+    for name in ("pyrunc", "spec"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "setup.cfg", tmp_path / "setup.cfg")
+    linux = tmp_path / "spec" / "linux.json"
+    linux.write_text(linux.read_text().replace('"rprivate", ', "", 1))
+    code = (
+        "from pyrunc.spec import validate; "
+        "print('rprivate' in str(validate.schema_document('linux.json')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert out.strip() == "False"
