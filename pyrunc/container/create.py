@@ -193,6 +193,7 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
         "seccomp": cfg.linux.seccomp,  # exec loads it too
         "memory_policy": _memory_policy_document(cfg),  # exec's processes get it too
+        "personality": cfg.process.personality if cfg.process is not None else None,
         # exec's base process: the one created with, as runc (config.json may change).
         "process": process_document(cfg.process) if cfg.process is not None else None,
     }

@@ -70,6 +70,8 @@ def exec_process(
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
     proc = _with_config_memory_policy(c, _with_config_affinity(c, proc))
+    if proc.personality is None and isinstance(c.record.get("personality"), int):
+        proc = record.replace(proc, personality=c.record["personality"])  # the container's
     with c.store.lock(c.id, shared=True):  # delete waits until the process is in
         st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
         started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed)

@@ -91,6 +91,11 @@ def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root", new_root)
 
 
+def personality(persona: int) -> None:
+    """personality(2): the execution domain the process and its children run in."""
+    _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
+
+
 def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
 

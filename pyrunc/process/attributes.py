@@ -82,6 +82,9 @@ def _apply_scheduling(proc: Process) -> None:
     sched.apply_scheduler(proc.scheduler)
     sched.apply_io_priority(proc.io_priority)
     mempolicy.apply(proc.memory_policy)
+    if proc.personality is not None:  # before seccomp: docker's profile limits personality
+        with step("linux.personality: setting the execution domain"):
+            sc.personality(proc.personality)
 
 
 def _load_seccomp(filt: Filter | None, on_listener: Callable[[int], None] | None) -> None:

@@ -107,6 +107,12 @@ class Process:
     # what the init applies before exec (attributes.apply). from_document sets it; a
     # process document (exec --process, the state record's) never holds it.
     memory_policy: MemoryPolicy | None = None
+    # linux.personality's domain as personality(2) takes it, carried the same way.
+    personality: int | None = None
+
+
+# linux.personality.domain -> personality(2)'s persona (PER_LINUX, PER_LINUX32).
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
 
 @dataclass(frozen=True)
@@ -367,9 +373,13 @@ def from_document(doc: dict[str, Any], bundle: str) -> Config:
     root = doc["root"]
     root_path = os.path.normpath(os.path.join(bundle, root["path"]))
     process = _process(doc.get("process"))
-    policy = _memory_policy((doc.get("linux") or {}).get("memoryPolicy"))
+    linux = doc.get("linux") or {}
+    policy = _memory_policy(linux.get("memoryPolicy"))
     if process is not None and policy is not None:
         process = replace(process, memory_policy=policy)
+    domain = (linux.get("personality") or {}).get("domain")
+    if process is not None and domain is not None:
+        process = replace(process, personality=PERSONALITY_DOMAINS[domain])
     return Config(
         oci_version=doc["ociVersion"],
         bundle=bundle,

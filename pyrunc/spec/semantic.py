@@ -368,6 +368,8 @@ def _net_devices(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
         new = obj(dev).get("name")
         if isinstance(new, str) and new and not _valid_ifname(new):
             yield (*at, "name"), "invalid network interface name"
+    if devices:  # refused, never dropped: nothing moves interfaces in yet
+        yield ("linux", "netDevices"), "moving host interfaces in is not supported by pyrunc yet"
 
 
 def _valid_ifname(name: str) -> bool:
@@ -428,9 +430,30 @@ def _is_host_netns(path: str) -> bool:
 
 
 def _intel_rdt(linux: dict) -> Iterator[Problem]:
+    if "intelRdt" not in linux:
+        return
     clos = obj(linux.get("intelRdt")).get("closID")
     if isinstance(clos, str) and (clos in (".", "..") or "/" in clos):
         yield ("linux", "intelRdt", "closID"), "must be a plain directory name"
+    # Refused, never dropped: pyrunc has no resctrl code yet (runc's words where the
+    # host has none).
+    if not _resctrl_mounted():
+        yield ("linux", "intelRdt"), "Intel RDT is not supported or enabled on this host"
+    else:
+        yield ("linux", "intelRdt"), "not supported by pyrunc yet (no resctrl groups)"
+
+
+def _resctrl_mounted() -> bool:
+    try:
+        with open("/proc/self/mounts") as f:
+            return any(line.split()[2] == "resctrl" for line in f if line.strip())
+    except OSError:
+        return False
+
+
+def _personality(linux: dict) -> Iterator[Problem]:
+    if arr(obj(linux.get("personality")).get("flags")):
+        yield ("linux", "personality", "flags"), "no flags are defined (runtime-spec 1.3)"
 
 
 # ------------------------------------------------------------------- public
@@ -452,6 +475,7 @@ def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _net_devices(linux, ns)
     yield from _sysctls(linux, ns)
     yield from _intel_rdt(linux)
+    yield from _personality(linux)
     yield from _memory_policy(linux)
     yield from _seccomp(linux)
 

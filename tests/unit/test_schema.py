@@ -936,6 +936,14 @@ def test_semantic_capability_list_is_the_kernels() -> None:
             lambda d: d["linux"].update(intelRdt={"closID": "../x"}),
             "linux.intelRdt.closID: must be a plain directory name",
         ),
+        (
+            lambda d: d["linux"].update(netDevices={"eth0": {"name": "eth7"}}),
+            "linux.netDevices: moving host interfaces in is not supported by pyrunc yet",
+        ),
+        (
+            lambda d: d["linux"].update(personality={"domain": "LINUX", "flags": ["X"]}),
+            "linux.personality.flags: no flags are defined (runtime-spec 1.3)",
+        ),
     ],
 )
 def test_semantic_error_messages(tmp_bundle: Path, edit, message: str) -> None:
