@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,3 +130,24 @@ def error_message(stderr: str) -> str:
     if ' msg="' in line:
         return json.loads(line.split(" msg=", 1)[1])
     return line
+
+
+@contextmanager
+def created(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
+    """A created container (its init parked before start, set up in full); its host pid.
+    Deleted (forced) on the way out, whatever the test did."""
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        yield runtime.state(cid)["pid"]
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def create_fails(runtime: Runtime, bundle: Bundle, cid: str) -> str:
+    """create must fail with one error line and leave no state (the suite's leak check
+    looks for the rest); the message."""
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code == 1, (r.code, r.err)
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r.err
+    assert runtime("state", cid).code == 1
+    return error_message(r.err)

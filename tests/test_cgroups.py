@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests import host
-from tests.helpers import Bundle, Runtime, error_message, proc_status
+from tests.helpers import Bundle, Runtime, created, error_message, proc_status
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -74,15 +74,6 @@ def dirs_named(fragment: str) -> list[str]:
         for dirpath, dirnames, _ in os.walk(os.path.join(CGROUP_ROOT, top)):
             found += [os.path.join(dirpath, d) for d in dirnames if fragment in d]
     return found
-
-
-@contextmanager
-def created(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
-    runtime.ok("create", "--bundle", bundle.path, cid)
-    try:
-        yield runtime.state(cid)["pid"]
-    finally:
-        runtime("delete", "--force", cid)
 
 
 def set_cgroup(bundle: Bundle, path: str, resources: dict | None = None, *args: str) -> None:

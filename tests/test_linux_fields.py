@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from tests.helpers import Bundle, Runtime
-from tests.test_sched_mempolicy import configure, create_fails, created, exec_detached
+from tests.helpers import Bundle, Runtime, create_fails, created
+from tests.test_sched_mempolicy import configure, exec_detached
 
 
 def personality(pid: int) -> int:

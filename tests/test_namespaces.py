@@ -5,12 +5,10 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-from tests.helpers import Bundle, Runtime, proc_ns, proc_status
+from tests.helpers import Bundle, Runtime, created, proc_ns, proc_status
 
 # spec type -> /proc/<pid>/ns/<name>
 PROC_NS = {
@@ -41,16 +39,6 @@ def _run(runtime: Runtime, bundle: Bundle, cid: str, *args: str) -> str:
     return r.out
 
 
-@contextmanager
-def _created(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
-    """A created container (init parked in all its namespaces); its host pid."""
-    runtime.ok("create", "--bundle", bundle.path, cid)
-    try:
-        yield runtime.state(cid)["pid"]
-    finally:
-        runtime("delete", "--force", cid)
-
-
 def _host_mount_points() -> set[str]:
     with open("/proc/self/mountinfo") as f:
         return {line.split()[4] for line in f}
@@ -61,7 +49,7 @@ def _host_mount_points() -> set[str]:
 
 def test_new_namespaces_are_not_the_hosts(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     _set_namespaces(bundle, *ALL_BUT_USER)
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         for t in ALL_BUT_USER:
             assert proc_ns(pid, PROC_NS[t]) != proc_ns("self", PROC_NS[t]), t
         assert proc_ns(pid, "user") == proc_ns("self", "user")
@@ -75,7 +63,7 @@ def test_absent_namespace_is_the_hosts(
     if absent == "uts":
         del bundle.config["hostname"]
         bundle.save()
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         for t in ALL_BUT_USER:
             same = proc_ns(pid, PROC_NS[t]) == proc_ns("self", PROC_NS[t])
             assert same == (t == absent), t
@@ -93,7 +81,7 @@ def test_absent_mount_namespace_chroots_without_touching_host_mounts(
     _fake_cap_last_cap(bundle)
     bundle.set_args("sleep", "1000")
     before = _host_mount_points()
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         assert proc_ns(pid, "mnt") == proc_ns("self", "mnt")
         assert os.readlink(f"/proc/{pid}/root") == bundle.rootfs
         assert _host_mount_points() == before
@@ -164,7 +152,7 @@ def test_pid_namespace(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     pids = {int(e) for e in entries if e.isdigit()}
     assert 1 in pids and len(pids) <= 2  # sh and ls: no host process is visible
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid + "c") as pid:
+    with created(runtime, bundle, cid + "c") as pid:
         assert proc_status(pid, "NSpid").split() == [str(pid), "1"]
 
 
@@ -250,7 +238,7 @@ def test_time_namespace_offsets(
         "boottime": {"secs": two_days, "nanosecs": 0},
     }
     bundle.set_args("cat", "/proc/uptime")
-    with _created(runtime, bundle, cid + "c") as pid:
+    with created(runtime, bundle, cid + "c") as pid:
         with open(f"/proc/{pid}/timens_offsets") as f:
             offsets = {ln.split()[0]: ln.split()[1:] for ln in f}
         assert offsets == {"monotonic": [str(year), "0"], "boottime": [str(two_days), "0"]}
@@ -285,7 +273,7 @@ def test_user_namespace_mappings(runtime: Runtime, bundle: Bundle, cid: str) -> 
     bundle.set_args(
         "sh", "-c", "id -u > /out/ids; id -g >> /out/ids; touch /out/made; exec sleep 1000"
     )
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         for name, host_id in (("uid_map", host_uid), ("gid_map", host_gid)):
             with open(f"/proc/{pid}/{name}") as f:
                 assert f.read().split() == ["0", str(host_id), "65536"]
@@ -309,7 +297,7 @@ def test_user_namespace_mappings(runtime: Runtime, bundle: Bundle, cid: str) -> 
 def test_join_namespaces_by_path(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     bundle.config["hostname"] = "alpha-" + cid[-6:]
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as a_pid:
+    with created(runtime, bundle, cid) as a_pid:
         joined = ("network", "ipc", "uts")
         _set_namespaces(
             bundle,
@@ -340,7 +328,7 @@ def test_join_user_namespace_by_path(runtime: Runtime, bundle: Bundle, cid: str)
     _set_namespaces(bundle, *ALL_BUT_USER, "user")
     _map_root_to(bundle, 100000, 100000)
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as a_pid:
+    with created(runtime, bundle, cid) as a_pid:
         joined = ("user", "network", "ipc")
         _set_namespaces(
             bundle,

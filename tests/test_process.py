@@ -8,14 +8,12 @@ import os
 import resource
 import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from tests import host
-from tests.helpers import Bundle, Result, Runtime, error_message, proc_status
+from tests.helpers import Bundle, Result, Runtime, create_fails, created, error_message, proc_status
 
 # Capability numbers from <linux/capability.h>, written out rather than taken from pyrunc.
 CAP = {"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7,
@@ -54,25 +52,6 @@ def run(runtime: Runtime, bundle: Bundle, cid: str) -> Result:
     r = runtime("run", "--bundle", bundle.path, cid)
     assert r.code == 0, r.err
     return r
-
-
-@contextmanager
-def created(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
-    """A created container: its init has applied process.* and waits for start."""
-    runtime.ok("create", "--bundle", bundle.path, cid)
-    try:
-        yield runtime.state(cid)["pid"]
-    finally:
-        runtime("delete", "--force", cid)
-
-
-def create_fails(runtime: Runtime, bundle: Bundle, cid: str) -> str:
-    """create must fail with one error line and leave no state (the leak check sees the rest)."""
-    r = runtime("create", "--bundle", bundle.path, cid)
-    assert r.code == 1, (r.code, r.err)
-    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r.err
-    assert runtime("state", cid).code == 1
-    return error_message(r.err)
 
 
 # A runtime started by a careless parent: supplementary groups, a strict umask, inheritable

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Bundle, Result, Runtime
+from tests.helpers import Bundle, Result, Runtime, created
 
 
 @dataclass(frozen=True)
@@ -81,16 +81,6 @@ def _run(
 
 
 @contextmanager
-def _created(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
-    """A created container (its init parked, the rootfs built); the init's host pid."""
-    runtime.ok("create", "--bundle", bundle.path, cid)
-    try:
-        yield runtime.state(cid)["pid"]
-    finally:
-        runtime("delete", "--force", cid)
-
-
-@contextmanager
 def _host_mount(*argv: str, target: str) -> Iterator[None]:
     """A mount on the host for the duration of a test (the leak check sees a forgotten one)."""
     subprocess.run(["mount", *argv], check=True)
@@ -134,7 +124,7 @@ def test_pivot_root_leaves_only_the_container_tree(
 ) -> None:
     _write(os.path.join(bundle.rootfs, "marker"), "")
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         mounts = _mountinfo(pid)
         assert [m for m in mounts if m.point == "/"] == [mounts[0]]
         assert mounts[0].root == bundle.rootfs  # the bundle's rootfs, not the host's /
@@ -252,7 +242,7 @@ def test_rootfs_propagation(
     bundle.set_args("sleep", "1000")
     # Scoped to the rootfs: engines run by others mount and unmount elsewhere meanwhile.
     before = {p for p in _host_mount_points() if p.startswith(bundle.rootfs)}
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         fields = set(_at(_mountinfo(pid), "/").fields)
         proc_fields = set(_at(_mountinfo(pid), "/proc").fields)
         # Whatever the setting, nothing the container mounts may reach the host.
@@ -302,7 +292,7 @@ def test_rootfs_default_propagation_on_a_private_host_mount(
     runtime: Runtime, bundle: Bundle, cid: str
 ) -> None:
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         assert _at(_mountinfo(pid), "/").fields == ()
 
 
@@ -353,7 +343,7 @@ def test_tmpfs_copy_up(runtime: Runtime, bundle: Bundle, cid: str, readonly: boo
         ["tmpcopyup", "mode=755", *(["ro"] if readonly else [])],
     )
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         mount = _at(_mountinfo(pid), "/etc/skel")
         inside = f"/proc/{pid}/root/etc/skel"
         st = os.lstat(f"{inside}/sub/file")
@@ -459,7 +449,7 @@ def test_bind_remount_keeps_source_flags(
         _in_userns(bundle)
     bundle.set_args("sleep", "1000")
     with _host_mount("-t", "tmpfs", "-o", source_opts, "tmpfs", host_dir, target=host_dir):
-        with _created(runtime, bundle, cid) as pid:
+        with created(runtime, bundle, cid) as pid:
             opts = _at(_mountinfo(pid), "/src").opts
     assert expected <= opts, opts
 
@@ -492,7 +482,7 @@ def test_recursive_mount_attributes(
     _add_mount(bundle, "/tree", "bind", host_dir, options)
     bundle.set_args("sleep", "1000")
     with _host_mount("-t", "tmpfs", "tmpfs", sub_dir, target=sub_dir):
-        with _created(runtime, bundle, cid) as pid:
+        with created(runtime, bundle, cid) as pid:
             mounts = _mountinfo(pid)
     assert top <= _at(mounts, "/tree").opts
     assert sub <= _at(mounts, "/tree/sub").opts
@@ -518,7 +508,7 @@ def test_bind_propagation_flavours(
     # A shared source, so that slave has a master to follow.
     with _host_mount("--bind", "--make-shared", host_dir, host_dir, target=host_dir):
         host_group = _at(_mountinfo("self"), host_dir).fields[0]
-        with _created(runtime, bundle, cid) as pid:
+        with created(runtime, bundle, cid) as pid:
             fields = _at(_mountinfo(pid), "/prop").fields
     assert host_group not in fields  # never a peer of the host's mount
     if expected is None:
@@ -573,7 +563,7 @@ DEFAULT_LINKS = {
 
 def test_default_devices(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         dev = f"/proc/{pid}/root/dev"
         for name, (major, minor) in DEFAULT_DEVICES.items():
             st = os.lstat(f"{dev}/{name}")
@@ -614,7 +604,7 @@ def test_linux_devices_exact_mode_and_owner(runtime: Runtime, bundle: Bundle, ci
         {"path": "/dev/fifo", "type": "p", "fileMode": 0o604, "uid": 1, "gid": 2},
     ]
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         dev = f"/proc/{pid}/root/dev"
         st = os.lstat(f"{dev}/custom")
         assert (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode)) == (stat.S_IFCHR, 0o640)
@@ -656,7 +646,7 @@ def test_linux_devices_outside_the_default_list(
         {"path": "/dev/extra", "type": dev_type, "major": major, "minor": minor}
     ]
     bundle.set_args("sleep", "1000")
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         st = os.lstat(f"/proc/{pid}/root/dev/extra")
         assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor)
 
@@ -780,7 +770,7 @@ def test_symlinked_mount_destination_stays_inside(
     _add_mount(bundle, dest, "tmpfs", "tmpfs", ["size=1m"])
     bundle.set_args("sleep", "1000")
     before = _host_mount_points()
-    with _created(runtime, bundle, cid) as pid:
+    with created(runtime, bundle, cid) as pid:
         assert _host_mount_points() == before
         inside = os.path.normpath(os.path.join(host_target, dest.removeprefix("/evil").lstrip("/")))
         # The kernel shows the mount where the symlink led, within the rootfs.

@@ -21,14 +21,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from tests import host
-from tests.helpers import Bundle, Runtime, error_message
+from tests.helpers import Bundle, Runtime, create_fails, created, error_message
 
 # Numbers from the kernel's uapi headers, written out rather than taken from pyrunc.
 POLICY = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
@@ -93,24 +91,6 @@ def configure(bundle: Bundle, *args: str, linux: dict | None = None, **process: 
     bundle.config["process"].update(process)
     bundle.config["linux"].update(linux or {})
     return bundle.save()
-
-
-@contextmanager
-def created(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
-    runtime.ok("create", "--bundle", bundle.path, cid)
-    try:
-        yield runtime.state(cid)["pid"]
-    finally:
-        runtime("delete", "--force", cid)
-
-
-def create_fails(runtime: Runtime, bundle: Bundle, cid: str) -> str:
-    """One error line, no state left (the suite's leak check looks for the rest)."""
-    r = runtime("create", "--bundle", bundle.path, cid)
-    assert r.code == 1, (r.code, r.err)
-    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r.err
-    assert runtime("state", cid).code == 1
-    return error_message(r.err)
 
 
 def exec_detached(runtime: Runtime, bundle: Bundle, cid: str, proc: dict | None = None) -> int:

@@ -35,23 +35,12 @@ from pyrunc.spec.validate import (
     validate_config,
     validate_state,
 )
+from tests.unit.upstream import NON_LINUX, REPO, upstream_schema_dir
 
-REPO = Path(__file__).resolve().parents[2]
 OUR_SCHEMAS = REPO / "spec"
-NON_LINUX = ("windows", "solaris", "vm", "zos", "freebsd")
 
 
-def _upstream_schema_dir() -> Path | None:
-    """Upstream runtime-spec `schema/` dir, from PYRUNC_OCI_SPEC_DIR or next to the repo."""
-    env = os.environ.get("PYRUNC_OCI_SPEC_DIR")
-    base = Path(env) if env else REPO.parent / "shared" / "oci-runtime-spec"
-    for folder in (base / "schema", base):
-        if (folder / "config-schema.json").is_file():
-            return folder
-    return None
-
-
-UPSTREAM = _upstream_schema_dir()
+UPSTREAM = upstream_schema_dir()
 needs_upstream = pytest.mark.skipif(UPSTREAM is None, reason="no upstream runtime-spec schemas")
 
 FAST = settings(

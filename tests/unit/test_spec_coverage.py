@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.unit.upstream import NON_LINUX, REPO, upstream_schema_dir
+
 TABLE = REPO / "docs" / "spec-coverage.md"
 HEADER = "| Field | Status | Test or reason |"
 STATUSES = {"applied", "refused", "validated-only"}
-NON_LINUX = {"windows", "solaris", "vm", "zos", "freebsd"}  # config-schema's other platforms
-
-
-def _upstream_schema_dir() -> Path | None:
-    """The runtime-spec's `schema/`, from PYRUNC_OCI_SPEC_DIR or ../shared beside the repo."""
-    env = os.environ.get("PYRUNC_OCI_SPEC_DIR")
-    base = Path(env) if env else REPO.parent / "shared" / "oci-runtime-spec"
-    for folder in (base / "schema", base):
-        if (folder / "config-schema.json").is_file():
-            return folder
-    return None
 
 
 def schema_fields(folder: Path) -> list[str]:
@@ -98,7 +87,7 @@ def _test_names(path: Path) -> set[str]:
 
 
 ROWS = table_rows(TABLE.read_text(encoding="utf-8"))
-UPSTREAM = _upstream_schema_dir()
+UPSTREAM = upstream_schema_dir()
 needs_upstream = pytest.mark.skipif(
     UPSTREAM is None, reason="no runtime-spec schemas (../shared/oci-runtime-spec beside the repo)"
 )
