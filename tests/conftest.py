@@ -22,8 +22,9 @@ import pytest
 # (pyrunc/process/importguard.py). Set before tests.helpers copies the environment.
 os.environ["PYRUNC_IMPORT_GUARD"] = "1"
 
+from tests import host  # noqa: E402
 from tests.helpers import Bundle, Runtime, fresh_config  # noqa: E402
-from tests.leakcheck import ID_PREFIX, STATE_MARKER, LeakCheck  # noqa: E402
+from tests.leakcheck import ID_PREFIX, STATE_MARKER, LeakCheck, reference_root  # noqa: E402
 
 CGROUP_MARKERS = (ID_PREFIX, STATE_MARKER)
 _counter = itertools.count()
@@ -101,6 +102,25 @@ def runtime(state_root: str) -> Runtime:
     return Runtime(state_root)
 
 
+@pytest.fixture
+def runc(state_root: str) -> Iterator[Runtime]:
+    """The host's runc, for side-by-side tests, with its own state root beside ours.
+
+    A runc call that failed or was killed (a timeout, a pty closed on it) leaves its
+    container's state dir, and a running init, in that root: every one is force-deleted
+    here and the test fails for it; the leak check then finds the root empty or says what
+    is still there.
+    """
+    binary = host.runc_binary()
+    if binary is None:
+        pytest.skip("runc is not installed (scripts/install.sh installs it): nothing to compare")
+    root = reference_root(state_root)
+    yield Runtime(root, [binary])
+    left = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    _clean_up(Runtime(root, [binary]), left)
+    assert not left, f"runc containers left in {root}: {left}"
+
+
 # -- leak check (tests/leakcheck.py) ------------------------------------------------------
 
 
@@ -119,12 +139,15 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     leaks = check.leaks()
     if leaks:
-        _clean_up(state_root, sorted(os.listdir(state_root)) if os.path.isdir(state_root) else [])
+        runc = host.runc_binary()
+        reference = [Runtime(reference_root(state_root), [runc])] if runc else []
+        for rt in (Runtime(state_root), *reference):
+            _clean_up(rt, sorted(os.listdir(rt.root)) if os.path.isdir(rt.root) else [])
     assert not leaks, f"test left behind: {leaks}"
 
 
-def _clean_up(state_root: str, ids: list[str]) -> None:
-    rt = Runtime(state_root)
+def _clean_up(rt: Runtime, ids: list[str]) -> None:
+    """Force-delete ids from rt's state root, then remove the root."""
     for cid in ids:
         rt("delete", "--force", cid)
-    shutil.rmtree(state_root, ignore_errors=True)
+    shutil.rmtree(rt.root, ignore_errors=True)

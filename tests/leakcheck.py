@@ -23,10 +23,16 @@ ID_PREFIX = f"pyt-{os.getpid()}-"
 STATE_MARKER = f"pyrunc-test-{os.getpid()}"
 
 
+def reference_root(state_root: str) -> str:
+    """The state root of the reference runc that tests compare pyrunc with (conftest's
+    `runc` fixture): beside ours, so the leak check watches both."""
+    return f"{state_root}-runc"
+
+
 def scope(workdir: str, state_root: str) -> lc.Scope:
     return lc.Scope(
         markers=(workdir, ID_PREFIX, STATE_MARKER),
-        state_root=state_root,
+        state_roots=(state_root, reference_root(state_root)),
         fd_pid=os.getpid(),
         ignore_pids=frozenset({os.getpid()}),
     )

@@ -44,7 +44,6 @@ from tests.test_namespaces import (
     _set_namespaces,
 )
 
-RUNC = "/usr/sbin/runc"
 HOST_ID = 100000
 # As production runs: no guard (it would stop a late import before a planted module ran).
 TREE_CLI = ("env", "PYRUNC_IMPORT_GUARD=0", *PYRUNC)  # this checkout (helpers' PYTHONPATH)
@@ -112,16 +111,6 @@ def venv() -> Iterator[PrivateVenv]:
         yield v
     finally:
         shutil.rmtree(top, ignore_errors=True)
-
-
-@pytest.fixture
-def runc(state_root: str) -> Iterator[Runtime]:
-    if not os.access(RUNC, os.X_OK):
-        pytest.skip(f"{RUNC} is not installed (scripts/install.sh installs it): nothing to compare")
-    root = state_root + "-runc"
-    yield Runtime(root, [RUNC])
-    if os.path.isdir(root) and not os.listdir(root):
-        os.rmdir(root)
 
 
 # -- a user-namespaced container from the 0700 venv, side by side with runc ---------------
@@ -245,7 +234,7 @@ def test_userns_tty_from_private_venv_as_runc_runs_it(
     bundle.config["process"]["terminal"] = True
     bundle.set_args("sh", "-c", "tty; id -u; stat -c %u /proc/self/fd/0")
     seen = {}
-    for name, argv in (("runc", [RUNC]), ("pyrunc", [*NO_GUARD_NOR_CHECKOUT, venv.pyrunc])):
+    for name, argv in (("runc", runc.argv), ("pyrunc", [*NO_GUARD_NOR_CHECKOUT, venv.pyrunc])):
         root = runc.root if name == "runc" else runtime.root
         out, code = _run_in_pty([*argv, "--root", root, "run", "--bundle", bundle.path,
                                  f"{cid}-{name}"])  # fmt: skip

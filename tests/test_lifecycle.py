@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 
@@ -73,17 +72,12 @@ def test_run_exit_status(runtime: Runtime, bundle: Bundle, cid: str, args: list[
     assert runtime("state", cid).code == 1  # run removes the container
 
 
-runc_available = pytest.mark.skipif(shutil.which("runc") is None, reason="runc not installed")
-
-
-@runc_available
 @pytest.mark.parametrize("args", [["true"], ["false"], ["sh", "-c", "exit 3"],
                                   ["/nonexistent"], ["nonexistent-cmd"], ["/etc/passwd"]])
-def test_run_matches_runc(runtime: Runtime, bundle: Bundle, cid: str, workdir: str,
+def test_run_matches_runc(runtime: Runtime, runc: Runtime, bundle: Bundle, cid: str,
                           args: list[str]) -> None:
     bundle.set_args(*args)
     ours = runtime("run", "--bundle", bundle.path, cid)
-    runc = Runtime(os.path.join(workdir, "runc-root"), ["runc"])
     theirs = runc("run", "--bundle", bundle.path, cid)
     assert ours.code == theirs.code, (ours.err, theirs.err)
     if theirs.code != 0 and "exec" in theirs.err:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import sys
 from typing import Any
 
@@ -351,15 +350,10 @@ def test_lookup_uses_the_configs_path(runtime: Runtime, bundle: Bundle, cid: str
     assert "applet not found" in r.err and r.code != 0
 
 
-runc_available = pytest.mark.skipif(shutil.which("runc") is None, reason="runc not installed")
-
-
-@runc_available
-def test_env_matches_runc(runtime: Runtime, bundle: Bundle, cid: str, workdir: str) -> None:
+def test_env_matches_runc(runtime: Runtime, runc: Runtime, bundle: Bundle, cid: str) -> None:
     configure(bundle, "env", env=["PATH=/bin", "A=1", "B=x=y", "A=2", "EMPTY="],
               user={"uid": 65534, "gid": 65534})  # fmt: skip
     ours = run(runtime, bundle, cid).out
-    theirs = Runtime(os.path.join(workdir, "runc-root"), ["runc"])("run", "--bundle",
-                                                                   bundle.path, cid)  # fmt: skip
+    theirs = runc("run", "--bundle", bundle.path, cid)
     assert theirs.code == 0, theirs.err
     assert ours == theirs.out

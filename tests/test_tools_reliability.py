@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
-from tests.helpers import REPO, TREE_ENV, Runtime
+from tests.helpers import REPO, TREE_ENV, Bundle, Runtime
+from tests.leakcheck import LeakCheck
 from tools.soak import Sample, verdict
 
 
@@ -29,7 +31,8 @@ def test_leakcheck_script_sees_a_cgroup_and_a_state_entry(
     try:
         r = _tool("tools.leakcheck", "diff", snap)
         assert r.returncode == 1
-        assert f"cgroups: {planted}" in r.stdout and f"state: {cid}" in r.stdout, r.stdout
+        state = os.path.join(runtime.root, cid)
+        assert f"cgroups: {planted}" in r.stdout and f"state: {state}" in r.stdout, r.stdout
     finally:
         os.rmdir(planted)
         os.rmdir(os.path.join(runtime.root, cid))
@@ -65,3 +68,26 @@ def test_soak_runs_a_few_cycles() -> None:
     r = _tool("tools.soak", "--cycles", "4", "--warmup", "2", "--every", "2")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "OK: nothing grew" in r.stdout and "4 cycles in" in r.stdout, r.stdout
+
+
+def test_leak_check_sees_a_reference_runc_container_left_behind(
+    runc: Runtime, bundle: Bundle, workdir: str, state_root: str, cid: str
+) -> None:
+    """What a killed `runc run` leaves (its state dir, a live init) in the side-by-side
+    tests' runc root is a leak the suite's check reports (it once stayed on the host:
+    /run/pyrunc-test-<pid>-runc/<id>/)."""
+    check = LeakCheck.for_run(workdir, state_root)
+    bundle.set_args("sleep", "100")
+    p = subprocess.Popen([*runc.argv, "--root", runc.root, "run", "--bundle", bundle.path, cid],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while runc("state", cid).code != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p.kill()  # as a test's timeout does
+        p.wait()
+        found = check.leaks(grace=0)
+        assert os.path.join(runc.root, cid) in found.get("state", []), found
+    finally:
+        runc("delete", "--force", cid)
+    assert check.leaks() == {}

@@ -7,7 +7,7 @@
 A snapshot holds the host's mount table (/proc/self/mountinfo), every cgroup directory
 under every hierarchy of /sys/fs/cgroup, the processes (pid + start time, so a reused
 pid counts as new), the open fds of one process (--pid; the test suite watches itself),
-the entries of the state root, and namespaces pinned without a process: /run/netns
+the entries of the state roots, and namespaces pinned without a process: /run/netns
 entries and nsfs mounts. With --marker only what names the marker (a path or an ID
 prefix) is kept, so other work on a busy host does not count; processes then match on
 their root directory or command line. The test suite uses the same code (tests/leakcheck.py).
@@ -32,7 +32,8 @@ class Scope:
     """What to look at: markers filter out the rest of the host (None: everything)."""
 
     markers: tuple[str, ...] | None = None
-    state_root: str | None = None
+    # Every runtime's root the run may fill (pyrunc's, and a reference runc's beside it).
+    state_roots: tuple[str, ...] = ()
     fd_pid: int | None = None
     # Processes to ignore even if they match (the snapshotting process itself).
     ignore_pids: frozenset[int] = field(default_factory=frozenset)
@@ -135,12 +136,14 @@ def fd_targets(pid: int, numbers: Iterable[str]) -> list[str]:
 
 
 def state(scope: Scope) -> set[str]:
-    if scope.state_root is None:
-        return set()
-    try:
-        return set(os.listdir(scope.state_root))
-    except (FileNotFoundError, NotADirectoryError):
-        return set()
+    """Each container's state dir, as root/id, in every state root."""
+    found: set[str] = set()
+    for root in scope.state_roots:
+        try:
+            found.update(os.path.join(root, entry) for entry in os.listdir(root))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return found
 
 
 def namespaces(scope: Scope) -> set[str]:
@@ -187,7 +190,8 @@ def _load(path: str) -> tuple[Scope, dict[str, set[str]]]:
         doc = json.load(f)
     s = doc["scope"]
     markers = tuple(s["markers"]) if s["markers"] is not None else None
-    scope = Scope(markers, s["state_root"], s["fd_pid"], frozenset({os.getpid()}))
+    roots = tuple(s["state_roots"])
+    scope = Scope(markers, roots, s["fd_pid"], frozenset({os.getpid()}))
     return scope, {k: set(v) for k, v in doc["snapshot"].items()}
 
 
@@ -208,7 +212,9 @@ def _parse(argv: Iterable[str]) -> argparse.Namespace:
     sub = p.add_subparsers(dest="command", required=True)
     snap = sub.add_parser("snapshot", help="record the host's state in FILE")
     snap.add_argument("file")
-    snap.add_argument("--root", default="/run/pyrunc", help="state root to watch")
+    snap.add_argument(
+        "--root", action="append", help="a state root to watch (repeatable; /run/pyrunc)"
+    )
     snap.add_argument("--marker", action="append", help="keep only what names this text")
     snap.add_argument("--pid", type=int, default=None, help="watch this process's fds")
     d = sub.add_parser("diff", help="compare the host now with FILE; exit 1 on new things")
@@ -220,7 +226,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.command == "snapshot":
         markers = tuple(args.marker) if args.marker else None
-        scope = Scope(markers, args.root, args.pid, frozenset({os.getpid()}))
+        roots = tuple(args.root or ["/run/pyrunc"])
+        scope = Scope(markers, roots, args.pid, frozenset({os.getpid()}))
         _dump(snapshot(scope), scope, args.file)
         return 0
     scope, before = _load(args.file)

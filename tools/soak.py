@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             from tools.busybox_bundle import default_config
 
             write_config(bundle, default_config(["sleep", "1000"]))
-        scope = lc.Scope((work, root, prefix), root, os.getpid(), frozenset({os.getpid()}))
+        scope = lc.Scope((work, root, prefix), (root,), os.getpid(), frozenset({os.getpid()}))
         before = lc.snapshot(scope)
         rt = Runtime(root)
         started = time.monotonic()
