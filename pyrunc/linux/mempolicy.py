@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pyrunc.linux import syscalls as sc
 from pyrunc.process.errors import step
+from pyrunc.spec.idlist import parse_id_list
 
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
@@ -38,34 +39,12 @@ FLAGS: dict[str, int] = {
 }
 _NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
 _SOME_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE")
-MAX_NODE = 64 * 1024  # runc's sanity limit on a list's numbers (configs.MaxCPU)
 ONLINE = "/sys/devices/system/node/online"
 
 
 def parse_nodes(text: str) -> frozenset[int]:
-    """The nodes of a list such as "0-3,7" (runc's syntax: spaces around an element and
-    empty elements allowed). ValueError says what is wrong."""
-    nodes: set[int] = set()
-    for element in text.split(","):
-        element = element.strip()
-        if not element:
-            continue
-        low, dash, high = element.partition("-")
-        first = _number(low)
-        last = _number(high) if dash else first
-        if first > last:
-            raise ValueError(f"invalid range {element!r}")
-        nodes.update(range(first, last + 1))
-    return frozenset(nodes)
-
-
-def _number(text: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValueError(f"{text!r} is not a node number")
-    if int(text) > MAX_NODE:
-        raise ValueError(f"node numbers above {MAX_NODE} are not supported")
-    return int(text)
+    """The nodes of a list such as "0-3,7"; ValueError says what is wrong."""
+    return parse_id_list(text, "node")
 
 
 def online_nodes() -> frozenset[int] | None:

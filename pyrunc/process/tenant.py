@@ -82,7 +82,7 @@ _ALL_CPUS = range(8192)
 
 def _affinity(proc: Process) -> _Affinity:
     """(initial, final) CPU sets; None where unset. ExecFailed names the field."""
-    from pyrunc.spec.semantic import parse_cpu_list
+    from pyrunc.spec.idlist import parse_cpu_list
 
     lists = proc.exec_cpu_affinity or ("", "")
     sets: list[frozenset[int] | None] = []

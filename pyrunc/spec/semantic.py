@@ -13,6 +13,7 @@ import os
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.errors import ConfigError
+from pyrunc.spec.idlist import parse_cpu_list
 from pyrunc.spec.lenient import arr, obj, text
 from pyrunc.spec.validate import format_path
 
@@ -207,36 +208,6 @@ def _scheduler(sched: dict) -> Iterator[Problem]:
         for field in ("runtime", "deadline", "period"):
             if sched.get(field, 0) != 0:
                 yield (*at, field), "only allowed with SCHED_DEADLINE"
-
-
-#: The largest CPU number a cpu list may name (runc's sanity limit, configs.MaxCPU).
-MAX_CPU = 64 * 1024
-
-
-def parse_cpu_list(value: str) -> frozenset[int]:
-    """The CPUs of a list such as "0-3,7" (runc's rules: spaces around an element and
-    empty elements allowed, a range low-high). ValueError says what is wrong."""
-    cpus: set[int] = set()
-    for element in value.split(","):
-        element = element.strip()
-        if not element:
-            continue
-        low, dash, high = element.partition("-")
-        first, last = _cpu_number(low), _cpu_number(high) if dash else _cpu_number(low)
-        if first > last:
-            raise ValueError(f"invalid range {element!r}")
-        cpus.update(range(first, last + 1))
-    if not cpus:
-        raise ValueError(f"no CPU in {value!r}")
-    return frozenset(cpus)
-
-
-def _cpu_number(text: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise ValueError(f"{text!r} is not a CPU number")
-    if int(text) > MAX_CPU:
-        raise ValueError(f"CPU numbers above {MAX_CPU} are not supported")
-    return int(text)
 
 
 def _console_size(box: dict) -> Iterator[Problem]:
