@@ -270,22 +270,16 @@ def test_rootfs_propagation(
 def test_runbindable_root_with_a_terminal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """runbindable comes last: /dev/console, masked and read-only paths are binds made
     before it (done first, every one of them would fail: an unbindable source)."""
-    from tests.test_terminal import console_socket, receive_master
+    from tests.test_terminal import created_with_console
 
     bundle.config["linux"]["rootfsPropagation"] = "runbindable"
     bundle.config["process"]["terminal"] = True
     bundle.set_args("sleep", "1000")
     assert bundle.config["linux"].get("maskedPaths") and bundle.config["linux"].get("readonlyPaths")
-    with console_socket(bundle) as (path, srv):
-        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
-        master = receive_master(srv)
-    try:
+    with created_with_console(runtime, bundle, cid):
         mounts = _mountinfo(runtime.state(cid)["pid"])
         assert "unbindable" in _at(mounts, "/dev/console").fields
         assert all("unbindable" in m.fields for m in mounts), [m.point for m in mounts]
-    finally:
-        os.close(master)
-        runtime("delete", "--force", cid)
 
 
 def test_rootfs_default_propagation_on_a_private_host_mount(

@@ -46,6 +46,20 @@ def receive_master(srv: socket.socket) -> int:
     return fds[0]
 
 
+@contextmanager
+def created_with_console(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[int]:
+    """create with a console socket: the pty master the runtime sent there. The master
+    is closed and the container force-deleted on the way out."""
+    with console_socket(bundle) as (path, srv):
+        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
+        master = receive_master(srv)
+    try:
+        yield master
+    finally:
+        os.close(master)
+        runtime("delete", "--force", cid)
+
+
 def read_until(fd: int, pattern: str, timeout: float = 10) -> str:
     data = b""
     deadline = time.monotonic() + timeout
@@ -76,10 +90,7 @@ def test_console_socket_gets_a_pty_of_the_containers_devpts(
     runtime: Runtime, bundle: Bundle, cid: str
 ) -> None:
     _terminal(bundle, "sh", "-c", "tty; read line; echo got:$line; exit 3")
-    with console_socket(bundle) as (path, srv):
-        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
-        master = receive_master(srv)
-    try:
+    with created_with_console(runtime, bundle, cid) as master:
         pid = runtime.state(cid)["pid"]
         # The kernel's view: init's stdio is a pty slave of the container's own devpts
         # instance (not the host's), and /dev/console is bound to it.
@@ -96,9 +107,6 @@ def test_console_socket_gets_a_pty_of_the_containers_devpts(
         assert f"/dev/pts/{number}" in read_until(master, r"/dev/pts/\d+")
         os.write(master, b"hello\n")
         assert "got:hello" in read_until(master, "got:hello")
-    finally:
-        os.close(master)
-        runtime("delete", "--force", cid)
 
 
 def test_terminal_needs_a_console_socket_and_vice_versa(
@@ -201,10 +209,7 @@ def _created_console_size(
     on the received master before start, on init's stdin (the slave, through
     /proc/<pid>/fd/0) and what the container printed."""
     _terminal(bundle, "sh", "-c", f"{inside}; echo done; read x")
-    with console_socket(bundle) as (path, srv):
-        runtime.ok("create", "--console-socket", path, "--bundle", bundle.path, cid)
-        master = receive_master(srv)
-    try:
+    with created_with_console(runtime, bundle, cid) as master:
         before = get_winsize(master)
         runtime.ok("start", cid)
         seen = read_until(master, "done")
@@ -215,9 +220,6 @@ def _created_console_size(
             os.close(slave)
         os.write(master, b"\n")
         return before, theirs, seen
-    finally:
-        os.close(master)
-        runtime("delete", "--force", cid)
 
 
 def test_console_size_is_the_ptys_before_the_master_leaves(
