@@ -443,7 +443,7 @@ _GUARD_PROBE = """
 import ctypes, os, sys
 from pyrunc.process import importguard
 
-importguard.arm("the probe")
+importguard.arm("the probe", debug="--debug" in sys.argv)
 def attempt(what, action):
     try:
         action()

@@ -124,7 +124,9 @@ def _create_locked(
         elif relay_console:
             ours, theirs = console_socketpair()
             console_fd = theirs.detach()
-        opts = InitOptions(dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd)
+        opts = InitOptions(
+            dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug
+        )
         warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
         record.update(pid=pid, pid_start_time=st.process_start_time(pid), cgroup=manager.to_state())

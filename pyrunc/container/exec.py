@@ -106,8 +106,9 @@ def _launch(
             ours, theirs = console_socketpair()
             console_fd = theirs.detach()
         opts = TenantOptions(
-            c.pid, c.record["pid_start_time"], preserve_fds, console_fd, c.record.get("seccomp")
-        )
+            c.pid, c.record["pid_start_time"], preserve_fds, console_fd, c.record.get("seccomp"),
+            c.options.debug,
+        )  # fmt: skip
         warmed()  # no other thread across the fork
         started = Started(launch_tenant(proc, c.cgroup_manager(), opts))
         if ours is not None:

@@ -9,7 +9,8 @@ loaded before (pyrunc/process/preload.py), and this guard proves it.
 
 `arm()` is called right before the stage leaves the host. When the guard is
 requested (PYRUNC_IMPORT_GUARD=1 in the runtime's environment, as the test suite
-sets it, or the CLI's `--debug`), it puts a finder first on `sys.meta_path` that
+sets it, or the runtime's debug option: `--debug`, RuntimeOptions.debug, passed
+down in InitOptions/TenantOptions), it puts a finder first on `sys.meta_path` that
 refuses every import that is not already loaded, and an audit hook that refuses
 to open a Python source, bytecode or extension file under the installation's
 roots (traceback's linecache, a codec module) or to dlopen a library by name
@@ -40,14 +41,14 @@ class ImportAfterLeavingHost(RuntimeError):
     """Not an ImportError: `try: import x except ImportError` must not hide it."""
 
 
-def requested() -> bool:
-    """PYRUNC_IMPORT_GUARD=1, or `--debug` among the CLI's arguments (as main() tests it)."""
-    return os.environ.get(ENV) == "1" or "--debug" in sys.argv[1:]
+def requested(debug: bool) -> bool:
+    """The runtime's debug option (--debug, RuntimeOptions.debug), or PYRUNC_IMPORT_GUARD=1."""
+    return debug or os.environ.get(ENV) == "1"
 
 
-def arm(who: str) -> None:
+def arm(who: str, debug: bool) -> None:
     """Called right before `who` (e.g. "the container's init") leaves the host."""
-    if not requested() or _armed() is not None:
+    if not requested(debug) or _armed() is not None:
         return
     guard = _Guard(who, _python_roots())
     sys.meta_path.insert(0, guard)

@@ -38,7 +38,7 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         if namespaces.wants_new(nss, "time") and cfg.linux.time_offsets:
             with step("opening time offsets"):
                 offsets_fd = namespaces.open_time_offsets()
-        importguard.arm("the container's init")
+        importguard.arm("the container's init", opts.debug)
         with step("joining namespaces"):
             namespaces.join_namespaces(nss)
         if namespaces.joins(nss, "user"):

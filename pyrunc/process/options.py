@@ -12,3 +12,4 @@ class InitOptions:
     no_new_keyring: bool = False
     preserve_fds: int = 0
     console_fd: int = -1       # connected --console-socket: init sends its pty master there
+    debug: bool = False        # RuntimeOptions.debug: arms the import guard (importguard.py)

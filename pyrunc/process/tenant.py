@@ -43,6 +43,7 @@ class TenantOptions:
     preserve_fds: int = 0
     console_fd: int = -1  # connected console socket (or our socketpair end): gets the master
     seccomp: dict[str, Any] | None = None  # the container's linux.seccomp
+    debug: bool = False  # RuntimeOptions.debug: arms the import guard (importguard.py)
 
 
 def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOptions) -> int:
@@ -198,7 +199,7 @@ def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
         filt = prepared.seccomp_filter()
         with step("opening procfs"):
             proc_fd = paths.open_procfs()  # ours, for the LSM writes (never the container's)
-        importguard.arm("the exec'd process")
+        importguard.arm("the exec'd process", opts.debug)
         with step("joining the container's namespaces"):
             _join_container(opts.init_pid, opts.init_start_time)
         pid = os.fork()
