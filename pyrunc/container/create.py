@@ -16,11 +16,9 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from pyrunc.container.container import Container
     from pyrunc.options import RuntimeOptions
-    from pyrunc.spec.config import Config
 
 
 def create(
@@ -174,7 +172,7 @@ def _poststop_after_failure(container_id: str, cfg) -> None:  # noqa: ANN001
 def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
     """The state record; pid 0 until init is ready, with its creator to tell a creation
     in progress ("creating") from one whose runtime died ("stopped")."""
-    from pyrunc.spec.config import process_document
+    from pyrunc.spec.config import container_defaults, process_document
 
     me = os.getpid()
     return {
@@ -194,19 +192,11 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "resources": cfg.linux.resources,  # what `update` merges its changes into
         "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
         "seccomp": cfg.linux.seccomp,  # exec loads it too
-        "memory_policy": _memory_policy_document(cfg),  # exec's processes get it too
-        "personality": cfg.process.personality if cfg.process is not None else None,
+        # What exec'd processes take from config.json (affinity, memory policy, persona).
+        "exec_defaults": container_defaults(cfg.process) if cfg.process is not None else {},
         # exec's base process: the one created with, as runc (config.json may change).
         "process": process_document(cfg.process) if cfg.process is not None else None,
     }
-
-
-def _memory_policy_document(cfg: Config) -> dict[str, Any] | None:
-    """linux.memoryPolicy as the record keeps it (runc applies it to exec'd processes)."""
-    policy = cfg.process.memory_policy if cfg.process is not None else None
-    if policy is None:
-        return None
-    return {"mode": policy.mode, "nodes": policy.nodes, "flags": list(policy.flags)}
 
 
 def check_console_socket(terminal: bool, console_socket: str | bool | None) -> None:

@@ -65,13 +65,12 @@ def exec_process(
 
     warmed = warmup.start()  # the kernel's cgroup-migration wait passes meanwhile
     from pyrunc.container.create import check_console_socket, write_pid_file
+    from pyrunc.spec.config import with_container_defaults
 
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
-    proc = _with_config_memory_policy(c, _with_config_affinity(c, proc))
-    if proc.personality is None and isinstance(c.record.get("personality"), int):
-        proc = record.replace(proc, personality=c.record["personality"])  # the container's
+    proc = with_container_defaults(proc, c.record.get("exec_defaults") or {})
     with c.store.lock(c.id, shared=True):  # delete waits until the process is in
         st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
         started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed)
@@ -121,28 +120,6 @@ def _launch(
             os.close(console_fd)
         if ours is not None:
             ours.close()
-
-
-def _with_config_affinity(c: Container, proc: Process) -> Process:
-    """As runc: a process without execCPUAffinity gets config.json's (applied at exec,
-    never to the init), kept in the state record at create."""
-    stored = c.record.get("process")
-    aff = stored.get("execCPUAffinity") if isinstance(stored, dict) else None
-    if proc.exec_cpu_affinity is not None or not isinstance(aff, dict):
-        return proc
-    lists = (str(aff.get("initial", "")), str(aff.get("final", "")))
-    return record.replace(proc, exec_cpu_affinity=lists)
-
-
-def _with_config_memory_policy(c: Container, proc: Process) -> Process:
-    """linux.memoryPolicy is the container's, for its exec'd processes too (as runc)."""
-    stored = c.record.get("memory_policy")
-    if proc.memory_policy is not None or not isinstance(stored, dict):
-        return proc
-    from pyrunc.spec.config import MemoryPolicy
-
-    policy = MemoryPolicy(stored["mode"], stored.get("nodes", ""), tuple(stored.get("flags", ())))
-    return record.replace(proc, memory_policy=policy)
 
 
 def _kill_quietly(started: Started) -> None:

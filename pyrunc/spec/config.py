@@ -265,6 +265,34 @@ def _cpu_affinity(aff: dict[str, str] | None) -> tuple[str, str] | None:
     return None if aff is None else (aff.get("initial", ""), aff.get("final", ""))
 
 
+def container_defaults(p: Process) -> dict[str, Any]:
+    """What every process exec'd into the container takes from config.json unless its
+    own document says otherwise, as runc: execCPUAffinity, and the linux.memoryPolicy
+    and linux.personality a Process carries. create keeps it in the state record."""
+    doc: dict[str, Any] = {}
+    if p.exec_cpu_affinity is not None:
+        doc["execCPUAffinity"] = list(p.exec_cpu_affinity)
+    if p.memory_policy is not None:
+        m = p.memory_policy
+        doc["memoryPolicy"] = {"mode": m.mode, "nodes": m.nodes, "flags": list(m.flags)}
+    if p.personality is not None:
+        doc["personality"] = p.personality
+    return doc
+
+
+def with_container_defaults(p: Process, defaults: dict[str, Any]) -> Process:
+    """p with what it does not set itself taken from container_defaults' document."""
+    changes: dict[str, Any] = {}
+    if p.exec_cpu_affinity is None and "execCPUAffinity" in defaults:
+        initial, final = defaults["execCPUAffinity"]
+        changes["exec_cpu_affinity"] = (initial, final)
+    if p.memory_policy is None and "memoryPolicy" in defaults:
+        changes["memory_policy"] = _memory_policy(defaults["memoryPolicy"])
+    if p.personality is None and "personality" in defaults:
+        changes["personality"] = defaults["personality"]
+    return replace(p, **changes) if changes else p
+
+
 def process_document(p: Process) -> dict[str, Any]:
     """A Process back as its runtime-spec document: parse_process's inverse. create
     keeps it in the state record, so exec uses the process the container was created
