@@ -129,41 +129,7 @@ def _capabilities() -> list[str]:
 def _seccomp() -> dict[str, Any]:
     from pyrunc.linux import seccomp
 
-    doc = seccomp.features(_spec_archs())
-    if doc.get("enabled"):
-        # pyrunc hands the flags to seccomp(2) itself (libseccomp only compiles the
-        # program): the kernel decides which of them it can honour.
-        doc["supportedFlags"] = [f for f in doc["knownFlags"] if _kernel_takes(f)]
-    return doc
-
-
-# <linux/seccomp.h>; the probe belongs in linux/seccomp.py (a supported_flags() there).
-_SECCOMP_FLAG_BITS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": 1 << 0,
-    "SECCOMP_FILTER_FLAG_LOG": 1 << 1,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 1 << 2,
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 1 << 5,
-}
-_NEW_LISTENER = 1 << 3
-_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
-
-
-def _kernel_takes(flag: str) -> bool:
-    """seccomp(SET_MODE_FILTER, flags, NULL): EFAULT once the flags passed, EINVAL when
-    the kernel does not know one. Nothing is loaded. WAIT_KILLABLE_RECV is asked with
-    NEW_LISTENER (it means nothing without one); TSYNC alone (the two exclude each other).
-    """
-    import ctypes
-
-    bit = _SECCOMP_FLAG_BITS.get(flag)
-    nr = _SYS_SECCOMP.get(os.uname().machine)
-    if bit is None or nr is None:
-        return False
-    if bit != _SECCOMP_FLAG_BITS["SECCOMP_FILTER_FLAG_TSYNC"]:
-        bit |= _NEW_LISTENER
-    libc = ctypes.CDLL(None, use_errno=True)
-    ret = libc.syscall(ctypes.c_long(nr), ctypes.c_uint(1), ctypes.c_uint(bit), None)
-    return ret < 0 and ctypes.get_errno() == 14  # EFAULT
+    return seccomp.features(_spec_archs())
 
 
 def _spec_archs() -> list[str]:

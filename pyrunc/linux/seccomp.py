@@ -196,8 +196,23 @@ def features(spec_archs: list[str]) -> dict[str, Any]:
         "operators": sorted(_OPERATORS),
         "archs": known,  # every architecture of the spec that this libseccomp knows
         "knownFlags": sorted(_FLAGS),
-        "supportedFlags": sorted(_FLAGS),
+        # We hand the flags to seccomp(2) ourselves (libseccomp only compiles the
+        # program): the kernel decides which of them it honours, so it is asked.
+        "supportedFlags": sorted(name for name, bit in _FLAGS.items() if _kernel_takes(bit)),
     }
+
+
+def _kernel_takes(flag: int) -> bool:
+    """seccomp(SET_MODE_FILTER, flag, NULL): EFAULT once the flags passed, EINVAL when the
+    kernel does not know one; nothing is loaded. WAIT_KILLABLE_RECV is asked with
+    NEW_LISTENER (it means nothing without one), TSYNC alone (the two exclude each other)."""
+    if flag != _FLAG_TSYNC:
+        flag |= _FLAG_NEW_LISTENER
+    ret = _libc.syscall(
+        ctypes.c_long(_SYS_SECCOMP), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flag),
+        None,
+    )  # fmt: skip
+    return ret < 0 and ctypes.get_errno() == errno.EFAULT
 
 
 def _lib_arch_name(name: str) -> bytes:
