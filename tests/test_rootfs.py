@@ -267,6 +267,24 @@ def test_rootfs_propagation(
         assert proc_fields == ({"unbindable"} if propagation == "runbindable" else set())
 
 
+@pytest.mark.parametrize("propagation", ["unbindable", "runbindable"])
+def test_unbindable_root_with_binds_on_the_rootfs(
+    runtime: Runtime, bundle: Bundle, cid: str, propagation: str
+) -> None:
+    """A masked file and a read-only directory of the rootfs are binds of the root mount:
+    made after it became unbindable, they would fail (EINVAL). Unbindable comes last."""
+    _write(os.path.join(bundle.rootfs, "etc/secret"), "s3cret\n")
+    bundle.config["linux"]["rootfsPropagation"] = propagation
+    bundle.config["linux"]["maskedPaths"] += ["/etc/secret"]
+    bundle.config["linux"]["readonlyPaths"] += ["/etc"]
+    bundle.set_args("sleep", "1000")
+    with created(runtime, bundle, cid) as pid:
+        mounts = _mountinfo(pid)
+        assert "unbindable" in _at(mounts, "/").fields
+        assert os.path.getsize(f"/proc/{pid}/root/etc/secret") == 0  # masked: /dev/null
+        assert "ro" in _at(mounts, "/etc").opts, _at(mounts, "/etc")
+
+
 def test_runbindable_root_with_a_terminal(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """runbindable comes last: /dev/console, masked and read-only paths are binds made
     before it (done first, every one of them would fail: an unbindable source)."""

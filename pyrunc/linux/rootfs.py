@@ -155,9 +155,15 @@ def switch_root(cfg: Config, no_pivot: bool) -> None:
     else:
         _pivot_here()
     propagation = cfg.linux.rootfs_propagation
-    if propagation and propagation != "runbindable":
+    if propagation and propagation not in _UNBINDABLE:
         # Only now: done before the switch it would change the host's view of the rootfs.
         sc.mount(None, "/", None, PROPAGATION_OPTIONS[propagation], None)
+
+
+# Applied last, in finalize_rootfs: an unbindable mount cannot be a bind source, and the
+# console and the masked and read-only paths are binds of paths on the rootfs, /dev and
+# /proc (unbindable makes "/" one, runbindable every mount).
+_UNBINDABLE = ("unbindable", "runbindable")
 
 
 def _hide_host_pseudo_fs(root: str) -> None:
@@ -228,10 +234,9 @@ def finalize_rootfs(cfg: Config) -> None:
             sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | locked_flags(st.f_flag),
             None,
         )
-    if cfg.linux.rootfs_propagation == "runbindable" and has_mount_namespace(cfg):
-        # Last: once every mount is unbindable, none can be a bind source, and the
-        # console, masked and read-only paths are binds of /dev and /proc.
-        sc.mount(None, "/", None, PROPAGATION_OPTIONS["runbindable"], None)
+    propagation = cfg.linux.rootfs_propagation
+    if propagation in _UNBINDABLE and has_mount_namespace(cfg):
+        sc.mount(None, "/", None, PROPAGATION_OPTIONS[propagation], None)  # last: _UNBINDABLE
 
 
 def _open_existing(root_fd: int, path: str) -> int | None:
