@@ -24,7 +24,8 @@ class RuntimeOptions:
         run.pyrunc.procfs-view annotation (--procfs-view); the annotation still wins.
     rootless: --rootless true (True), false (False) or auto (None, runc's default).
         Rootless containers are not supported yet: True is refused.
-    debug: log debug lines, such as create's phases (--debug).
+    debug: log debug lines, such as create's phases, and arm the import guard of the
+        container side (pyrunc/process/importguard.py) (--debug).
     """
 
     root: str = DEFAULT_ROOT

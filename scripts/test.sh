@@ -29,8 +29,12 @@ if [ $# -gt 0 ] || [ "${PYRUNC_SKIP_V2:-0}" = 1 ] || [ "$(stat -fc %T /sys/fs/cg
 fi
 vm=${V2VM_RUN:-$(cd .. && pwd)/shared/cgroupv2-vm/run-in-v2}
 if [ ! -x "$vm" ]; then
-  echo "cgroup v2 leg: $vm not found (set V2VM_RUN, or PYRUNC_SKIP_V2=1 to skip)" >&2
-  exit 1
+  # The VM harness sits beside the repo in CI (../shared); a clone on its own has none.
+  # CI must run the leg; elsewhere the run says loudly that it was left out.
+  echo "cgroup v2 leg: $vm not found (set V2VM_RUN to run it, PYRUNC_SKIP_V2=1 to skip)" >&2
+  if [ "${CI:-}" = true ]; then exit 1; fi
+  echo "cgroup v2 leg SKIPPED: the v2-only tests did not run" >&2
+  exit $status
 fi
 # test_check.py: check and create must agree on a v2 host too (another kind of host).
 V2_TESTS="tests/test_cgroups_v2.py tests/test_check.py"
