@@ -110,14 +110,40 @@ def _limit(v: int) -> str:
 
 
 def check_swappiness(swappiness: int | None) -> int | None:
-    """-1 (or absent) means unset, as runc reads it; outside 0-100 is an error."""
-    if swappiness is None or swappiness == -1:
+    """-1 (or absent) means unset, as runc reads it; outside 0-100 is an error.
+    2**64-1 is -1 too: docker sends its -1 default as a u64 (runc compares int64(v))."""
+    if swappiness is None or swappiness in (-1, 2**64 - 1):
         return None
     if not 0 <= swappiness <= 100:  # silently dropping it would hide the mistake
         raise CgroupError(
             f"linux.resources.memory.swappiness: invalid value {swappiness}, valid range is 0-100"
         )
     return swappiness
+
+
+def check_memory_usage(mem: dict[str, Any], usage: int) -> None:
+    """memory.checkBeforeUpdate: refuse a limit the cgroup already uses, in runc's words
+    (runc checks on v2 only; v1's kernel would reclaim or fail with EBUSY instead)."""
+    if not mem.get("checkBeforeUpdate"):
+        return
+    swap, limit = mem.get("swap") or 0, mem.get("limit") or 0
+    if 0 < swap <= usage:
+        raise CgroupError(f"rejecting memory+swap limit {swap} <= usage {usage}")
+    if 0 < limit <= usage:
+        raise CgroupError(f"rejecting memory limit {limit} <= usage {usage}")
+
+
+def refuse_kernel_memory(mem: dict[str, Any]) -> None:
+    """memory.kernel: Linux takes writes to memory.kmem.limit_in_bytes and ignores them
+    (deprecated since 5.16, "has no effect" since); runc ignores the field with a warning.
+    A limit is refused rather than pretended; -1 (no limit) and 0 (unset) are what
+    every container gets anyway."""
+    kernel = mem.get("kernel") or 0
+    if kernel > 0:
+        raise CgroupError(
+            "linux.resources.memory.kernel: kernel memory limits are not supported "
+            "(Linux no longer enforces them); remove the field"
+        )
 
 
 def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
@@ -132,10 +158,11 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
         yield ("memory", opt + "memory.memsw.limit_in_bytes", _limit(mem["swap"]))
     if mem.get("reservation"):
         yield ("memory", "memory.soft_limit_in_bytes", _limit(mem["reservation"]))
-    if mem.get("kernel"):  # gone from recent kernels; runc ignores it there
-        yield ("memory", "?memory.kmem.limit_in_bytes", _limit(mem["kernel"]))
+    refuse_kernel_memory(mem)
     if mem.get("kernelTCP"):
-        yield ("memory", "?memory.kmem.tcp.limit_in_bytes", _limit(mem["kernelTCP"]))
+        # Mandatory: a kernel without the file cannot hold the limit (refused, never
+        # dropped). runc ignores the field everywhere; Linux still enforces it on v1.
+        yield ("memory", "memory.kmem.tcp.limit_in_bytes", _limit(mem["kernelTCP"]))
     swappiness = check_swappiness(mem.get("swappiness"))
     if swappiness is not None:
         yield ("memory", "memory.swappiness", str(swappiness))

@@ -9,7 +9,7 @@ Devices are not files on v2 (an eBPF program, see ebpf.py).
 
 from __future__ import annotations
 
-from pyrunc.cgroups.resources_v1 import rdma_line
+from pyrunc.cgroups.resources_v1 import check_swappiness, rdma_line, refuse_kernel_memory
 from pyrunc.errors import CgroupError
 
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
@@ -96,8 +96,24 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
     reservation = _unlimited_if_negative(mem.get("reservation") or 0)
     if _num(reservation):
         yield ("memory.low", _num(reservation))
-    # kernel, kernelTCP, swappiness, disableOOMKiller, useHierarchy: v1 only (runc
-    # ignores them on v2).
+    _refuse_v1_only_memory(mem)
+
+
+def _refuse_v1_only_memory(mem: dict[str, Any]) -> None:
+    """v2 has no file for these: runc ignores them there; a value that asks for
+    something is refused instead (unset, -1 and false ask for nothing). useHierarchy
+    needs no file: v2 is always hierarchical."""
+    refuse_kernel_memory(mem)
+    asked = {
+        "kernelTCP": (mem.get("kernelTCP") or 0) > 0,
+        "swappiness": check_swappiness(mem.get("swappiness")) is not None,
+        "disableOOMKiller": mem.get("disableOOMKiller") is True,
+    }
+    for field, set_ in asked.items():
+        if set_:
+            raise CgroupError(
+                f"linux.resources.memory.{field}: not supported on cgroup v2 (v1 only)"
+            )
 
 
 def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:

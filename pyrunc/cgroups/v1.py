@@ -130,8 +130,10 @@ class V1Manager(CgroupManager):
         if update:  # rules of a running container stay (runc's update has none)
             resources = {k: v for k, v in resources.items() if k != "devices"}
         writes = list(resources_v1.to_files(resources))
-        if (resources.get("memory") or {}).get("checkBeforeUpdate"):
-            self._check_memory_usage(resources["memory"])
+        mem = resources.get("memory") or {}
+        usage = self._memory_usage() if mem.get("checkBeforeUpdate") else None
+        if usage is not None:
+            resources_v1.check_memory_usage(mem, usage)
         for controller, name, value in _ordered_memory(writes, self._dir_for("memory")):
             self._write(controller, name, value, resources)
 
@@ -159,14 +161,13 @@ class V1Manager(CgroupManager):
                 raise CgroupError(f"{at}: {resources_v1.missing_file(controller, name)}")
         write_file(directory, name, value)
 
-    def _check_memory_usage(self, mem: dict[str, Any]) -> None:
-        limit = mem.get("limit") or 0
+    def _memory_usage(self) -> int | None:
+        """memory.usage_in_bytes, or None where it cannot be read (best effort, as runc)."""
         directory = self._dir_for("memory")
-        if limit <= 0 or directory is None:
-            return
-        usage = int(read_file(directory, "memory.usage_in_bytes"))
-        if limit < usage:
-            raise CgroupError(f"rejecting memory limit {limit} below current usage {usage}")
+        try:
+            return int(read_file(directory, "memory.usage_in_bytes")) if directory else None
+        except (OSError, ValueError):
+            return None
 
     def _dir_for(self, controller: str) -> str | None:
         for key, directory in self.paths.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc.cgroups import resources_v2
+from pyrunc.cgroups import resources_v1, resources_v2
 from pyrunc.cgroups.manager import (
     CGROUP_ROOT,
     FROZEN,
@@ -92,8 +92,9 @@ class V2Manager(CgroupManager):
     # -- resources ---------------------------------------------------------------------------
     def set(self, resources: dict[str, Any], update: bool = False) -> None:
         mem = resources.get("memory") or {}
-        if mem.get("checkBeforeUpdate"):
-            self._check_memory_usage(mem)
+        usage = self._memory_usage() if mem.get("checkBeforeUpdate") else None
+        if usage is not None:
+            resources_v1.check_memory_usage(mem, usage)
         bfq = os.path.exists(os.path.join(self.path, "io.bfq.weight"))
         writes = list(resources_v2.to_files(resources, bfq))  # every error before any write
         for name, value in writes:
@@ -118,13 +119,12 @@ class V2Manager(CgroupManager):
             raise CgroupError(f"{at}: cannot set {name}: no such file in {self.path}")
         write_file(self.path, name, value)
 
-    def _check_memory_usage(self, mem: dict[str, Any]) -> None:
-        limit = mem.get("limit") or 0
-        if limit <= 0 or not os.path.exists(os.path.join(self.path, "memory.current")):
-            return
-        usage = int(read_file(self.path, "memory.current"))
-        if limit < usage:
-            raise CgroupError(f"rejecting memory limit {limit} below current usage {usage}")
+    def _memory_usage(self) -> int | None:
+        """memory.current, or None where it cannot be read (best effort, as runc)."""
+        try:
+            return int(read_file(self.path, "memory.current"))
+        except (OSError, ValueError):
+            return None
 
     # -- state -------------------------------------------------------------------------------
     def pids(self) -> list[int]:

@@ -189,6 +189,41 @@ def test_v2_realtime_is_refused() -> None:
         list(resources_v2.to_files({"cpu": {"realtimeRuntime": 1000}}))
 
 
+@pytest.mark.parametrize(
+    "memory, field",
+    [
+        ({"kernel": 1 << 20}, "kernel"),
+        ({"kernelTCP": 1 << 20}, "kernelTCP"),
+        ({"swappiness": 0}, "swappiness"),
+        ({"disableOOMKiller": True}, "disableOOMKiller"),
+    ],
+)
+def test_v2_refuses_v1_only_memory_fields(memory: dict[str, Any], field: str) -> None:
+    """v2 has no file for them: refused naming the field, never dropped."""
+    with pytest.raises(CgroupError, match=rf"^linux\.resources\.memory\.{field}: "):
+        list(resources_v2.to_files({"memory": memory}))
+
+
+def test_v1_only_memory_fields_that_ask_nothing_pass_on_v2() -> None:
+    memory = {"kernel": -1, "kernelTCP": 0, "swappiness": 2**64 - 1, "disableOOMKiller": False,
+              "useHierarchy": True, "limit": 1 << 26}  # fmt: skip
+    assert list(resources_v2.to_files({"memory": memory})) == [("memory.max", str(1 << 26))]
+
+
+@given(st.integers(1, 2**63))
+def test_kernel_memory_limits_are_refused_on_v1(limit: int) -> None:
+    """Linux ignores writes to memory.kmem.limit_in_bytes: a limit is refused, not
+    pretended; -1 and 0 ask for nothing."""
+    with pytest.raises(CgroupError, match=r"^linux\.resources\.memory\.kernel: "):
+        list(resources_v1.to_files({"memory": {"kernel": limit}}))
+    assert list(resources_v1.memory_writes({"kernel": -1})) == []
+
+
+def test_docker_unset_swappiness_is_unset() -> None:
+    """docker sends its -1 default as a u64; runc reads int64(v) == -1 as unset."""
+    assert list(resources_v1.memory_writes({"swappiness": 2**64 - 1})) == []
+
+
 # ------------------------------------------------------------------ v1 additions
 
 
@@ -395,3 +430,16 @@ def test_update_input_errors_name_the_field() -> None:
         with pytest.raises(InvalidArgument, match=field.replace(".", r"\.")):
             check_resources(doc)
     check_resources({"memory": {"limit": 1, "somethingNew": "x"}})  # runc ignores unknowns
+
+
+@given(st.integers(-1, 1 << 40), st.integers(-1, 1 << 40), st.integers(0, 1 << 40), st.booleans())
+def test_check_before_update_is_runcs_rule(limit: int, swap: int, usage: int, on: bool) -> None:
+    """Refused exactly when asked to check and a positive limit (or memory+swap limit) is
+    at or below the usage, in runc's words."""
+    mem = {"limit": limit, "swap": swap, "checkBeforeUpdate": on}
+    refused = on and (0 < swap <= usage or 0 < limit <= usage)
+    if not refused:
+        resources_v1.check_memory_usage(mem, usage)
+        return
+    with pytest.raises(CgroupError, match=r"^rejecting memory(\+swap)? limit \d+ <= usage \d+$"):
+        resources_v1.check_memory_usage(mem, usage)

@@ -237,7 +237,7 @@ def test_every_v1_write_names_a_field() -> None:
     """Each file to_files can write maps to a field of linux.resources, never to the bare
     linux.resources: a create error must say which value the host cannot apply."""
     res = {
-        "memory": {"limit": 1, "swap": 2, "reservation": 1, "kernel": 1, "kernelTCP": 1,
+        "memory": {"limit": 1, "swap": 2, "reservation": 1, "kernel": -1, "kernelTCP": 1,
                    "swappiness": 5, "disableOOMKiller": True, "useHierarchy": True},
         "cpu": {"shares": 2, "period": 1000, "quota": 1000, "burst": 1, "realtimePeriod": 1,
                 "realtimeRuntime": 1, "idle": 1, "cpus": "0", "mems": "0"},

@@ -354,8 +354,10 @@ RESOURCES = st.fixed_dictionaries(
             {},
             optional={
                 k: st.integers(-1, 1 << 40)
-                for k in ("limit", "reservation", "swap", "kernel", "kernelTCP")
+                for k in ("limit", "reservation", "swap", "kernelTCP")
             }
+            # A kernel memory limit is refused (test_cgroup_translation): -1/0 only here.
+            | {"kernel": st.integers(-1, 0)}
             | {"swappiness": st.integers(0, 100), "disableOOMKiller": st.booleans()},
         ),
         "cpu": st.fixed_dictionaries(
