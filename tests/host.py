@@ -58,6 +58,15 @@ def blkio_weight_file() -> str | None:
     return next((n for n in ("blkio.weight", "blkio.bfq.weight") if v1_has("blkio", n)), None)
 
 
+def rdma_device() -> str | None:
+    """An RDMA device the rdma controller can limit (its rdma.max names them), if any."""
+    try:
+        names = sorted(os.listdir("/sys/class/infiniband"))
+    except FileNotFoundError:
+        return None
+    return names[0] if names else None
+
+
 def hugepage_sizes() -> list[str]:
     """The huge page sizes this kernel knows, as the spec writes them ("2MB", "1GB")."""
     try:

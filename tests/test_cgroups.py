@@ -4,6 +4,7 @@ container itself observes (its cgroup, its CPUs, refused forks, refused devices)
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -342,6 +343,8 @@ def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, ci
         "cpu": {"shares": 300, "quota": 25000, "period": 50000},
         "pids": {"limit": 77},
         "blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                    "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 2097152}],
+                    "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 77}],
                     "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 99}]},
     }  # fmt: skip
     if weight_file:
@@ -370,6 +373,8 @@ def test_every_v1_resource_reaches_its_file(runtime: Runtime, bundle: Bundle, ci
         if weight_file:  # CFQ's file, else BFQ's, as runc puts it
             assert read(blk, weight_file).split()[-1] == "300"
         assert read(blk, "blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
+        assert read(blk, "blkio.throttle.write_bps_device") == f"{major}:{minor} 2097152"
+        assert read(blk, "blkio.throttle.read_iops_device") == f"{major}:{minor} 77"
         assert read(blk, "blkio.throttle.write_iops_device") == f"{major}:{minor} 99"
 
 
@@ -395,7 +400,36 @@ HOST_DEPENDENT = {
     "cpu-burst": ("cpu", ("cpu.cfs_burst_us",), {"cpu": {"burst": 1000}},
                   "linux.resources.cpu.burst", "1000"),  # Linux >= 5.14
     "cpu-idle": ("cpu", ("cpu.idle",), {"cpu": {"idle": 1}}, "linux.resources.cpu.idle", "1"),
+    "kernel-tcp": ("memory", ("memory.kmem.tcp.limit_in_bytes",),
+                   {"memory": {"kernelTCP": 16 << 20}}, "linux.resources.memory.kernelTCP",
+                   str(16 << 20)),  # runc ignores it; v1 Linux still enforces it
+    # Needs a real disk: "{disk}" is its major:minor, filled in by the test.
+    "blkio-weight-device": ("blkio", ("blkio.weight_device", "blkio.bfq.weight_device"),
+                            {"blockIO": {"weightDevice": [{"weight": 300}]}},
+                            "linux.resources.blockIO.weightDevice", "{disk} 300"),
+    "blkio-leaf-weight-device": ("blkio", ("blkio.leaf_weight_device",),
+                                 {"blockIO": {"weightDevice": [{"leafWeight": 200}]}},
+                                 "linux.resources.blockIO.weightDevice", "{disk} 200"),
+    "rdma": ("rdma", ("rdma.max",), {"rdma": {"{rdma}": {"hcaHandles": 3, "hcaObjects": 99}}},
+             "linux.resources.rdma", "{rdma} hca_handle=3 hca_object=99"),
 }  # fmt: skip
+
+
+def _on_this_host(resources: dict, content: str) -> tuple[dict, str]:
+    """HOST_DEPENDENT's placeholders filled in: a real disk, a real RDMA device."""
+    if "weightDevice" in json.dumps(resources):
+        major, minor = _block_device()
+        resources = copy.deepcopy(resources)
+        for entry in resources["blockIO"]["weightDevice"]:
+            entry.update(major=major, minor=minor)
+        content = content.replace("{disk}", f"{major}:{minor}")
+    if "{rdma}" in content:
+        device = host.rdma_device()
+        if device is None and host.v1_mountpoint("rdma"):
+            pytest.skip("the rdma controller is mounted, but there is no RDMA device")
+        text = json.dumps(resources).replace("{rdma}", device or "mlx5_0")
+        resources, content = json.loads(text), content.replace("{rdma}", device or "mlx5_0")
+    return resources, content
 
 
 @pytest.mark.parametrize("case", HOST_DEPENDENT.values(), ids=HOST_DEPENDENT.keys())
@@ -403,6 +437,7 @@ def test_host_dependent_limit_applied_or_refused_by_name(
     runtime: Runtime, bundle: Bundle, cid: str, case: tuple
 ) -> None:
     controller, files, resources, field, content = case
+    resources, content = _on_this_host(resources, content)
     present = [f for f in files if host.v1_has(controller, f)]
     set_cgroup(bundle, f"/pyrunc-test/{cid}", resources)
     findings = [f for f in check_findings(runtime, bundle) if f["path"] == field]
@@ -651,6 +686,53 @@ def test_update_bad_input_changes_nothing(
         assert runtime.state(cid)["status"] == "running"
     finally:
         runtime("delete", "--force", cid)
+
+
+@pytest.mark.parametrize("check_first", [True, False])
+def test_check_before_update_refuses_a_limit_below_usage(
+    runtime: Runtime, bundle: Bundle, cid: str, check_first: bool
+) -> None:
+    """memory.checkBeforeUpdate: a new limit below the cgroup's usage is refused and the
+    kernel's limit stays; without it the kernel reclaims the page cache and takes it."""
+    memory = {"limit": 64 << 20, "checkBeforeUpdate": check_first}
+    fill = "dd if=/dev/zero of=/fill bs=1M count=24 2>/dev/null && sync && echo filled && sleep 100"
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": memory}, "sh", "-c", fill)
+    bundle.config["root"]["readonly"] = False  # /fill: disk-backed, reclaimable cache
+    bundle.save()
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
+        runtime.ok("start", cid)
+        for _ in range(500):  # the page cache of /fill is charged to the container
+            if int(read(d["memory"], "memory.usage_in_bytes")) > 20 << 20:
+                break
+            time.sleep(0.02)
+        usage = int(read(d["memory"], "memory.usage_in_bytes"))
+        assert usage > 20 << 20, usage
+        r = runtime("update", "--memory", "8m", cid)
+        if check_first:
+            assert r.code == 1, r.err
+            msg = error_message(r.err)
+            assert msg.startswith(f"rejecting memory limit {8 << 20} <= usage "), msg
+            assert read(d["memory"], "memory.limit_in_bytes") == str(64 << 20)
+        else:
+            assert r.code == 0, r.err
+            assert read(d["memory"], "memory.limit_in_bytes") == str(8 << 20)
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_kernel_memory_limit_is_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """Linux ignores memory.kmem.limit_in_bytes (runc ignores the field): refused at create,
+    naming the field, nothing left behind; check says the same."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": {"kernel": 64 << 20}})
+    r = runtime("create", "--bundle", bundle.path, cid)
+    msg = error_message(r.err)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert msg.startswith("linux.resources.memory.kernel: kernel memory limits are not"), msg
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+    findings = [f for f in check_findings(runtime, bundle) if f["severity"] == "error"]
+    assert [f["path"] for f in findings] == ["linux.resources.memory.kernel"], findings
 
 
 def test_update_of_a_stopped_container_fails(runtime: Runtime, bundle: Bundle, cid: str) -> None:
