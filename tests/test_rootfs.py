@@ -3,6 +3,7 @@ what commands inside can read and write."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Bundle, Result, Runtime, created
+from tests.helpers import Bundle, Result, Runtime, created, error_message
 
 
 @dataclass(frozen=True)
@@ -336,6 +337,39 @@ def test_mount_options_and_order(runtime: Runtime, bundle: Bundle, cid: str) -> 
     hidden, order = _at(mounts, "/m/order/hidden"), _at(mounts, "/m/order")
     assert hidden.id < order.id and order.parent != hidden.id
     assert rest.split() == ["710"]  # ls -A /m/order printed nothing: hidden is covered
+
+
+def _selinux_file_label() -> str | None:
+    """A file context this host's policy has (that of /tmp), where SELinux is enabled."""
+    if not os.path.exists("/sys/fs/selinux/enforce"):
+        return None
+    try:
+        return os.getxattr("/tmp", "security.selinux").rstrip(b"\0").decode()
+    except OSError:
+        return None
+
+
+def test_mount_label_is_applied_or_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """linux.mountLabel: with SELinux, the tmpfs mounts carry it as their context (proc
+    does not); without, create refuses the field, leaves nothing, and check agrees."""
+    label = _selinux_file_label()
+    bundle.config["linux"]["mountLabel"] = label or "system_u:object_r:container_file_t:s0"
+    _add_mount(bundle, "/m/tmp", "tmpfs", "tmpfs", ["size=1m"])
+    if label:
+        mounts = _parse_mountinfo(_run(runtime, bundle, cid, "cat", "/proc/self/mountinfo").out)
+        assert f'context="{label}"' in _at(mounts, "/m/tmp").super_opts, _at(mounts, "/m/tmp")
+        assert not any("context=" in o for o in _at(mounts, "/proc").super_opts)
+        return
+    bundle.set_args("true")
+    r = runtime("create", "--bundle", bundle.path, cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert error_message(r.err) == (
+        "config.json: linux.mountLabel: SELinux is disabled or not supported"
+    ), r.err
+    assert runtime("state", cid).code == 1
+    c = runtime("check", "--bundle", bundle.path, "--format", "json")
+    found = [f for f in json.loads(c.out)["checks"] if f["path"] == "linux.mountLabel"]
+    assert [f["severity"] for f in found] == ["error"], found
 
 
 @pytest.mark.parametrize("readonly", [False, True])

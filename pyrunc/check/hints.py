@@ -75,7 +75,7 @@ _SEMANTIC: tuple[tuple[str, str], ...] = (
     (r"^not allowed in the host's network namespace$",
      "remove it, or give the container its own network namespace"),
     (r"^not allowed: set the hostname field instead$", "set the hostname field instead"),
-    (r"SELinux is disabled", "remove process.selinuxLabel, or run on a host with SELinux"),
+    (r"SELinux is disabled", "remove the label, or run on a host with SELinux"),
     (r"^overlaps", "make the ranges disjoint"),
     (r"^must be between (\S+) and (\S+)$", "pick a value from \\1 to \\2"),
     (r"^only allowed with (.*)$", "remove it, or use \\1"),

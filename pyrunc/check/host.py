@@ -358,13 +358,7 @@ def lsm(doc: dict[str, Any]) -> Iterator[Finding]:
                 "AppArmor is not enabled on this host",
                 "remove process.apparmorProfile, or enable AppArmor",
             )
-    if text(obj(doc.get("linux")).get("mountLabel")) and not lsms.selinux_enabled():
-        yield warning(
-            HOST,
-            "linux.mountLabel",
-            "SELinux is not enabled: the label is not applied",
-            "remove linux.mountLabel, or enable SELinux",
-        )
+    # linux.mountLabel (like process.selinuxLabel) without SELinux: a semantic refusal.
 
 
 # ------------------------------------------------------------- files on the host

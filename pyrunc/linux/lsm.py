@@ -39,6 +39,21 @@ def selinux_enabled() -> bool:
     return bool(label) and label != "kernel"
 
 
+def with_mount_label(data: str, label: str) -> str:
+    """A mount's data with the SELinux context option for `label` (go-selinux's form:
+    the label quoted, since it holds commas: s0:c1,c2)."""
+    if not label:
+        return data
+    option = f'context="{label}"'
+    return f"{data},{option}" if data else option
+
+
+def label_mountpoint(path: str, label: str) -> None:
+    """The label as the file's security.selinux xattr: mqueue takes no context= option."""
+    if label:
+        os.setxattr(path, "security.selinux", label.encode())
+
+
 def _attr_path(proc_fd: int, lsm: str, attr: str) -> str:
     """thread-self: the attr applies to the calling thread's next exec."""
     modern = f"thread-self/attr/{lsm}/{attr}"

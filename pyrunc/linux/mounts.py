@@ -12,9 +12,10 @@ import errno
 import os
 import stat
 
-from pyrunc.linux import mountinfo, paths, tmpcopyup, userns
+from pyrunc.linux import lsm, mountinfo, paths, tmpcopyup, userns
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.mount_options import bind_remount_flags, locked_flags, parse_options
+from pyrunc.record import replace
 from pyrunc.spec.config import Config, Mount
 
 
@@ -83,15 +84,31 @@ def prepare_idmapped(cfg: Config) -> None:
         _IDMAPPED.setdefault(m, []).append(tree)
 
 
+def _label_new_mount(root_fd: int, destination: str, label: str) -> None:
+    fd = paths.open_in_root(root_fd, destination)  # the new mount's root, not the covered dir
+    try:
+        lsm.label_mountpoint(paths.fd_path(fd), label)
+    finally:
+        os.close(fd)
+
+
 def _take_idmapped(m: Mount) -> int:
     trees = _IDMAPPED.get(m)
     return trees.pop(0) if trees else -1
 
 
-def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
-    """Mount one config entry at its destination inside the rootfs (before pivot_root)."""
+# Filesystems mounted without linux.mountLabel's context= (as runc): proc and sysfs
+# keep the kernel's labels, mqueue takes none as an option (its mountpoint gets it).
+_UNLABELLED = frozenset({"proc", "sysfs", "mqueue"})
+
+
+def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> None:
+    """Mount one config entry at its destination inside the rootfs (before pivot_root).
+    mount_label: linux.mountLabel (create refused it where SELinux is off)."""
     check_proc_destination(root_fd, m)
     opts = parse_options(m.options)
+    if mount_label and not opts.is_bind and m.type not in _UNLABELLED:
+        opts = replace(opts, data=lsm.with_mount_label(opts.data, mount_label))
     source = _source_for(m, bundle)
     src_is_dir = not opts.is_bind or stat.S_ISDIR(os.stat(source).st_mode)
     target_fd = paths.create_in_root(root_fd, m.destination, src_is_dir)
@@ -117,6 +134,8 @@ def mount_entry(root_fd: int, m: Mount, bundle: str) -> None:
             sc.mount(source or m.type, target, m.type, opts.flags, opts.data or None)
     finally:
         os.close(target_fd)
+    if mount_label and m.type == "mqueue":
+        _label_new_mount(root_fd, m.destination, mount_label)
     # The fd above names the covered directory; the new mount is reached by
     # resolving the destination again (still inside the root).
     bind_extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT) if opts.is_bind else 0

@@ -8,7 +8,7 @@ import os
 import stat
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
-from pyrunc.linux import devices, mountinfo, mounts, paths
+from pyrunc.linux import devices, lsm, mountinfo, mounts, paths
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.mount_options import PROPAGATION_OPTIONS, locked_flags, parse_options
 from pyrunc.process.errors import step
@@ -119,7 +119,7 @@ def _mount_one(
         cgroup_mounter(root_fd, m)
         return
     try:
-        mounts.mount_entry(root_fd, m, cfg.bundle)
+        mounts.mount_entry(root_fd, m, cfg.bundle, cfg.linux.mount_label)
     except PermissionError:
         if m.type != "sysfs":
             raise
@@ -222,7 +222,7 @@ def finalize_rootfs(cfg: Config) -> None:
         for p in cfg.linux.readonly_paths:
             _readonly_path(root_fd, p)
         if cfg.linux.masked_paths:
-            _mask_paths(root_fd, cfg.linux.masked_paths)
+            _mask_paths(root_fd, cfg.linux.masked_paths, cfg.linux.mount_label)
     finally:
         os.close(root_fd)
     if cfg.root_readonly:
@@ -282,7 +282,7 @@ def _open_dev_null(root_fd: int, masking: str) -> int:
     return fd
 
 
-def _mask_paths(root_fd: int, masked: tuple[str, ...]) -> None:
+def _mask_paths(root_fd: int, masked: tuple[str, ...], mount_label: str = "") -> None:
     null_fd = -1  # opened (and checked) once a file needs it
     try:
         for path in masked:
@@ -292,7 +292,8 @@ def _mask_paths(root_fd: int, masked: tuple[str, ...]) -> None:
             try:
                 if paths.is_dir_fd(fd):
                     # A directory cannot take a file bind: an empty read-only tmpfs.
-                    sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY, None)
+                    label = lsm.with_mount_label("", mount_label) or None
+                    sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY, label)
                     continue
                 if null_fd < 0:
                     null_fd = _open_dev_null(root_fd, path)

@@ -153,6 +153,16 @@ def _process(doc: dict) -> Iterator[Problem]:
             yield ("process", "selinuxLabel"), "SELinux is disabled or not supported"
 
 
+def _mount_label(linux: dict) -> Iterator[Problem]:
+    # Without SELinux the kernel takes no context= option (runc passes it and the tmpfs
+    # mounts fail): refused here, in the words of the process label's refusal.
+    if text(linux.get("mountLabel")):
+        from pyrunc.linux.lsm import selinux_enabled
+
+        if not selinux_enabled():
+            yield ("linux", "mountLabel"), "SELinux is disabled or not supported"
+
+
 def _capabilities(caps: dict) -> Iterator[Problem]:
     for which in _CAP_SETS:
         for i, name in enumerate(arr(caps.get(which))):
@@ -442,6 +452,7 @@ def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _time_ns(linux, ns)
     yield from _uts_ns(doc, ns)
     yield from _mount_ns(linux, ns)
+    yield from _mount_label(linux)
     yield from _devices(linux)
     yield from _net_devices(linux, ns)
     yield from _sysctls(linux, ns)
