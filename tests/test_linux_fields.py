@@ -49,11 +49,9 @@ def test_personality_linux32_seen_inside(runtime: Runtime, bundle: Bundle, cid: 
     [
         ({"personality": {"domain": "LINUX", "flags": ["X"]}},
          "config.json: linux.personality.flags: no flags are defined"),
-        ({"netDevices": {"lo": {"name": "eth7"}}},
-         "config.json: linux.netDevices: moving host interfaces in is not supported"),
         ({"intelRdt": {"closID": "pyrunc-test"}}, "config.json: linux.intelRdt: "),
     ],
-    ids=["personality-flags", "netDevices", "intelRdt"],
+    ids=["personality-flags", "intelRdt"],
 )  # fmt: skip
 def test_fields_not_applied_are_refused_by_name(
     runtime: Runtime, bundle: Bundle, cid: str, linux: dict, message: str

@@ -52,6 +52,11 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
             with step("setting time offsets"):
                 namespaces.write_time_offsets(offsets_fd, cfg.linux.time_offsets)
                 os.close(offsets_fd)
+        if cfg.linux.net_devices:
+            # The runtime moves them into our network namespace now, before init
+            # exists, as runc: init's sysctls and every hook find them there.
+            ch.send("net-devices")
+            ch.expect("net-devices-moved")
         timing.mark("namespaces")
         first = timing.count()
         pid = os.fork()

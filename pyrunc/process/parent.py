@@ -168,6 +168,11 @@ def _drive_messages(
             if kind == "userns":
                 userns.write_id_maps(stage1, cfg.linux.uid_mappings, cfg.linux.gid_mappings)
                 ch.send("userns-mapped")
+            elif kind == "net-devices":  # stage 1 is in the container's netns
+                from pyrunc.linux import netdevices
+
+                netdevices.move_in(cfg.linux.net_devices, f"/proc/{stage1}/ns/net")
+                ch.send("net-devices-moved")
             elif kind == "hooks":
                 hooks.request()
                 hooks.deliver(init_pid)

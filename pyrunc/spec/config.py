@@ -153,6 +153,8 @@ class Linux:
     masked_paths: tuple[str, ...] = ()
     readonly_paths: tuple[str, ...] = ()
     sysctl: dict[str, str] = field(default_factory=dict)
+    # linux.netDevices: host interface -> its name in the container (the same if unset).
+    net_devices: dict[str, str] = field(default_factory=dict)
     seccomp: dict[str, Any] | None = None
     mount_label: str = ""
 
@@ -381,6 +383,10 @@ def _linux(lx: dict[str, Any] | None) -> Linux:
         masked_paths=tuple(lx.get("maskedPaths") or ()),
         readonly_paths=tuple(lx.get("readonlyPaths") or ()),
         sysctl=dict(lx.get("sysctl") or {}),
+        net_devices={
+            host: (dev or {}).get("name") or host
+            for host, dev in (lx.get("netDevices") or {}).items()
+        },
         seccomp=lx.get("seccomp"),
         mount_label=lx.get("mountLabel", ""),
     )

@@ -926,8 +926,8 @@ def test_semantic_capability_list_is_the_kernels() -> None:
             "linux.intelRdt.closID: must be a plain directory name",
         ),
         (
-            lambda d: d["linux"].update(netDevices={"eth0": {"name": "eth7"}}),
-            "linux.netDevices: moving host interfaces in is not supported by pyrunc yet",
+            lambda d: d["linux"].update(netDevices={"a": {"name": "x"}, "b": {"name": "x"}}),
+            "linux.netDevices.b.name: x is also the name of linux.netDevices.a in the container",
         ),
         (
             lambda d: d["linux"].update(personality={"domain": "LINUX", "flags": ["X"]}),
