@@ -339,9 +339,15 @@ def _mount_ns(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
 
 
 def _net_devices(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
+    """What runc's validator refuses (no network namespace, bad interface names), and
+    what the kernel would refuse half-way through the moves (one name given twice)."""
     devices = obj(linux.get("netDevices"))
-    if devices and "network" not in ns:
+    if not devices:
+        return
+    if "network" not in ns:
         yield ("linux", "netDevices"), "needs a network namespace"
+    elif _is_host_netns(text(ns["network"].get("path"))):
+        yield ("linux", "netDevices"), "not allowed in the host's network namespace"
     for name, dev in devices.items():
         at = ("linux", "netDevices", name)
         if not _valid_ifname(name):
@@ -349,8 +355,9 @@ def _net_devices(linux: dict, ns: dict[str, dict]) -> Iterator[Problem]:
         new = obj(dev).get("name")
         if isinstance(new, str) and new and not _valid_ifname(new):
             yield (*at, "name"), "invalid network interface name"
-    if devices:  # refused, never dropped: nothing moves interfaces in yet
-        yield ("linux", "netDevices"), "moving host interfaces in is not supported by pyrunc yet"
+        elif isinstance(new, str) and "%" in new and not _valid_template(new):
+            yield (*at, "name"), "a name template has one %d and no other %"
+    yield from _net_device_clashes(devices)
 
 
 def _valid_ifname(name: str) -> bool:
@@ -358,6 +365,29 @@ def _valid_ifname(name: str) -> bool:
     if not name or len(name.encode()) >= _IFNAMSIZ or name in (".", ".."):
         return False
     return not any(c in name for c in "/: ") and not any(c.isspace() for c in name)
+
+
+def _valid_template(name: str) -> bool:
+    # The kernel's rule for a name it completes (dev_alloc_name): one %d, no other %.
+    return name.count("%") == 1 and "%d" in name
+
+
+def _net_device_clashes(devices: dict) -> Iterator[Problem]:
+    """Two entries with one name in the container: the second move would fail EEXIST
+    after the first was made. Templates ("eth%d") never clash: the kernel picks."""
+    taken: dict[str, str] = {}  # name in the container -> the entry that has it
+    for name, dev in devices.items():
+        new = obj(dev).get("name")
+        renamed = isinstance(new, str) and new != ""
+        target = new if renamed else name
+        if not isinstance(target, str) or "%" in target:
+            continue
+        if target in taken:
+            at = ("linux", "netDevices", name, *(("name",) if renamed else ()))
+            first = format_path(("linux", "netDevices", taken[target]))
+            yield at, f"{_shown(target)} is also the name of {first} in the container"
+        else:
+            taken[target] = name
 
 
 # -------------------------------------------------------------------- sysctl
