@@ -166,6 +166,10 @@ def test_scheduler_exec_process_json_and_config(runtime: Runtime, bundle: Bundle
         pid = exec_detached(runtime, bundle, cid)
         assert (sched_getattr(pid)["policy"], sched_getattr(pid)["nice"]) == (3, 3)
         assert stat_fields(pid) == (23, 3, POLICY["SCHED_BATCH"])
+        # A --process document without a scheduler takes the container's (runc's
+        # initConfig starts from the config's and lets the process override it).
+        pid = exec_detached(runtime, bundle, cid, {})
+        assert stat_fields(pid) == (23, 3, POLICY["SCHED_BATCH"])
 
 
 @pytest.mark.parametrize(
@@ -244,6 +248,7 @@ def test_io_priority_exec(runtime: Runtime, bundle: Bundle, cid: str) -> None:
         pid = exec_detached(runtime, bundle, cid, {"ioPriority": {"class": "IOPRIO_CLASS_IDLE"}})
         assert ioprio_get(pid) == (IOPRIO_CLASS["IOPRIO_CLASS_IDLE"], 0)
         assert ioprio_get(exec_detached(runtime, bundle, cid)) == (2, 6)  # the config's
+        assert ioprio_get(exec_detached(runtime, bundle, cid, {})) == (2, 6)  # --process too
 
 
 # -- linux.memoryPolicy ---------------------------------------------------------------------

@@ -269,9 +269,15 @@ def _cpu_affinity(aff: dict[str, str] | None) -> tuple[str, str] | None:
 
 def container_defaults(p: Process) -> dict[str, Any]:
     """What every process exec'd into the container takes from config.json unless its
-    own document says otherwise, as runc: execCPUAffinity, and the linux.memoryPolicy
-    and linux.personality a Process carries. create keeps it in the state record."""
+    own document says otherwise, as runc: execCPUAffinity, scheduler and ioPriority
+    (runc's initConfig starts from the container's and lets the process override
+    them), and the linux.memoryPolicy and linux.personality a Process carries. create
+    keeps it in the state record."""
     doc: dict[str, Any] = {}
+    if p.scheduler is not None:
+        doc["scheduler"] = _scheduler_document(p.scheduler)
+    if p.io_priority is not None:
+        doc["ioPriority"] = {"class": p.io_priority.cls, "priority": p.io_priority.priority}
     if p.exec_cpu_affinity is not None:
         doc["execCPUAffinity"] = list(p.exec_cpu_affinity)
     if p.memory_policy is not None:
@@ -285,6 +291,10 @@ def container_defaults(p: Process) -> dict[str, Any]:
 def with_container_defaults(p: Process, defaults: dict[str, Any]) -> Process:
     """p with what it does not set itself taken from container_defaults' document."""
     changes: dict[str, Any] = {}
+    if p.scheduler is None and "scheduler" in defaults:
+        changes["scheduler"] = _scheduler(defaults["scheduler"])
+    if p.io_priority is None and "ioPriority" in defaults:
+        changes["io_priority"] = _io_priority(defaults["ioPriority"])
     if p.exec_cpu_affinity is None and "execCPUAffinity" in defaults:
         initial, final = defaults["execCPUAffinity"]
         changes["exec_cpu_affinity"] = (initial, final)
