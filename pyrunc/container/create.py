@@ -96,6 +96,7 @@ def _create_locked(
     from pyrunc.process.parent import launch_init
 
     manager = None
+    rdt = None  # linux.intelRdt's resctrl group
     dir_fd = -1
     console_fd = -1
     ours = None  # our end of the console socketpair when we relay the terminal
@@ -108,13 +109,20 @@ def _create_locked(
         if FAULT:
             hit("after-fifo")
         manager.create()
+        rdt = _intel_rdt(container_id, cfg)
+        if rdt is not None:
+            rdt.create()  # runc's order: after the cgroup
         # Recorded before anything else can be made: a runtime killed from here on leaves
         # a state dir that `state` reads (pid 0: creating/stopped) and `delete` cleans.
         record = _record(container_id, cfg, manager.to_state())
+        if rdt is not None:
+            record["intel_rdt"] = rdt.to_state()
         store.write(container_id, record)
         if FAULT:
             hit("after-cgroups")
         manager.set(cfg.linux.resources)
+        if rdt is not None:
+            rdt.set()
         timing.mark("cgroups")
         dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if console_socket:
@@ -126,7 +134,7 @@ def _create_locked(
             dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug
         )
         warmed()  # no other thread across the fork
-        pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg))
+        pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg), rdt)
         record.update(pid=pid, pid_start_time=st.process_start_time(pid), cgroup=manager.to_state())
         store.write(container_id, record)
         timing.mark("record")
@@ -144,6 +152,8 @@ def _create_locked(
         oom = isinstance(e, CreateFailed) and manager is not None and manager.oom_killed()
         if manager is not None:
             _destroy_quietly(manager)
+        if rdt is not None:
+            _destroy_rdt_quietly(rdt)
         if cfg.linux.namespace("mount") is None:
             _detach_shared_mounts(cfg.root_path)
         store.remove(container_id)
@@ -274,6 +284,22 @@ def _destroy_quietly(manager) -> None:  # noqa: ANN001
         manager.destroy()
     except Exception:  # noqa: BLE001 - the original error is the one to report
         pass
+
+
+def _destroy_rdt_quietly(rdt) -> None:  # noqa: ANN001
+    try:
+        rdt.destroy()  # after the cgroup's: its processes are gone
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        pass
+
+
+def _intel_rdt(container_id: str, cfg):  # noqa: ANN001, ANN202
+    """linux.intelRdt's manager, None without it (the module is not even loaded)."""
+    if cfg.linux.intel_rdt is None:
+        return None
+    from pyrunc.linux.intelrdt import IntelRdtManager
+
+    return IntelRdtManager.for_container(container_id, cfg.linux.intel_rdt)
 
 
 def _now() -> str:

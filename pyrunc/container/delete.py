@@ -37,6 +37,10 @@ def delete(c: Container, force: bool = False) -> None:
 
             kill_all(manager)
             manager.destroy()
+        if c.record.get("intel_rdt"):  # after the cgroup, as runc
+            from pyrunc.linux.intelrdt import IntelRdtManager
+
+            IntelRdtManager.from_state(c.id, c.record["intel_rdt"]).destroy()
         if FAULT:
             hit("delete-after-cgroups")
         if c.record.get("shares_mount_ns"):

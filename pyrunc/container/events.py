@@ -33,7 +33,17 @@ def stats_event(c: Container) -> dict[str, Any]:
     manager = c.cgroup_manager()
     if manager is None:
         raise PyruncError("events: the container has no cgroup")
-    return {"type": "stats", "id": c.id, "data": manager.stats()}
+    return {"type": "stats", "id": c.id, "data": _stats(c, manager)}
+
+
+def _stats(c: Container, manager) -> dict[str, Any]:  # noqa: ANN001
+    """The cgroup's stats, with linux.intelRdt's group's (runc: intel_rdt) if it has one."""
+    data = manager.stats()
+    if c.record.get("intel_rdt"):
+        from pyrunc.linux.intelrdt import IntelRdtManager
+
+        data["intel_rdt"] = IntelRdtManager.from_state(c.id, c.record["intel_rdt"]).stats()
+    return data
 
 
 def stream(
@@ -55,7 +65,7 @@ def stream(
             return
         if clock() >= next_stats:
             try:
-                yield {"type": "stats", "id": c.id, "data": manager.stats()}
+                yield {"type": "stats", "id": c.id, "data": _stats(c, manager)}
             except OSError:  # the cgroup went away with the container
                 return
             next_stats += interval

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pyrunc.container.container import Container
+    from pyrunc.linux.intelrdt import IntelRdtManager
     from pyrunc.spec.config import Process
 
 
@@ -109,7 +110,7 @@ def _launch(
             c.options.debug,
         )  # fmt: skip
         warmed()  # no other thread across the fork
-        started = Started(launch_tenant(proc, c.cgroup_manager(), opts))
+        started = Started(launch_tenant(proc, c.cgroup_manager(), opts, _intel_rdt(c)))
         if ours is not None:
             from pyrunc.linux.tty import recv_master
 
@@ -120,6 +121,16 @@ def _launch(
             os.close(console_fd)
         if ours is not None:
             ours.close()
+
+
+def _intel_rdt(c: Container) -> IntelRdtManager | None:
+    """The container's resctrl group, if it has one (runc's exec joins it too)."""
+    data = c.record.get("intel_rdt")
+    if not data or not os.path.isdir(data["path"]):  # as runc: only a group still there
+        return None
+    from pyrunc.linux.intelrdt import IntelRdtManager
+
+    return IntelRdtManager.from_state(c.id, data)
 
 
 def _kill_quietly(started: Started) -> None:

@@ -24,14 +24,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from pyrunc.linux.intelrdt import IntelRdtManager
+
 
 def launch_init(
     cfg: Config,
     cgroups: CgroupManager,
     opts: InitOptions,
     on_hooks: Callable[[int], dict[str, Any]] | None = None,
+    rdt: IntelRdtManager | None = None,
 ) -> int:
     """Start the container's init; return its host pid once it waits for `start`.
+    rdt: linux.intelRdt's group, joined right after the cgroup (as runc).
 
     On failure every process started here is killed and reaped before raising.
     """
@@ -47,7 +51,8 @@ def launch_init(
         hit("after-fork")
     init_pid = 0
     try:
-        init_pid = _drive(cfg, runtime_ch, cgroups, stage1, _container_id(opts), on_hooks)
+        cid = _container_id(opts)
+        init_pid = _drive(cfg, runtime_ch, cgroups, stage1, cid, on_hooks, rdt)
         if FAULT:
             hit("after-init-ready")
         reap(stage1)
@@ -73,10 +78,12 @@ def _drive(
     stage1: int,
     cid: str,
     on_hooks: Callable[[int], dict[str, Any]] | None,
+    rdt: IntelRdtManager | None = None,
 ) -> int:
     listener = _Listener(cfg, cid)
     try:
-        return _drive_messages(cfg, ch, cgroups, stage1, listener, _HookSync(ch, on_hooks))
+        hook_sync = _HookSync(ch, on_hooks)
+        return _drive_messages(cfg, ch, cgroups, stage1, listener, hook_sync, rdt)
     finally:
         listener.close()
 
@@ -147,11 +154,14 @@ def _drive_messages(
     stage1: int,
     listener: _Listener,
     hooks: _HookSync,
+    rdt: IntelRdtManager | None = None,
 ) -> int:
     init_pid = 0
     ready = False
     try:
         cgroups.apply(stage1)  # before any namespace: a cgroup namespace roots here
+        if rdt is not None:
+            rdt.apply(stage1)  # init and its children follow stage 1 by fork
         timing.mark("fork")
         ch.send("cgroup-applied")
         while True:

@@ -29,6 +29,8 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.linux.intelrdt import IntelRdtManager
+
     _Affinity = tuple[frozenset[int] | None, frozenset[int] | None]  # (initial, final)
 
 # Joined in this order: the user namespace owns the others, the mount namespace
@@ -46,8 +48,14 @@ class TenantOptions:
     debug: bool = False  # RuntimeOptions.debug: arms the import guard (importguard.py)
 
 
-def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOptions) -> int:
+def launch_tenant(
+    proc: Process,
+    cgroups: CgroupManager | None,
+    opts: TenantOptions,
+    rdt: IntelRdtManager | None = None,
+) -> int:
     """Start proc in the container; return its host pid once it is about to exec.
+    rdt: the container's resctrl group (linux.intelRdt), joined after the cgroup.
 
     On failure every process started here is killed and reaped before raising.
     """
@@ -61,7 +69,7 @@ def launch_tenant(proc: Process, cgroups: CgroupManager | None, opts: TenantOpti
     stage_ch.close()
     pid = 0
     try:
-        pid = _drive(runtime_ch, cgroups, stage, affinity)
+        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt)
         reap(stage)
         return pid
     except BaseException as e:
@@ -138,11 +146,19 @@ class _Progress:
     ready = False
 
 
-def _drive(ch: Channel, cgroups: CgroupManager | None, stage: int, affinity: _Affinity) -> int:
+def _drive(
+    ch: Channel,
+    cgroups: CgroupManager | None,
+    stage: int,
+    affinity: _Affinity,
+    rdt: IntelRdtManager | None = None,
+) -> int:
     seen = _Progress()
     try:
         if cgroups is not None:
             cgroups.apply(stage)  # before the fork: the tenant is born in the container's cgroup
+        if rdt is not None:
+            rdt.apply(stage)  # likewise its resctrl group (and MON group)
         _set_final_affinity(stage, affinity)  # the tenant inherits it with the fork too
         ch.send("cgroup-applied")
         while not (seen.pid and seen.ready):

@@ -157,6 +157,7 @@ class Linux:
     net_devices: dict[str, str] = field(default_factory=dict)
     seccomp: dict[str, Any] | None = None
     mount_label: str = ""
+    intel_rdt: dict[str, Any] | None = None  # linux.intelRdt as written (linux/intelrdt.py)
 
     def namespace(self, ns_type: str) -> Namespace | None:
         return next((ns for ns in self.namespaces if ns.type == ns_type), None)
@@ -399,6 +400,7 @@ def _linux(lx: dict[str, Any] | None) -> Linux:
         },
         seccomp=lx.get("seccomp"),
         mount_label=lx.get("mountLabel", ""),
+        intel_rdt=lx.get("intelRdt"),
     )
 
 

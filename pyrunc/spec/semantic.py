@@ -441,25 +441,20 @@ def _is_host_netns(path: str) -> bool:
 
 
 def _intel_rdt(linux: dict) -> Iterator[Problem]:
-    if "intelRdt" not in linux:
-        return
-    clos = obj(linux.get("intelRdt")).get("closID")
-    if isinstance(clos, str) and (clos in (".", "..") or "/" in clos):
-        yield ("linux", "intelRdt", "closID"), "must be a plain directory name"
-    # Refused, never dropped: pyrunc has no resctrl code yet (runc's words where the
-    # host has none).
-    if not _resctrl_mounted():
-        yield ("linux", "intelRdt"), "Intel RDT is not supported or enabled on this host"
-    else:
-        yield ("linux", "intelRdt"), "not supported by pyrunc yet (no resctrl groups)"
+    section = linux.get("intelRdt")
+    if not isinstance(section, dict):
+        return  # absent, or the schema reports its type
+    from pyrunc.linux import intelrdt  # lazily: only configs with intelRdt pay
+
+    for sub, rule in intelrdt.problems(section, _resctrl_mounted()):
+        yield ("linux", "intelRdt", *sub), rule
 
 
-def _resctrl_mounted() -> bool:
-    try:
-        with open("/proc/self/mounts") as f:
-            return any(line.split()[2] == "resctrl" for line in f if line.strip())
-    except OSError:
-        return False
+def _resctrl_mounted() -> str | None:
+    """Where resctrl is mounted (runc's Root()), None where it is not."""
+    from pyrunc.linux import intelrdt
+
+    return intelrdt.find_root()
 
 
 def _personality(linux: dict) -> Iterator[Problem]:
