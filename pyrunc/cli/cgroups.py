@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-r", "--resources", default=None, help="resources JSON file, - for stdin")
     for flag, _, _, _ in UPDATE_FLAGS:
         p.add_argument(flag, *_ALIASES.get(flag, []), dest=_dest(flag), default=None)
-    p.add_argument("--l3-cache-schema", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--mem-bw-schema", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--l3-cache-schema", default=None, help="Intel RDT/CAT L3 cache schema")
+    p.add_argument("--mem-bw-schema", default=None, help="Intel RDT/MBA memory bandwidth schema")
     p.add_argument("id")
     p.set_defaults(handler=cmd_update)
 
@@ -133,9 +133,8 @@ def cmd_update(args: argparse.Namespace, log: Log) -> int:
         resources = _read_resources(args.resources)
     else:
         resources = resources_from_flags(args)
-    if args.l3_cache_schema or args.mem_bw_schema:
-        raise InvalidArgument("--l3-cache-schema: Intel RDT is not supported")
-    c.update(resources)
+    # runc reads these with --resources too.
+    c.update(resources, l3_cache_schema=args.l3_cache_schema, mem_bw_schema=args.mem_bw_schema)
     return 0
 
 

@@ -361,12 +361,20 @@ class Container:
         resume(self)
 
     @_host_errors
-    def update(self, resources: Mapping[str, Any]) -> None:
+    def update(
+        self,
+        resources: Mapping[str, Any],
+        *,
+        l3_cache_schema: str | None = None,
+        mem_bw_schema: str | None = None,
+    ) -> None:
         """Merge LinuxResources (zero or absent: unchanged) into the live container's
-        limits, as `pyrunc update -r` does: {"memory": {"limit": 128 << 20}}."""
+        limits, as `pyrunc update -r` does: {"memory": {"limit": 128 << 20}}; the
+        schemas (`update --l3-cache-schema/--mem-bw-schema`) go to its resctrl group."""
         from pyrunc.container.update import update
 
-        update(self, dict(resources))
+        schemas = {"l3CacheSchema": l3_cache_schema or "", "memBwSchema": mem_bw_schema or ""}
+        update(self, dict(resources), schemas)
 
     @_host_errors
     def stats(self) -> Stats:

@@ -95,16 +95,49 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def update(c: Container, resources: dict[str, Any]) -> None:
+def update(c: Container, resources: dict[str, Any], schemas: dict[str, str] | None = None) -> None:
+    """schemas: runc's --l3-cache-schema and --mem-bw-schema, as l3CacheSchema and
+    memBwSchema (empty: unchanged), written to the container's resctrl group."""
     check_resources(resources)
+    schemas = {k: v for k, v in (schemas or {}).items() if v}
     with c.store.lock(c.id):
         record = c.store.read(c.id)  # the latest, under the lock
         c.record = record
+        rdt = _intel_rdt(c, schemas) if schemas else None
         st.check_allowed("update", c.status())
         manager = c.cgroup_manager()
         if manager is None:
             raise InvalidArgument("update: the container has no cgroup")
-        merged = merge(record.get("resources") or {}, resources)
+        old = record.get("resources") or {}
+        merged = merge(old, resources)
         manager.set(merged, update=True)
+        if rdt is not None:
+            try:
+                rdt.set(schemas)
+            except Exception:
+                manager.set(old, update=True)  # runc sets the cgroup back too
+                raise
+            record["intel_rdt"] = rdt.to_state()
         record["resources"] = merged
         c.store.write(c.id, record)
+
+
+def _intel_rdt(c: Container, schemas: dict[str, str]) -> Any:
+    """The container's resctrl group for new schemas, with runc's refusals: the host
+    must have the feature, the container a group (update does not make one)."""
+    from pyrunc.linux import intelrdt
+
+    root = intelrdt.find_root()
+    for key, flag, info, words in (
+        ("l3CacheSchema", "--l3-cache-schema", "L3", "Intel RDT/CAT: l3 cache schema"),
+        ("memBwSchema", "--mem-bw-schema", "MB", "Intel RDT/MBA: memory bandwidth schema"),
+    ):
+        if key in schemas and (root is None or not intelrdt.has_resource(root, info)):
+            raise InvalidArgument(f"{flag}: {words} is not enabled")
+        problem = intelrdt.schema_problem(schemas[key]) if key in schemas else None
+        if problem:
+            raise InvalidArgument(f"{flag}: {problem}")
+    data = c.record.get("intel_rdt")
+    if not data:
+        raise InvalidArgument("updating a non-existent Intel RDT configuration is not supported")
+    return intelrdt.IntelRdtManager.from_state(c.id, data)
