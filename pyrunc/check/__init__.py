@@ -86,6 +86,7 @@ def check_document(
         ("mount sources", lambda: host.bind_sources(config, bundle)),
         ("hooks", lambda: host.hooks(config)),
         ("/proc view", lambda: host.procfs_view(config, options.procfs_view)),
+        ("Intel RDT", lambda: host.intel_rdt(config)),
         ("state root", lambda: host.state_root(state_root)),
     ]
     found = [f for name, step in steps for f in _guarded(name, step)]

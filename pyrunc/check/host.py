@@ -470,3 +470,29 @@ def procfs_view(doc: dict[str, Any], everywhere: bool) -> Iterator[Finding]:
         yield ok(HOST, at, f"lxcfs answers at {view.LXCFS_DIR}")
     else:
         yield ok(HOST, at, f"lxcfs ({binary}) will be started at {view.LXCFS_DIR} by create")
+
+
+# ------------------------------------------------------------------ Intel RDT
+
+
+def intel_rdt(doc: dict[str, Any]) -> Iterator[Finding]:
+    """linux.intelRdt: where resctrl is mounted and what it offers (runc needs it too)."""
+    section = obj(doc.get("linux")).get("intelRdt")
+    if not isinstance(section, dict):
+        return
+    from pyrunc.linux import intelrdt
+
+    at = "linux.intelRdt"
+    root = intelrdt.find_root()
+    if root is None:
+        yield error(
+            HOST,
+            at,
+            "no resctrl filesystem is mounted (Intel RDT is not enabled)",
+            "on a host with RDT: mount -t resctrl resctrl /sys/fs/resctrl; else remove it",
+        )
+        return
+    offered = [n for n in ("L3", "L3CODE", "L2", "MB", "SMBA") if intelrdt.has_resource(root, n)]
+    monitoring = "yes" if intelrdt.monitoring_enabled(root) else "no"
+    found = f"resources: {', '.join(offered) or 'none'}; monitoring: {monitoring}"
+    yield ok(HOST, at, f"resctrl is mounted at {root} ({found})")
