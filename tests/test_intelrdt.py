@@ -3,14 +3,17 @@
 Hosts differ: most machines of this project's kind have no RDT (no resctrl mounted).
 There, every config with linux.intelRdt is refused at create, in one line naming the
 field, and nothing is left; where resctrl is mounted, containers join their group for
-real and the kernel's files are read back. The manager's writes are also checked
-against a directory laid out like /sys/fs/resctrl, with a real container's pid.
+real and the kernel's files are read back (one test per field does both). The manager's
+writes are also checked against a directory laid out like /sys/fs/resctrl, with a real
+container's pid, and the whole create/exec/update/stats/delete flow runs over such a
+directory through the API (the runtime in this process told where resctrl is).
 Malformed values fail create cleanly on any host.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,31 +50,97 @@ def check_report(runtime: Runtime, bundle: Bundle, field: str) -> list[dict]:
             and f["severity"] == "error"]  # fmt: skip
 
 
-# -- no RDT here: refused, nothing made --------------------------------------------------------
-
-SECTIONS = {
-    "empty": {},
-    "closID": {"closID": "pyrunc-test-group"},
-    "l3CacheSchema": {"l3CacheSchema": "L3:0=f"},
-    "memBwSchema": {"memBwSchema": "MB:0=20"},
-    "schemata": {"schemata": ["L3:0=7f0", "L2:0=f;1=f", "MB:0=20"]},
-    "enableMonitoring": {"enableMonitoring": True},
-    "root-clos": {"closID": "/", "enableMonitoring": True},
-}
+# -- each field: applied where the host has it, else refused by name -----------------------
 
 
-@pytest.mark.parametrize("section", SECTIONS.values(), ids=SECTIONS.keys())
-def test_refused_where_resctrl_is_not_mounted(
-    runtime: Runtime, bundle: Bundle, cid: str, section: dict
+def has(root: str | None, info: str) -> bool:
+    """Whether resctrl offers `info` here (L3, MB, L3_MON): the kernel's info/ dirs."""
+    return root is not None and os.path.isdir(os.path.join(root, "info", info))
+
+
+def root_lines(root: str) -> list[str]:
+    """The root group's schemata lines ("L3:0=7ff;1=7ff"): valid here by definition."""
+    return [line.strip() for line in read(os.path.join(root, "schemata")).splitlines()]
+
+
+def root_line(root: str, resource: str) -> str:
+    return next(line for line in root_lines(root) if line.startswith(resource + ":"))
+
+
+FIELDS = ["intelRdt", "closID", "l3CacheSchema", "memBwSchema", "schemata",
+          "enableMonitoring", "closID-root"]  # fmt: skip
+
+
+def section_for(field: str, root: str | None, cid: str) -> tuple[dict, str | None]:
+    """linux.intelRdt using `field` (values this host takes where it has resctrl), and
+    the resctrl feature it needs (None: resctrl alone)."""
+    if field == "intelRdt":
+        return {}, None
+    if field == "closID":
+        return {"closID": f"{cid}-clos"}, None
+    if field == "closID-root":
+        return {"closID": "/"}, None
+    if field == "l3CacheSchema":
+        return {"l3CacheSchema": root_line(root, "L3") if has(root, "L3") else "L3:0=f"}, "L3"
+    if field == "memBwSchema":
+        return {"memBwSchema": root_line(root, "MB") if has(root, "MB") else "MB:0=20"}, "MB"
+    if field == "schemata":
+        lines = root_lines(root) if root is not None else ["L3:0=7f0", "L2:0=f;1=f", "MB:0=20"]
+        return {"schemata": lines}, None
+    return {"enableMonitoring": True}, "L3_MON"
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_applied_where_the_host_has_it_else_refused_by_name(
+    runtime: Runtime, bundle: Bundle, cid: str, field: str
 ) -> None:
-    if resctrl_root() is not None:
-        pytest.skip("resctrl is mounted here: test_joins_the_group_for_real covers it")
+    """With resctrl (and the feature): the container's first process is in the group's
+    tasks (and its MON group's), the schemata read back, an exec'd process joins too, and
+    delete removes the group it made (never a named one). Without: create refuses in one
+    line naming the field, `pyrunc check` agrees, and nothing is left."""
+    root = resctrl_root()
+    section, feature = section_for(field, root, cid)
     rdt_config(bundle, section)
-    assert create_fails(runtime, bundle, cid) == NOT_ENABLED
-    found = check_report(runtime, bundle, "linux.intelRdt")  # `pyrunc check` agrees
-    assert {f["group"] for f in found} == {"bundle/semantics", "host"}, found
-    # Nothing made: no state (create_fails), no cgroup, process or mount (the leak check),
-    # and no resctrl anywhere to hold a group.
+    if root is None or (feature is not None and not has(root, feature)):
+        message = create_fails(runtime, bundle, cid)
+        if root is None:
+            assert message == NOT_ENABLED
+        else:
+            assert message.startswith(f"config.json: linux.intelRdt.{field}: "), message
+        found = check_report(runtime, bundle, "linux.intelRdt")
+        assert any(f["group"] == "bundle/semantics" for f in found), found
+        if root is None:
+            assert any(f["group"] == "host" for f in found), found
+        return
+    named = field == "closID"
+    if named:
+        os.mkdir(os.path.join(root, section["closID"]))  # the spec: made beforehand
+    try:
+        _joins_for_real(runtime, bundle, cid, root, section)
+    finally:
+        if named:
+            os.rmdir(os.path.join(root, section["closID"]))
+
+
+def _joins_for_real(runtime: Runtime, bundle: Bundle, cid: str, root: str, section: dict) -> None:
+    clos = section.get("closID", "")
+    group = root if clos == "/" else os.path.join(root, clos or cid)
+    mon = os.path.join(group, "mon_groups", cid)
+    with created(runtime, bundle, cid) as pid:
+        assert str(pid) in read(os.path.join(group, "tasks")).split()
+        if section.get("enableMonitoring"):
+            assert str(pid) in read(os.path.join(mon, "tasks")).split()
+        written = read(os.path.join(group, "schemata")).replace(" ", "")
+        for line in [section.get("l3CacheSchema"), section.get("memBwSchema"),
+                     *section.get("schemata", ())]:  # fmt: skip
+            if line:
+                assert line.replace(" ", "") in written, (line, written)
+        runtime.ok("start", cid)
+        tenant = exec_detached(runtime, bundle, cid)
+        assert str(tenant) in read(os.path.join(group, "tasks")).split()
+    assert not os.path.exists(mon)
+    # Made by create (no closID): removed; named or the root: left as it was.
+    assert os.path.exists(group) == bool(clos)
 
 
 # -- bad values: refused on any host, before anything is made --------------------------------
@@ -161,9 +230,13 @@ def fake_resctrl(tmp_path: Path) -> str:
 def the_kernels_files_go(group: str) -> None:
     """What rmdir of a resctrl group takes with it (the kernel's files): a plain
     directory keeps them, so they go first for the manager's rmdir to be the test."""
-    for dirpath, _, files in os.walk(group):
+    for dirpath, dirs, files in os.walk(group, topdown=False):
         for name in files:
             os.unlink(os.path.join(dirpath, name))
+        if os.path.basename(dirpath) != "mon_groups":  # its children are groups
+            for name in dirs:
+                if name != "mon_groups":
+                    os.rmdir(os.path.join(dirpath, name))
 
 
 def read(path: str) -> str:
@@ -283,58 +356,76 @@ def test_a_refused_write_names_the_lines(fake_resctrl: str, cid: str) -> None:
     assert not os.path.exists(os.path.join(fake_resctrl, cid))
 
 
-# -- where the host has resctrl: the real thing -----------------------------------------------
+# -- create/exec/events/update/delete through the API, resctrl found at a fake root --------
 
 
-def _root_line(root: str, resource: str) -> str | None:
-    """The root group's own line for resource, e.g. "L3:0=7ff;1=7ff": always valid."""
-    for line in read(os.path.join(root, "schemata")).splitlines():
-        if line.strip().startswith(resource + ":"):
-            return line.strip()
-    return None
+@pytest.fixture
+def resctrl_here(fake_resctrl: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The runtime, run in this process (the API), finds resctrl at the fake root: the
+    whole create -> exec -> update -> delete flow runs, over files we can read back.
+    (With the kernel's tasks file a task joins and its children follow; here a pid is
+    only written down: the one of the stage that forks the container's process.)"""
+    import pyrunc.linux.intelrdt as intelrdt
+
+    monkeypatch.setattr(intelrdt, "find_root", lambda mounts=None: fake_resctrl)
+    return fake_resctrl
 
 
-def test_joins_the_group_for_real(runtime: Runtime, bundle: Bundle, cid: str) -> None:
-    root = resctrl_root()
-    if root is None:
-        pytest.skip("no resctrl filesystem mounted on this host (no Intel RDT / AMD QoS)")
-    section: dict = {}
-    l3 = _root_line(root, "L3") if os.path.isdir(os.path.join(root, "info", "L3")) else None
-    if l3:
-        section["l3CacheSchema"] = l3
-    monitoring = os.path.isdir(os.path.join(root, "info", "L3_MON"))
-    if monitoring:
-        section["enableMonitoring"] = True
-    rdt_config(bundle, section)
-    group = os.path.join(root, cid)
-    with created(runtime, bundle, cid) as pid:
-        assert str(pid) in read(os.path.join(group, "tasks")).split()
-        if l3:
-            assert l3.replace(" ", "") in read(os.path.join(group, "schemata")).replace(" ", "")
-        if monitoring:
-            mon = os.path.join(group, "mon_groups", cid)
-            assert str(pid) in read(os.path.join(mon, "tasks")).split()
-        runtime.ok("start", cid)
-        tenant = exec_detached(runtime, bundle, cid)
-        assert str(tenant) in read(os.path.join(group, "tasks")).split()
-    assert not os.path.exists(group)  # ours, made by create: gone with delete
+def written_pid(path: str) -> int:
+    text = read(os.path.join(path, "tasks"))
+    assert text.isdigit(), text
+    return int(text)
 
 
-def test_a_named_group_stays_after_delete_for_real(
-    runtime: Runtime, bundle: Bundle, cid: str
+def test_the_whole_flow_over_a_fake_root(
+    resctrl_here: str, runtime: Runtime, bundle: Bundle, cid: str
 ) -> None:
-    root = resctrl_root()
-    if root is None:
-        pytest.skip("no resctrl filesystem mounted on this host (no Intel RDT / AMD QoS)")
-    group = os.path.join(root, f"{cid}-clos")
-    os.mkdir(group)  # made beforehand, as the spec wants for a closID without schemata
+    import pyrunc
+
+    rdt_config(bundle, {"l3CacheSchema": "L3:0=7f0", "schemata": ["MB:0=20"]})
+    group = os.path.join(resctrl_here, cid)
+    c = pyrunc.Container.create(cid, bundle.path, root=runtime.root)
     try:
-        rdt_config(bundle, {"closID": f"{cid}-clos"})
-        with created(runtime, bundle, cid) as pid:
-            assert str(pid) in read(os.path.join(group, "tasks")).split()
-        assert os.path.isdir(group)
+        # Joined at the cgroup join by stage 1, before init existed.
+        assert written_pid(group) not in (0, c.pid)
+        assert read(os.path.join(group, "schemata")) == "L3:0=7f0\nMB:0=20\n"
+        c.start()
+        before = written_pid(group)
+        tenant = c.exec(["sleep", "100"], detach=True)
+        assert written_pid(group) not in (before, tenant)  # exec's stage joined too
+        os.kill(tenant, signal.SIGKILL)
+        os.waitpid(tenant, 0)
+        # update --l3-cache-schema: the whole schemata again, the new L3 line first.
+        c.update({}, l3_cache_schema="L3:0=00f")
+        assert read(os.path.join(group, "schemata")) == "L3:0=00f\nMB:0=20\n"
+        counters = os.path.join(group, "mon_data", "mon_L3_00")  # the kernel's, emulated
+        os.makedirs(counters)
+        with open(os.path.join(counters, "llc_occupancy"), "w") as f:
+            f.write("8192\n")
+        rdt = c.stats()["intel_rdt"]
+        assert rdt["l3_cache_schema"] == "L3:0=00f" and rdt["mem_bw_schema"] == "MB:0=20"
+        assert rdt["cmt_stats"] == [{"llc_occupancy": 8192}]
     finally:
-        os.rmdir(group)
+        the_kernels_files_go(group)
+        c.delete(force=True)
+    assert not os.path.exists(group)
+
+
+def test_a_failed_create_removes_the_group_it_made(
+    resctrl_here: str, runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    import pyrunc
+
+    # The new group has no mon_groups here (the kernel would make it): the MON group
+    # cannot be made after the group was, and create undoes everything.
+    rdt_config(bundle, {"enableMonitoring": True, "schemata": ["L3:0=f"]})
+    with pytest.raises(pyrunc.errors.PyruncError, match="mon_groups"):
+        pyrunc.Container.create(cid, bundle.path, root=runtime.root)
+    assert not os.path.exists(os.path.join(resctrl_here, cid))
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+# -- where the host has resctrl: the real thing -----------------------------------------------
 
 
 def test_a_write_the_kernel_refuses_leaves_nothing_for_real(
