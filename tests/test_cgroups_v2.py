@@ -128,6 +128,25 @@ def test_hugetlb_applied_or_refused_by_name(runtime: Runtime, bundle: Bundle, ci
     assert runtime("state", cid).code == 1 and dirs_named(cid) == []
 
 
+@pytest.mark.parametrize(
+    "memory, field",
+    [({"swappiness": 10}, "swappiness"), ({"disableOOMKiller": True}, "disableOOMKiller"),
+     ({"kernelTCP": 16 << 20}, "kernelTCP"), ({"kernel": 64 << 20}, "kernel")],
+    ids=["swappiness", "disableOOMKiller", "kernelTCP", "kernel"],
+)  # fmt: skip
+def test_v1_only_memory_fields_are_refused_by_name(
+    runtime: Runtime, bundle: Bundle, cid: str, memory: dict, field: str
+) -> None:
+    """v2 has no file for them (runc drops them): refused in one line naming the field,
+    nothing left behind."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": memory})
+    r = runtime("create", "--bundle", bundle.path, cid)
+    msg = error_message(r.err)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert msg.startswith(f"linux.resources.memory.{field}: "), msg
+    assert runtime("state", cid).code == 1 and dirs_named(cid) == []
+
+
 @pytest.mark.parametrize("kind", ["absolute", "default"])
 def test_cgroups_path_forms(runtime: Runtime, bundle: Bundle, cid: str, kind: str) -> None:
     """runc's fs2 rule: the default (<id>, as any relative path) below the parent of our own

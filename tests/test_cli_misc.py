@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import time
+from typing import Any
 
 import pytest
 
@@ -69,12 +70,29 @@ def test_features_report_this_host(runtime: Runtime) -> None:
     assert {"rro", "rbind", "rprivate", "tmpcopyup", "nosymfollow"} <= set(doc["mountOptions"])
 
 
-def test_features_lists_unapplied_fields_as_not_enabled(runtime: Runtime) -> None:
-    """netDevices and intelRdt are validated, never applied: not enabled, as the
-    features schema says "not supported" (a false, not a missing, field)."""
+# features' switches and the coverage table row each speaks for: "enabled" exactly
+# when the row is applied (runc's meaning: what the runtime does, not this host).
+FEATURE_ROWS = {
+    ("netDevices", "enabled"): "linux.netDevices",
+    ("intelRdt", "enabled"): "linux.intelRdt",
+    ("intelRdt", "schemata"): "linux.intelRdt.schemata",
+    ("intelRdt", "monitoring"): "linux.intelRdt.enableMonitoring",
+    ("cgroup", "rdma"): "linux.resources.rdma",
+    ("mountExtensions", "idmap", "enabled"): "mounts[].uidMappings",
+}
+
+
+def test_features_agree_with_the_coverage_table(runtime: Runtime) -> None:
+    from tests.unit.test_spec_coverage import ROWS
+
+    status = {field: st for field, st, _ in ROWS}
     linux = _features(runtime)["linux"]
-    assert linux["netDevices"] == {"enabled": False}
-    assert linux["intelRdt"] == {"enabled": False, "schemata": False, "monitoring": False}
+    for keys, field in FEATURE_ROWS.items():
+        value: Any = linux
+        for key in keys:
+            value = value[key]
+        assert value is (status[field] == "applied"), (keys, field, status[field])
+    assert bool(linux["memoryPolicy"]["modes"]) is (status["linux.memoryPolicy"] == "applied")
 
 
 def test_features_memory_policy_is_what_the_schema_knows(runtime: Runtime) -> None:

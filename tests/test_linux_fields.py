@@ -49,9 +49,8 @@ def test_personality_linux32_seen_inside(runtime: Runtime, bundle: Bundle, cid: 
     [
         ({"personality": {"domain": "LINUX", "flags": ["X"]}},
          "config.json: linux.personality.flags: no flags are defined"),
-        ({"intelRdt": {"closID": "pyrunc-test"}}, "config.json: linux.intelRdt: "),
     ],
-    ids=["personality-flags", "intelRdt"],
+    ids=["personality-flags"],
 )  # fmt: skip
 def test_fields_not_applied_are_refused_by_name(
     runtime: Runtime, bundle: Bundle, cid: str, linux: dict, message: str

@@ -54,8 +54,9 @@ def features() -> dict[str, Any]:
     """What this runtime applies (runc's meaning: its abilities, not this host's),
     except seccomp's supportedFlags: the flags this kernel takes (runc asks too).
 
-    A field is listed as supported only when a config using it is applied; one that is
-    validated but not applied (netDevices, intelRdt) is listed as not enabled.
+    A field is listed as supported only when a config using it is applied (where the
+    host can; create refuses it by name where not): docs/spec-coverage.md says which,
+    and tests/test_cli_misc.py checks that the two agree.
     """
     from pyrunc import __version__
     from pyrunc.container.container import SPEC_VERSION
@@ -75,18 +76,18 @@ def features() -> dict[str, Any]:
                 "v2": True,
                 "systemd": False,
                 "systemdUser": False,
-                "rdma": False,
+                "rdma": True,  # rdma.max, v1 and v2 (refused where not mounted)
             },
             "seccomp": _seccomp(),
             "apparmor": {"enabled": _lsm("apparmor_enabled")},
             "selinux": {"enabled": _lsm("selinux_enabled")},
-            # Validated, never applied: no resctrl code yet.
-            "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
+            # resctrl groups (linux/intelrdt.py): schemata lines, MON groups.
+            "intelRdt": {"enabled": True, "schemata": True, "monitoring": True},
             "memoryPolicy": _memory_policy(),
             # idmap/ridmap and per-mount uidMappings/gidMappings (mount_setattr).
             "mountExtensions": {"idmap": {"enabled": True}},
-            # Validated, never applied: no interface is moved into the container yet.
-            "netDevices": {"enabled": False},
+            # Host interfaces moved in over netlink (linux/netdevices.py).
+            "netDevices": {"enabled": True},
         },
         "annotations": {"io.github.pyrunc.version": __version__},
         # Annotations of config.json that change what the runtime does.
