@@ -88,12 +88,12 @@ need_pkgs() {
         made_policy=1
     fi
     local rc=0
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=600 install -y -q \
         --no-install-recommends "${missing[@]}" >&2 || rc=$?
     if ((rc)); then
-        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get update -q >&2 || true
+        DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -o DPkg::Lock::Timeout=240 update -q >&2 || true
         rc=0
-        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
+        DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -o DPkg::Lock::Timeout=600 install -y -q \
             --no-install-recommends "${missing[@]}" >&2 || rc=$?
     fi
     [[ -z $made_policy ]] || rm -f /usr/sbin/policy-rc.d
