@@ -347,6 +347,27 @@ def test_exec_cpu_affinity(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     wait_dead(init)
 
 
+def test_init_does_not_inherit_the_runtimes_affinity(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """A runtime pinned to one CPU (taskset, systemd's CPUAffinity=) still gives the
+    container's init every CPU its cgroup allows (runc's tryResetCPUAffinity)."""
+    with running(runtime, bundle, cid) as init:
+        cpuset = _cpus_allowed(init)  # started by an unpinned runtime
+    wait_dead(init)
+    if len(cpuset & os.sched_getaffinity(0)) < 2:
+        pytest.skip("fewer than two CPUs to tell a pinned runtime from a reset one")
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(cpuset & saved)})  # the runtime we start inherits it
+    try:
+        with running(runtime, bundle, cid) as init:
+            os.sched_setaffinity(0, saved)
+            assert _cpus_allowed(init) == cpuset
+    finally:
+        os.sched_setaffinity(0, saved)
+    wait_dead(init)
+
+
 def test_exec_cpu_affinity_refusals_name_the_field(
     runtime: Runtime, bundle: Bundle, cid: str
 ) -> None:

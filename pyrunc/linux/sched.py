@@ -10,6 +10,8 @@ A value the kernel refuses is an error naming the field and the value; runc says
 
 from __future__ import annotations
 
+import os
+
 from pyrunc.linux import syscalls as sc
 from pyrunc.process.errors import step
 
@@ -110,3 +112,18 @@ def apply_io_priority(prio: IOPriority | None) -> None:
     # in an exec'd process, where it could reach processes that are not the container's.
     with step(f"process.ioPriority: ioprio_set {prio.cls} {prio.priority}"):
         sc.ioprio_set(value)
+
+
+# Every CPU the kernel may have: it clamps the mask to its own size and masks it with
+# the cgroup's cpuset, so CPUs added to the cpuset later are usable too.
+ALL_CPUS = range(8192)
+
+
+def reset_affinity(pid: int) -> None:
+    """Let `pid` run on every CPU its cgroup allows, so that a container does not
+    inherit the runtime's own affinity (taskset, systemd's CPUAffinity=): runc's
+    tryResetCPUAffinity, after the cgroup join."""
+    try:
+        os.sched_setaffinity(pid, ALL_CPUS)
+    except OSError:
+        pass  # as runc (a warning there): the process keeps the runtime's affinity

@@ -10,8 +10,8 @@ from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container.status import CREATING
 from pyrunc.errors import CreateFailed
 from pyrunc.faults import FAULT, hit
+from pyrunc.linux import sched, userns
 from pyrunc.linux import syscalls as sc
-from pyrunc.linux import userns
 from pyrunc.process import intermediate
 from pyrunc.process.channel import Channel, ChannelError
 from pyrunc.process.options import InitOptions
@@ -160,6 +160,7 @@ def _drive_messages(
     ready = False
     try:
         cgroups.apply(stage1)  # before any namespace: a cgroup namespace roots here
+        sched.reset_affinity(stage1)  # init follows stage 1 by fork, as with the cgroup
         if rdt is not None:
             rdt.apply(stage1)  # init and its children follow stage 1 by fork
         timing.mark("fork")

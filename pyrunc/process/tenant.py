@@ -15,7 +15,7 @@ import os
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container.status import is_alive
 from pyrunc.errors import ExecFailed, PyruncError  # ExecFailed: importable from here as before
-from pyrunc.linux import lsm, namespaces, paths, tty
+from pyrunc.linux import lsm, namespaces, paths, sched, tty
 from pyrunc.linux import syscalls as sc
 from pyrunc.process import attributes, importguard, preload
 from pyrunc.process.channel import Channel, ChannelError
@@ -84,11 +84,6 @@ def launch_tenant(
 
 # -- process.execCPUAffinity, as runc: initial before the cgroup, final after it --------
 
-# Reset mask: every CPU the kernel may have (the kernel clamps it and masks it with the
-# cgroup's cpuset), so CPUs added to the cpuset later are usable too.
-_ALL_CPUS = range(8192)
-
-
 def _affinity(proc: Process) -> _Affinity:
     """(initial, final) CPU sets; None where unset. ExecFailed names the field."""
     from pyrunc.spec.idlist import parse_cpu_list
@@ -124,10 +119,7 @@ def _set_final_affinity(stage: int, affinity: _Affinity) -> None:
     if final is not None:
         _setaffinity(stage, final, "final")
     elif initial is None:
-        try:
-            os.sched_setaffinity(stage, _ALL_CPUS)
-        except OSError:
-            pass  # as runc: the process keeps the runtime's affinity
+        sched.reset_affinity(stage)
 
 
 def _setaffinity(pid: int, cpus: frozenset[int], name: str) -> None:
