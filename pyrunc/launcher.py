@@ -8,11 +8,16 @@ the several calls a container's life takes. The launcher runs the same interpret
 with -I -S (isolated: no site, no PYTHON* variables from the engine's environment, no
 cwd on sys.path) and puts only pyrunc's own location on sys.path.
 
-Nothing outside the standard library is imported on that path, so the launcher may
-use another build of the same Python version: a distribution's `/usr/bin/python3.X`
-(built with PGO and LTO) starts ~1.3 ms sooner and runs pyrunc ~15% faster here
-than a plain source build such as pyenv's. Same major.minor means the same bytecode
-cache. `--python PATH` chooses explicitly.
+Nothing outside the standard library is imported on the lifecycle path, so the
+launcher may use another build of the same Python version: a distribution's
+`/usr/bin/python3.X` (built with PGO and LTO) starts ~1.3 ms sooner and runs pyrunc
+~15% faster here than a plain source build such as pyenv's. Same major.minor means the
+same bytecode cache. `--python PATH` chooses explicitly.
+
+The few paths that do need a dependency (pyroute2 for linux.netDevices) import it
+lazily: the site-packages of the installing interpreter go at the end of sys.path,
+after the standard library, so they cost nothing until such an import (no .pth file is
+read: that is what site would do at every start).
 """
 
 from __future__ import annotations
@@ -23,15 +28,27 @@ import sys
 DEFAULT_PATH = "/usr/local/bin/pyrunc"
 
 
-def launcher_text(python: str, package_parent: str) -> str:
+def launcher_text(python: str, package_parent: str, dependencies: tuple[str, ...] = ()) -> str:
+    """dependencies: directories of pyrunc's installed dependencies, searched last."""
+    extra = "".join(f"sys.path.append({d!r})\n" for d in dependencies if d != package_parent)
     return (
         f"#!{python} -IS\n"
         "# pyrunc launcher written by `python3 -m pyrunc.launcher`: see pyrunc/launcher.py.\n"
         "import sys\n"
         f"sys.path.insert(0, {package_parent!r})\n"
+        f"{extra}"
         "from pyrunc.cli.main import main\n"
         "sys.exit(main())\n"
     )
+
+
+def dependency_dirs() -> tuple[str, ...]:
+    """Where this interpreter's pip put pyrunc's dependencies (purelib, platlib)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dirs = dict.fromkeys(os.path.realpath(paths[k]) for k in ("purelib", "platlib"))
+    return tuple(d for d in dirs if os.path.isdir(d))
 
 
 def same_version_system_python() -> str | None:
@@ -64,7 +81,7 @@ def write_launcher(path: str = DEFAULT_PATH, python: str | None = None) -> str:
     python = python or same_version_system_python() or os.path.realpath(sys.executable)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(launcher_text(python, parent))
+        f.write(launcher_text(python, parent, dependency_dirs()))
     os.chmod(tmp, 0o755)
     os.rename(tmp, path)
     return path

@@ -15,11 +15,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -179,6 +181,21 @@ def test_moved_renamed_with_addresses_mtu_and_up(
             assert ("fd00:5079:7275::2", 64, "global", None) in kept
         assert "ctr-renamed0" in proc_net_dev(pid)
         assert link(dev.name) is None and link("ctr-renamed0") is None  # not on the host
+
+
+def test_moved_through_the_installed_launcher(
+    state_root: str, bundle: Bundle, cid: str, ifs: HostInterfaces, tmp_path: Path
+) -> None:
+    """Engines call the launcher (python -IS: no site-packages of its own): pyroute2,
+    imported only for netDevices, must still be found there."""
+    launcher = str(tmp_path / "pyrunc")
+    subprocess.run([sys.executable, "-m", "pyrunc.launcher", launcher], check=True,
+                   capture_output=True)  # fmt: skip
+    dev = ifs.new(addrs=("10.231.9.2/24",))
+    net_devices(bundle, {dev.name: {"name": "ctr-launched0"}})
+    with created(Runtime(state_root, [launcher]), bundle, cid) as pid:
+        assert "ctr-launched0" in proc_net_dev(pid)
+        assert link(dev.name) is None
 
 
 def test_keeps_its_name_without_name(
