@@ -15,59 +15,166 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from typing import Any
 
-# runc update's single-value flags: flag -> (section, field, parser)
+# runc update's single-value flags: flag -> (section, field, parser, runc's usage text).
+# runc's placeholder is "int" for the two it parses as numbers (shown with default 0),
+# "string" for the rest; --kernel-memory* are hidden there ("obsoleted") and refused here.
 _SIZE = "size"
 _INT = "int"
-UPDATE_FLAGS: tuple[tuple[str, str, str, str], ...] = (
-    ("--blkio-weight", "blockIO", "weight", _INT),
-    ("--cpu-period", "cpu", "period", _INT),
-    ("--cpu-quota", "cpu", "quota", _INT),
-    ("--cpu-burst", "cpu", "burst", _INT),
-    ("--cpu-share", "cpu", "shares", _INT),
-    ("--cpu-rt-period", "cpu", "realtimePeriod", _INT),
-    ("--cpu-rt-runtime", "cpu", "realtimeRuntime", _INT),
-    ("--cpu-idle", "cpu", "idle", _INT),
-    ("--cpuset-cpus", "cpu", "cpus", "str"),
-    ("--cpuset-mems", "cpu", "mems", "str"),
-    ("--kernel-memory", "memory", "kernel", _SIZE),
-    ("--kernel-memory-tcp", "memory", "kernelTCP", _SIZE),
-    ("--memory", "memory", "limit", _SIZE),
-    ("--memory-reservation", "memory", "reservation", _SIZE),
-    ("--memory-swap", "memory", "swap", _SIZE),
-    ("--pids-limit", "pids", "limit", _INT),
-)
-_ALIASES = {"--cpu-share": ["--cpu-shares"]}  # docker's spelling too
+UPDATE_FLAGS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("--blkio-weight", "blockIO", "weight", _INT,
+     "Specifies per cgroup weight, range is from 10 to 1000"),
+    ("--cpu-period", "cpu", "period", _INT,
+     "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+    ("--cpu-quota", "cpu", "quota", _INT,
+     "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+    ("--cpu-burst", "cpu", "burst", _INT,
+     "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for"
+     " burst a given period"),
+    ("--cpu-share", "cpu", "shares", _INT, "CPU shares (relative weight vs. other containers)"),
+    ("--cpu-rt-period", "cpu", "realtimePeriod", _INT,
+     "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+    ("--cpu-rt-runtime", "cpu", "realtimeRuntime", _INT,
+     "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+    ("--cpuset-cpus", "cpu", "cpus", "str", "CPU(s) to use"),
+    ("--cpuset-mems", "cpu", "mems", "str", "Memory node(s) to use"),
+    ("--kernel-memory", "memory", "kernel", _SIZE, argparse.SUPPRESS),
+    ("--kernel-memory-tcp", "memory", "kernelTCP", _SIZE, argparse.SUPPRESS),
+    ("--memory", "memory", "limit", _SIZE, "Memory limit (in bytes)"),
+    ("--cpu-idle", "cpu", "idle", _INT,
+     "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
+    ("--memory-reservation", "memory", "reservation", _SIZE,
+     "Memory reservation or soft_limit (in bytes)"),
+    ("--memory-swap", "memory", "swap", _SIZE,
+     "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+    ("--pids-limit", "pids", "limit", _INT, "Maximum number of pids allowed in the container"),
+)  # fmt: skip
+_ALIASES = {"--cpu-share": "--cpu-shares"}  # docker's spelling too (not in help, as runc's)
+_RUNC_INTS = ("--blkio-weight", "--pids-limit")  # runc's IntFlags: "int", default 0
+
+_RESOURCES_HELP = """path to the file containing the resources to update or '-' to read from the standard input
+
+The accepted format is as follow (unchanged values can be omitted):
+
+{
+  "memory": {
+    "limit": 0,
+    "reservation": 0,
+    "swap": 0,
+    "checkBeforeUpdate": true
+  },
+  "cpu": {
+    "shares": 0,
+    "quota": 0,
+    "burst": 0,
+    "period": 0,
+    "realtimeRuntime": 0,
+    "realtimePeriod": 0,
+    "cpus": "",
+    "mems": "",
+    "idle": 0
+  },
+  "blockIO": {
+    "weight": 0
+  }
+}
+
+Note: if data is to be read from a file or the standard input, all
+other options are ignored.
+"""  # noqa: E501 - runc's text, its first line as long as runc's
+
+# Help texts of the other commands: runc's (pause.go, ps.go, events.go).
+_PAUSE_ARGS = """<container-id>
+
+Where "<container-id>" is the name for the instance of the container to be
+paused. """
+_RESUME_ARGS = """<container-id>
+
+Where "<container-id>" is the name for the instance of the container to be
+resumed."""
+_LIST_HINT = "\n\nUse %(name)s list to identify instances of containers and their current status."
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("update", help="update the resource limits of a container")
-    p.add_argument("-r", "--resources", default=None, help="resources JSON file, - for stdin")
-    for flag, _, _, _ in UPDATE_FLAGS:
-        p.add_argument(flag, *_ALIASES.get(flag, []), dest=_dest(flag), default=None)
-    p.add_argument("--l3-cache-schema", default=None, help="Intel RDT/CAT L3 cache schema")
-    p.add_argument("--mem-bw-schema", default=None, help="Intel RDT/MBA memory bandwidth schema")
-    p.add_argument("id")
-    p.set_defaults(handler=cmd_update)
+    _register_update(sub)
 
-    p = sub.add_parser("pause", help="suspend every process of a container")
+    p = sub.add_parser(
+        "pause",
+        help="pause suspends all processes inside the container",
+        args_usage=_PAUSE_ARGS,
+        description="The pause command suspends all processes in the instance of the container."
+        + _LIST_HINT,
+    )
     p.add_argument("id")
     p.set_defaults(handler=cmd_pause)
 
-    p = sub.add_parser("resume", help="resume a paused container")
+    p = sub.add_parser(
+        "resume",
+        help="resumes all processes that have been previously paused",
+        args_usage=_RESUME_ARGS,
+        description="The resume command resumes all processes in the instance of the container."
+        + _LIST_HINT,
+    )
     p.add_argument("id")
     p.set_defaults(handler=cmd_resume)
 
-    p = sub.add_parser("ps", help="list the processes of a container")
-    p.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    p = sub.add_parser(
+        "ps",
+        help="ps displays the processes running inside a container",
+        args_usage="<container-id> [ps options]",
+    )
+    p.add_argument(
+        "--format",
+        "-f",
+        default="table",
+        choices=("table", "json"),
+        help="select one of: table or json",
+    )
     p.add_argument("id")
     p.add_argument("ps_args", nargs=argparse.REMAINDER, help="arguments for ps (default -ef)")
     p.set_defaults(handler=cmd_ps)
 
-    p = sub.add_parser("events", help="stats and OOM notifications of a container")
-    p.add_argument("--stats", action="store_true", help="print the stats once and exit")
-    p.add_argument("--interval", default="5s", help="stats interval (default 5s)")
+    p = sub.add_parser(
+        "events",
+        help="display container events such as OOM notifications, cpu, memory, and IO usage"
+        " statistics",
+        args_usage='<container-id>\n\nWhere "<container-id>" is the name for the instance of'
+        " the container.",
+        description="The events command displays information about the container. By default"
+        " the\ninformation is displayed once every 5 seconds.",
+    )
+    p.add_argument(
+        "--interval", default="5s", metavar="duration", help="set the stats collection interval"
+    )
+    p.add_argument("--stats", action="store_true", help="display the container's stats then exit")
     p.add_argument("id")
     p.set_defaults(handler=cmd_events)
+
+
+def _register_update(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "update", help="update container resource constraints", args_usage="<container-id>"
+    )
+    p.add_argument("--resources", "-r", default=None, help=_RESOURCES_HELP)
+    for flag, _, _, _, text in UPDATE_FLAGS:
+        runc_int = flag in _RUNC_INTS
+        if flag in _ALIASES:
+            p.add_argument(_ALIASES[flag], dest=_dest(flag), default=None, help=argparse.SUPPRESS)
+        p.add_argument(
+            flag,
+            dest=_dest(flag),
+            default=None,
+            help=text,
+            metavar="int" if runc_int else None,
+            default_text="0" if runc_int else None,
+        )
+    p.add_argument(
+        "--l3-cache-schema", default=None, help="The string of Intel RDT/CAT L3 cache schema"
+    )
+    p.add_argument(
+        "--mem-bw-schema", default=None, help="The string of Intel RDT/MBA memory bandwidth schema"
+    )
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_update)
 
 
 def _dest(flag: str) -> str:
@@ -98,7 +205,7 @@ def parse_int(flag: str, text: str) -> int:
 
 def resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, dict[str, Any]] = {}
-    for flag, section, field, kind in UPDATE_FLAGS:
+    for flag, section, field, kind, _ in UPDATE_FLAGS:
         text = getattr(args, _dest(flag))
         if text is None:
             continue

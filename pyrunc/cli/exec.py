@@ -5,6 +5,7 @@ from __future__ import annotations
 import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
+from pyrunc.cli import flagtexts as texts
 from pyrunc.cli.log import Log
 from pyrunc.cli.signals import FORWARDED, forward_signal
 from pyrunc.errors import PyruncError
@@ -12,24 +13,58 @@ from pyrunc.errors import PyruncError
 EXEC_FAILED = 255  # runc's exit status when the process could not be started
 
 
+# Help texts: runc's (exec.go).
+_EXEC_ARGS = """<container-id> <command> [command options]  || -p process.json <container-id>
+
+Where "<container-id>" is the name for the instance of the container and
+"<command>" is the command to be executed in the container.
+"<command>" can't be empty unless a "-p" flag provided.
+
+EXAMPLE:
+For example, if the container is configured to run the linux ps command the
+following will output a list of processes running in the container:
+
+       # %(name)s exec <container-id> ps"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("exec", help="execute a new process inside the container")
-    p.add_argument("--process", "-p", default=None, help="path to a process.json")
-    p.add_argument("--tty", "-t", action="store_true", default=None)
-    p.add_argument("--console-socket", default=None)
-    p.add_argument("--detach", "-d", action="store_true")
-    p.add_argument("--pid-file", default=None)
-    p.add_argument("--env", "-e", action="append", default=[])
-    p.add_argument("--cwd", default="")
-    p.add_argument("--user", "-u", default="")
-    p.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
-    p.add_argument("--cap", "-c", action="append", default=[])
-    p.add_argument("--no-new-privs", action="store_true", default=None)
-    p.add_argument("--process-label", default="")
-    p.add_argument("--apparmor", default="")
-    p.add_argument("--preserve-fds", type=int, default=0)
-    p.add_argument("--ignore-paused", action="store_true")
+    p = sub.add_parser(
+        "exec", help="execute new process inside the container", args_usage=_EXEC_ARGS
+    )
+    p.add_argument("--console-socket", default=None, help=texts.CONSOLE_SOCKET)
+    p.add_argument("--cwd", default="", help="current working directory in the container")
+    p.add_argument("--env", "-e", action="append", default=[], help="set environment variables")
+    p.add_argument("--tty", "-t", action="store_true", default=None, help="allocate a pseudo-TTY")
+    p.add_argument("--user", "-u", default="", help="UID (format: <uid>[:<gid>])")
+    p.add_argument(
+        "--additional-gids", "-g", action="append", type=int, default=[], help="additional gids"
+    )
+    p.add_argument("--process", "-p", default=None, help="path to the process.json")
+    p.add_argument("--detach", "-d", action="store_true", help=texts.DETACH)
+    p.add_argument("--pid-file", default=None, help=texts.PID_FILE)
+    p.add_argument(
+        "--process-label",
+        default="",
+        help="set the asm process label for the process commonly used with selinux",
+    )
+    p.add_argument("--apparmor", default="", help="set the apparmor profile for the process")
+    p.add_argument(
+        "--no-new-privs",
+        action="store_true",
+        default=None,
+        help="set the no new privileges value for the process",
+    )
+    p.add_argument(
+        "--cap",
+        "-c",
+        action="append",
+        default=[],
+        help="add a capability to the bounding set for the process",
+    )
+    p.add_argument("--preserve-fds", type=int, default=0, help=texts.PRESERVE_FDS)
+    # Accepted and refused (sub-cgroups are not supported yet): not listed in help.
     p.add_argument("--cgroup", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
     p.add_argument("id")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(handler=cmd_exec)

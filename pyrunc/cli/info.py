@@ -8,16 +8,48 @@ from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.container.container import Container
+from pyrunc.options import DEFAULT_ROOT
+
+# Help texts: runc's (state.go, list.go), with pyrunc's default root.
+_LIST_ARGS = f"""
+
+Where the given root is specified via the global option "--root"
+(default: "{DEFAULT_ROOT}").
+
+EXAMPLE 1:
+To list containers created via the default "--root":
+       # %(name)s list
+
+EXAMPLE 2:
+To list containers created using a non-default value for "--root":
+       # %(name)s --root value list"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("state", help="output the state of a container")
+    p = sub.add_parser(
+        "state",
+        help="output the state of a container",
+        args_usage='<container-id>\n\nWhere "<container-id>" is your name for the instance of'
+        " the container.",
+        description="The state command outputs current state information for the\n"
+        "instance of a container.",
+    )
     p.add_argument("id")
     p.set_defaults(handler=cmd_state)
 
-    p = sub.add_parser("list", help="list containers")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    p = sub.add_parser(
+        "list",
+        help="lists containers started by %(name)s with the given root",
+        args_usage=_LIST_ARGS,
+    )
+    p.add_argument(
+        "--format",
+        "-f",
+        default="table",
+        choices=("table", "json"),
+        help="select one of: table or json",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="display only container IDs")
     p.set_defaults(handler=cmd_list)
 
 

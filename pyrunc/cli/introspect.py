@@ -7,6 +7,7 @@ import sys
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
+from pyrunc.cli import flagtexts as texts
 from pyrunc.cli.log import Log
 from pyrunc.errors import PyruncError
 
@@ -18,14 +19,79 @@ if TYPE_CHECKING:
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
 
+# Help texts: runc's (features.go, spec.go).
+_FEATURES_DESCRIPTION = """Show the enabled features.
+   The result is parsable as a JSON.
+   See https://github.com/opencontainers/runtime-spec/blob/main/features.md for the type definition.
+"""  # noqa: E501 - runc's text
+
+_SPEC_DESCRIPTION = """The spec command creates the new specification file named "config.json" for
+the bundle.
+
+The spec generated is just a starter file. Editing of the spec is required to
+achieve desired results. For example, the newly generated spec includes an args
+parameter that is initially set to call the "sh" command when the container is
+started. Calling "sh" may work for an ubuntu container or busybox, but will not
+work for containers that do not include the "sh" program.
+
+EXAMPLE:
+  To run docker's hello-world container one needs to set the args parameter
+in the spec to call hello. This can be done using the sed command or a text
+editor. The following commands create a bundle for hello-world, change the
+default args parameter in the spec from "sh" to "/hello", then run the hello
+command in a new hello-world container named container1:
+
+    mkdir hello
+    cd hello
+    docker pull hello-world
+    docker export $(docker create hello-world) > hello-world.tar
+    mkdir rootfs
+    tar -C rootfs -xf hello-world.tar
+    %(name)s spec
+    sed -i 's;"sh";"/hello";' config.json
+    %(name)s run container1
+
+In the run command above, "container1" is the name for the instance of the
+container that you are starting. The name you provide for the container instance
+must be unique on your host.
+
+An alternative for generating a customized spec config is to use "oci-runtime-tool", the
+sub-command "oci-runtime-tool generate" has lots of options that can be used to do any
+customizations as you want, see runtime-tools (https://github.com/opencontainers/runtime-tools)
+to get more information.
+
+When starting a container through %(name)s, %(name)s needs root privilege. If not
+already running as root, you can use sudo to give %(name)s root privilege. For
+example: "sudo %(name)s start container1" will give %(name)s root privilege to start the
+container on your host.
+
+Alternatively, you can start a rootless container, which has the ability to run
+without root privileges. For this to work, the specification file needs to be
+adjusted accordingly. You can pass the parameter --rootless to this command to
+generate a proper rootless spec file.
+
+Note that --rootless is not needed when you execute %(name)s as the root in a user namespace
+created by an unprivileged user.
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("features", help="show the enabled features (runtime-spec features.md)")
+    p = sub.add_parser(
+        "features", help="show the enabled features", description=_FEATURES_DESCRIPTION
+    )
     p.set_defaults(handler=cmd_features)
 
-    p = sub.add_parser("spec", help="create a new specification file (config.json)")
-    p.add_argument("-b", "--bundle", default=".", help="where to write config.json")
+    p = sub.add_parser(
+        "spec", help="create a new specification file", description=_SPEC_DESCRIPTION
+    )
+    p.add_argument("--bundle", "-b", default=".", default_text="", help=texts.BUNDLE)
     # dest: the global --rootless flag has its own
-    p.add_argument("--rootless", dest="spec_rootless", action="store_true")
+    p.add_argument(
+        "--rootless",
+        dest="spec_rootless",
+        action="store_true",
+        help="generate a configuration for a rootless container",
+    )
     p.set_defaults(handler=cmd_spec)
 
 

@@ -6,6 +6,7 @@ import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import os
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
+from pyrunc.cli import flagtexts as texts
 from pyrunc.cli.log import Log
 from pyrunc.cli.signals import FORWARDED, forward_signal
 from pyrunc.container.container import Container
@@ -13,40 +14,124 @@ from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import CorruptState
 from pyrunc.errors import ContainerNotExist
 
+# Help texts: runc's (create.go, run.go, start.go, kill.go, delete.go).
+_NEW_ID = """<container-id>
 
-def _add_create_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-b", "--bundle", default=".", help="path to the bundle (default: cwd)")
-    p.add_argument("--pid-file", default=None)
-    p.add_argument("--console-socket", default=None)
-    p.add_argument("--no-pivot", action="store_true")
-    p.add_argument("--no-new-keyring", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
+Where "<container-id>" is your name for the instance of the container that you
+are starting. The name you provide for the container instance must be unique on
+your host."""
+
+
+def _creates(command: str) -> str:
+    return f"""The {command} command creates an instance of a container for a bundle. The bundle
+is a directory with a specification file named "config.json" and a root
+filesystem.
+
+The specification file includes an args parameter. The args parameter is used
+to specify command(s) that get run when the container is started. To change the
+command(s) that get executed on start, edit the args parameter of the spec. See
+"%(name)s spec --help" for more explanation."""
+
+
+_KILL_ARGS = """<container-id> [signal]
+
+Where "<container-id>" is the name for the instance of the container and
+"[signal]" is the signal to be sent to the init process.
+
+EXAMPLE:
+For example, if the container id is "ubuntu01" the following will send a "KILL"
+signal to the init process of the "ubuntu01" container:
+
+       # %(name)s kill ubuntu01 KILL"""
+
+_DELETE_ARGS = """<container-id>
+
+Where "<container-id>" is the name for the instance of the container.
+
+EXAMPLE:
+For example, if the container id is "ubuntu01" and %(name)s list currently shows the
+status of "ubuntu01" as "stopped" the following will delete resources held for
+"ubuntu01" removing "ubuntu01" from the %(name)s list of containers:
+
+       # %(name)s delete ubuntu01"""
+
+
+def _add_create_flags(p: argparse.ArgumentParser, run: bool = False) -> None:
+    """create's and run's options, in runc's order (run adds --detach and --keep)."""
+    p.add_argument(
+        "--bundle",
+        "-b",
+        default=".",
+        default_text="",
+        help=texts.BUNDLE + ", defaults to the current directory",
+    )
+    p.add_argument("--console-socket", default=None, help=texts.CONSOLE_SOCKET)
+    if run:
+        p.add_argument("--detach", "-d", action="store_true", help=texts.DETACH)
+        p.add_argument(
+            "--keep", action="store_true", help="do not delete the container after it exits"
+        )
+    p.add_argument("--pid-file", default=None, help=texts.PID_FILE)
+    p.add_argument("--no-pivot", action="store_true", help=texts.NO_PIVOT)
+    p.add_argument(
+        "--no-new-keyring",
+        action="store_true",
+        help="do not create a new session keyring for the container.  This will cause the"
+        " container to inherit the calling processes session key",
+    )
+    p.add_argument("--preserve-fds", type=int, default=0, help=texts.PRESERVE_FDS)
     p.add_argument("id")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("create", help="create a container")
+    p = sub.add_parser(
+        "create", help="create a container", args_usage=_NEW_ID, description=_creates("create")
+    )
     _add_create_flags(p)
     p.set_defaults(handler=cmd_create)
 
-    p = sub.add_parser("run", help="create and run a container")
-    _add_create_flags(p)
-    p.add_argument("-d", "--detach", action="store_true")
-    p.add_argument("--keep", action="store_true", help="do not delete the container on exit")
+    p = sub.add_parser(
+        "run", help="create and run a container", args_usage=_NEW_ID, description=_creates("run")
+    )
+    _add_create_flags(p, run=True)
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("start", help="start a created container")
+    p = sub.add_parser(
+        "start",
+        help="executes the user defined process in a created container",
+        args_usage=_NEW_ID,
+        description="The start command executes the user defined process in a created container.",
+    )
     p.add_argument("id")
     p.set_defaults(handler=cmd_start)
 
-    p = sub.add_parser("kill", help="send a signal to the container's init")
-    p.add_argument("-a", "--all", action="store_true")
+    p = sub.add_parser(
+        "kill",
+        help="kill sends the specified signal (default: SIGTERM) to the container's init process",
+        args_usage=_KILL_ARGS,
+    )
+    # runc 1.1's text: runc 1.5 hides --all (obsolete there), pyrunc still does it.
+    p.add_argument(
+        "--all",
+        "-a",
+        action="store_true",
+        help="send the specified signal to all processes inside the container",
+    )
     p.add_argument("id")
     p.add_argument("signal", nargs="?", default="SIGTERM")
     p.set_defaults(handler=cmd_kill)
 
-    p = sub.add_parser("delete", help="delete a container")
-    p.add_argument("-f", "--force", action="store_true")
+    p = sub.add_parser(
+        "delete",
+        help="delete any resources held by the container often used with detached container",
+        args_usage=_DELETE_ARGS,
+    )
+    p.add_argument(
+        "--force",
+        "-f",
+        action="store_true",
+        help="Forcibly deletes the container if it is still running (uses SIGKILL)",
+    )
     p.add_argument("id")
     p.set_defaults(handler=cmd_delete)
 

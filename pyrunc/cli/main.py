@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from pyrunc import __version__ as VERSION
@@ -14,49 +15,128 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one runc-style line and exit 1 (not 2 with usage)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise PyruncError(message)
 
+    def fail(self, message: str, status: int) -> NoReturn:
+        raise _UsageFailure(message, status)
 
-# Which module registers each subcommand: a call builds only its own subcommand's
-# parser (importing and building all of them costs ~2 ms per call).
+
+class _UsageFailure(PyruncError):
+    """A command-line error with runc's own exit status (3: no such command)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# Which module registers each subcommand, in the order help lists them (runc's, then
+# pyrunc's own): a call builds only its own subcommand's parser (importing and building
+# all of them costs ~2 ms per call).
 _COMMAND_MODULES = {
-    "create": "lifecycle", "run": "lifecycle", "start": "lifecycle", "kill": "lifecycle",
-    "delete": "lifecycle", "state": "info", "list": "info", "exec": "exec",
-    "update": "cgroups", "pause": "cgroups", "resume": "cgroups", "ps": "cgroups",
-    "events": "cgroups", "features": "introspect", "spec": "introspect", "check": "check",
+    "create": "lifecycle", "delete": "lifecycle", "events": "cgroups",
+    "exec": "exec", "kill": "lifecycle", "list": "info", "pause": "cgroups", "ps": "cgroups",
+    "resume": "cgroups", "run": "lifecycle", "spec": "introspect",
+    "start": "lifecycle", "state": "info", "update": "cgroups", "features": "introspect",
+    "check": "check",
 }  # fmt: skip
 _ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "check")
 _VALUED_GLOBALS = ("--root", "--log", "--log-format", "--rootless", "--criu")
 _MIGRATING = ("create", "run", "exec")  # commands that move a process into a cgroup
 _ROOTLESS = {"auto": None, "false": False}  # runc's --rootless values; any other is "true"
 
+# runc's Usage of the runtime (main.go): the NAME line and the paragraphs under it.
+USAGE = """Open Container Initiative runtime
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+%(name)s is a command line client for running applications packaged according to
+the Open Container Initiative (OCI) format and is a compliant implementation of
+the Open Container Initiative specification.
+
+%(name)s integrates well with existing process supervisors to provide a production
+container runtime environment for applications. It can be used with your
+existing process monitoring tools and the container will be spawned as a
+direct child of the process supervisor.
+
+Containers are configured using bundles. A bundle for a container is a directory
+that includes a specification file named "config.json" and a root filesystem.
+The root filesystem contains the contents of the container.
+
+To start a new instance of a container:
+
+    # %(name)s run [ -b bundle ] <container-id>
+
+Where "<container-id>" is your name for the instance of the container that you
+are starting. The name you provide for the container instance must be unique on
+your host. Providing the bundle directory using "-b" is optional. The default
+value for "bundle" is the current directory."""
+
+
+def build_parser(argv: list[str] | None = None, prog: str | None = None) -> argparse.ArgumentParser:
     """The parser; with argv, only the subcommand argv names is registered (all of them
-    when it names none: help, or an unknown command's error lists them)."""
-    p = _Parser(prog="pyrunc", description="OCI container runtime (runc-compatible)")
-    p.add_argument("--root", default=DEFAULT_ROOT, help="state root (default %(default)s)")
-    p.add_argument("--log", default=None, help="log file (default stderr)")
-    p.add_argument("--log-format", default="text", choices=("text", "json"))
-    p.add_argument("--debug", action="store_true")
-    p.add_argument("--systemd-cgroup", action="store_true")
-    p.add_argument("--rootless", default="auto")
-    p.add_argument("--procfs-view", action="store_true", help="lxcfs /proc view in every container")
-    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
-    p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    when it names none of them: the runtime's help lists them). prog: the name help
+    shows (default: the one this process was called by)."""
+    p = _Parser(prog=prog or program_name(sys.argv[0]), summary=USAGE, version=VERSION)
+    _add_global_flags(p)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, order=tuple(_COMMAND_MODULES))
     command = _command_of(argv) if argv is not None else None
     names = (_COMMAND_MODULES[command],) if command in _COMMAND_MODULES else _ALL_MODULES
     for name in names:
         module = __import__(f"pyrunc.cli.{name}", fromlist=["register"])
         module.register(sub)
     return p
+
+
+def _add_global_flags(p: argparse.ArgumentParser) -> None:
+    """runc's global flags with runc's usage texts, then pyrunc's own."""
+    p.add_argument("--debug", action="store_true", help="enable debug logging")
+    p.add_argument(
+        "--log",
+        default=None,
+        help="set the log file to write %(name)s logs to (default is '/dev/stderr')",
+    )
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="set the log format ('text' (default), or 'json')",
+    )
+    p.add_argument(
+        "--root",
+        default=DEFAULT_ROOT,
+        help="root directory for storage of container state (this should be located in tmpfs)",
+    )
+    p.add_argument(
+        "--systemd-cgroup",
+        action="store_true",
+        help='enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name"'
+        ' for e.g. "system.slice:runc:434234"',
+    )
+    p.add_argument(
+        "--rootless",
+        default="auto",
+        help="ignore cgroup permission errors ('true', 'false', or 'auto')",
+    )
+    p.add_argument(
+        "--procfs-view",
+        action="store_true",
+        help="give every container lxcfs's /proc files (meminfo, cpuinfo, uptime...), which"
+        " show its own limits, as the run.pyrunc.procfs-view annotation does for one",
+    )
+    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)  # runc 1.1's; ignored
+    p.add_argument("-v", "--version", action="store_true", help="print the version")
+
+
+def program_name(argv0: str) -> str:
+    """The name help shows, as runc's: the basename it was called by (`python3 -m pyrunc`
+    and `python3 -c` are pyrunc)."""
+    name = os.path.basename(argv0)
+    return "pyrunc" if not name or name.startswith("-") or name.endswith(".py") else name
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -102,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
             return 0
         return handler(args, log)
+    except _UsageFailure as e:
+        log.error(str(e))
+        return e.status
     except PyruncError as e:
         log.error(str(e))
         return 1
