@@ -40,13 +40,13 @@ class _UsageFailure(PyruncError):
 # pyrunc's own): a call builds only its own subcommand's parser (importing and building
 # all of them costs ~2 ms per call).
 _COMMAND_MODULES = {
-    "create": "lifecycle", "delete": "lifecycle", "events": "cgroups",
+    "checkpoint": "criu", "create": "lifecycle", "delete": "lifecycle", "events": "cgroups",
     "exec": "exec", "kill": "lifecycle", "list": "info", "pause": "cgroups", "ps": "cgroups",
-    "resume": "cgroups", "run": "lifecycle", "spec": "introspect",
+    "restore": "criu", "resume": "cgroups", "run": "lifecycle", "spec": "introspect",
     "start": "lifecycle", "state": "info", "update": "cgroups", "features": "introspect",
     "check": "check",
 }  # fmt: skip
-_ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "check")
+_ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "criu", "check")
 _VALUED_GLOBALS = ("--root", "--log", "--log-format", "--rootless", "--criu")
 _MIGRATING = ("create", "run", "exec")  # commands that move a process into a cgroup
 _ROOTLESS = {"auto": None, "false": False}  # runc's --rootless values; any other is "true"
