@@ -78,10 +78,24 @@ def cgroup_dirs(root: Path = CGROUP_ROOT, depth: int = 4) -> set[str]:
     return found
 
 
-def cgroup_relpath(path: str, root: Path = CGROUP_ROOT) -> str:
-    """/sys/fs/cgroup/<hierarchy>/a/b -> /a/b (v1, hybrid); /sys/fs/cgroup/a/b -> /a/b."""
+def mount_fstype(path: str) -> str:
+    """The file system type of the mount at `path` (the last one), or ""."""
+    fstype = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            w = line.split()
+            if unescape(w[4]) == path and " - " in line:
+                fstype = line.split(" - ", 1)[1].split()[0]
+    return fstype
+
+
+def cgroup_relpath(path: str, root: Path = CGROUP_ROOT, unified: bool | None = None) -> str:
+    """/sys/fs/cgroup/<hierarchy>/a/b -> /a/b (v1, hybrid); /sys/fs/cgroup/a/b -> /a/b
+    (cgroup2 alone, `root` itself a cgroup2 mount)."""
+    if unified is None:
+        unified = mount_fstype(str(root)) == "cgroup2"
     rel = os.path.relpath(path, root)
-    if (root / "cgroup.procs").exists():  # cgroup v2 alone: no hierarchy level
+    if unified:
         return "/" + rel
     parts = rel.split("/", 1)
     return "/" + (parts[1] if len(parts) > 1 else "")
@@ -239,10 +253,11 @@ def cleanup(runtime: str, before: Snapshot, tmpdir: Path, words: set[str]) -> li
     # e.g. a container's default cgroup /test_busybox); the others are someone
     # else's, made meanwhile, and only counted.
     fresh = sorted(cgroup_dirs() - before.cgroups, key=len, reverse=True)
+    unified = mount_fstype(str(CGROUP_ROOT)) == "cgroup2"
     by_rel: dict[str, list[bool]] = {}
     others: set[str] = set()
     for cg in fresh:
-        rel = cgroup_relpath(cg)
+        rel = cgroup_relpath(cg, unified=unified)
         if SUITE_CGROUP not in cg and not (words & set(rel.split("/"))):
             others.add(rel)
             continue

@@ -160,6 +160,7 @@ def run_file(
     env["TMPDIR"] = str(tmpdir)
     # get-images.sh asks `go env GOARCH`.
     env["PATH"] = f"{os.path.dirname(suite.go)}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    words = rci_host.file_words((suite.integration / name).read_text(errors="replace"))
     before = rci_host.snapshot(runc_path)
     start = time.monotonic()
     tty = Terminal(outdir / f"{name.removesuffix('.bats')}.tty")
@@ -181,6 +182,12 @@ def run_file(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        except BaseException:  # interrupted (SIGINT, SIGTERM): leave the host clean
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            rci_host.cleanup(runc_path, before, tmpdir, words)
+            raise
         else:
             # Anything still in bats' process group is the file's: end it.
             with contextlib.suppress(ProcessLookupError):
@@ -192,7 +199,6 @@ def run_file(
         tap_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),
     )
-    words = rci_host.file_words((suite.integration / name).read_text(errors="replace"))
     result.leftovers = rci_host.cleanup(runc_path, before, tmpdir, words)
     if not safe_rmtree(tmpdir):
         result.leftovers.append(f"{tmpdir} not removed (still mounted below it)")
@@ -212,28 +218,42 @@ def run_all(
     work = Path(tempfile.mkdtemp(prefix="rci-work-", dir=args.workdir_base))
     os.chmod(work, 0o755)
     try:
-        for name in files:
-            for run, (label, _path, runc_path) in zip(runs, runtimes, strict=True):
-                outdir = out / label
-                outdir.mkdir(parents=True, exist_ok=True)
-                r = run_file(name, suite, runc_path, work / label / name, outdir, args.timeout)
-                run.files[name] = r
-                extra = ""
-                if r.notes:
-                    extra += f" [{'; '.join(r.notes)}]"
-                if r.leftovers:
-                    extra += f" [left: {'; '.join(r.leftovers[:6])}"
-                    extra += f" (+{len(r.leftovers) - 6})]" if len(r.leftovers) > 6 else "]"
-                print(
-                    f"[{label}] {name}: {r.passed} passed, {r.failed} failed, "
-                    f"{r.skipped} skipped ({r.duration:.1f}s){extra}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        run_files(args, suite, runtimes, files, out, runs, work)
+    except KeyboardInterrupt:
+        print("interrupted: reporting the files run so far", file=sys.stderr)
     finally:
         if not safe_rmtree(work):
             print(f"warning: left work dir {work}", file=sys.stderr)
     return runs
+
+
+def run_files(
+    args: argparse.Namespace,
+    suite: rci_build.Suite,
+    runtimes: list[tuple[str, str, str]],
+    files: list[str],
+    out: Path,
+    runs: list[RuntimeRun],
+    work: Path,
+) -> None:
+    for name in files:
+        for run, (label, _path, runc_path) in zip(runs, runtimes, strict=True):
+            outdir = out / label
+            outdir.mkdir(parents=True, exist_ok=True)
+            r = run_file(name, suite, runc_path, work / label / name, outdir, args.timeout)
+            run.files[name] = r
+            extra = ""
+            if r.notes:
+                extra += f" [{'; '.join(r.notes)}]"
+            if r.leftovers:
+                extra += f" [left: {'; '.join(r.leftovers[:6])}"
+                extra += f" (+{len(r.leftovers) - 6})]" if len(r.leftovers) > 6 else "]"
+            print(
+                f"[{label}] {name}: {r.passed} passed, {r.failed} failed, "
+                f"{r.skipped} skipped ({r.duration:.1f}s){extra}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 # --------------------------------------------------------------------------
@@ -458,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         print("another runc-integration run is in progress", file=sys.stderr)
         return 2
     t0 = time.monotonic()
+    # SIGTERM as SIGINT: the file being run is stopped and cleaned, the rest reported.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with lock:
         runs = run_all(args, suite, resolved, files, out)
     meta["seconds"] = round(time.monotonic() - t0)

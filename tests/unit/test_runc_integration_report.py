@@ -233,9 +233,12 @@ def test_retar_sets_the_image_modes(tmp_path: Path) -> None:
 
 
 def test_cgroup_relpath(tmp_path: Path) -> None:
-    assert rci_host.cgroup_relpath(str(tmp_path / "memory/a/b"), tmp_path) == "/a/b"
-    (tmp_path / "cgroup.procs").write_text("")  # a cgroup v2 mount has no hierarchy level
-    assert rci_host.cgroup_relpath(str(tmp_path / "a/b"), tmp_path) == "/a/b"
+    path = str(tmp_path / "memory/a/b")
+    assert rci_host.cgroup_relpath(path, tmp_path, unified=False) == "/a/b"
+    # A cgroup2 mount alone has no hierarchy level.
+    assert rci_host.cgroup_relpath(str(tmp_path / "a/b"), tmp_path, unified=True) == "/a/b"
+    # tmp_path is no cgroup2 mount: asked, the kernel says so.
+    assert rci_host.cgroup_relpath(path, tmp_path) == "/a/b"
 
 
 def test_is_below() -> None:
