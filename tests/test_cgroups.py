@@ -7,8 +7,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -569,6 +571,48 @@ def test_pause_freezes_and_resume_thaws(runtime: Runtime, bundle: Bundle, cid: s
         assert r.code == 1 and error_message(r.err) == "container not paused"
     finally:
         runtime("delete", "--force", cid)
+
+
+def test_exec_ignore_paused_waits_for_resume(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's cgroups.bats: exec --ignore-paused into a paused container waits in the
+    frozen cgroup until another call resumes the container (it must not hold the
+    container's lock meanwhile), then runs; plain exec is refused in runc's words."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "sleep", "100")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        runtime.ok("pause", cid)
+        r = runtime("exec", cid, "echo", "ok")
+        assert r.code == 255 and "cannot exec in a paused container" in r.err, r
+        with ThreadPoolExecutor(1) as pool:
+            execed = pool.submit(runtime, "exec", "--ignore-paused", cid, "echo", "ok")
+            time.sleep(1)
+            assert not execed.done()  # frozen with the container
+            resumed = runtime("resume", cid, timeout=10)  # not blocked by the exec
+            assert resumed.code == 0, resumed.err
+            r = execed.result(timeout=30)
+        assert (r.code, r.out) == (0, "ok\n"), r
+    finally:
+        runtime("delete", "--force", cid, timeout=10)
+    assert dirs_named(cid) == []
+
+
+def test_an_exec_killed_while_frozen_does_not_block_delete(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """The exec's process, frozen as it joins the paused container, must not keep the
+    runtime's lock: once the exec call is gone, delete --force goes through at once."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "sleep", "100")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        runtime.ok("pause", cid)
+        with pytest.raises(subprocess.TimeoutExpired):
+            runtime("exec", "--ignore-paused", cid, "echo", "ok", timeout=1.5)
+        t0 = time.monotonic()
+        r = runtime("delete", "--force", cid, timeout=20)
+        assert r.code == 0 and time.monotonic() - t0 < 5, r
+    finally:
+        runtime("delete", "--force", cid, timeout=20)
+    assert dirs_named(cid) == []
 
 
 @pytest.mark.parametrize("how", ["delete-force", "kill-9"])

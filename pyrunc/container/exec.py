@@ -72,9 +72,13 @@ def exec_process(
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
     proc = with_container_defaults(proc, c.record.get("exec_defaults") or {})
-    with c.store.lock(c.id, shared=True):  # delete waits until the process is in
+    # delete waits until the process is in the container's cgroup; resume must not
+    # wait for it after that (exec --ignore-paused into a paused container waits there).
+    lock = c.store.lock(c.id, shared=True)
+    with lock:
         st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
-        started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed)
+        started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed,
+                          joined=lock.release)  # fmt: skip
         if FAULT:
             hit("exec-after-launch")
     if pid_file:
@@ -93,6 +97,7 @@ def _launch(
     console_socket: str | None,
     relay_console: bool,
     warmed: Callable[[], None],
+    joined: Callable[[], None],
 ) -> Started:
     from pyrunc.container.create import connect_console_socket, console_socketpair
     from pyrunc.process.tenant import TenantOptions, launch_tenant
@@ -110,7 +115,7 @@ def _launch(
             c.options.debug,
         )  # fmt: skip
         warmed()  # no other thread across the fork
-        started = Started(launch_tenant(proc, c.cgroup_manager(), opts, _intel_rdt(c)))
+        started = Started(launch_tenant(proc, c.cgroup_manager(), opts, _intel_rdt(c), joined))
         if ours is not None:
             from pyrunc.linux.tty import recv_master
 

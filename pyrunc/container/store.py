@@ -170,6 +170,10 @@ class _Lock:
         return self.directory
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give the lock up (before the with-block ends too); a second call is a no-op."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -27,6 +27,7 @@ from pyrunc.spec.config import Process
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from pyrunc.linux.intelrdt import IntelRdtManager
@@ -53,9 +54,12 @@ def launch_tenant(
     cgroups: CgroupManager | None,
     opts: TenantOptions,
     rdt: IntelRdtManager | None = None,
+    joined: Callable[[], None] | None = None,
 ) -> int:
     """Start proc in the container; return its host pid once it is about to exec.
     rdt: the container's resctrl group (linux.intelRdt), joined after the cgroup.
+    joined: called once the process is in the container's cgroup (and resctrl group),
+    before it runs there: in a paused container it waits there until resumed.
 
     On failure every process started here is killed and reaped before raising.
     """
@@ -69,7 +73,7 @@ def launch_tenant(
     stage_ch.close()
     pid = 0
     try:
-        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt)
+        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt, joined)
         reap(stage)
         return pid
     except BaseException as e:
@@ -83,6 +87,7 @@ def launch_tenant(
 
 
 # -- process.execCPUAffinity, as runc: initial before the cgroup, final after it --------
+
 
 def _affinity(proc: Process) -> _Affinity:
     """(initial, final) CPU sets; None where unset. ExecFailed names the field."""
@@ -144,14 +149,20 @@ def _drive(
     stage: int,
     affinity: _Affinity,
     rdt: IntelRdtManager | None = None,
+    joined: Callable[[], None] | None = None,
 ) -> int:
     seen = _Progress()
     try:
+        # The stage has closed what it inherited (our lock on the container among it)
+        # before it is moved: in a frozen cgroup it stops where it stands.
+        ch.expect("fds-closed")
         if cgroups is not None:
             cgroups.apply(stage)  # before the fork: the tenant is born in the container's cgroup
         if rdt is not None:
             rdt.apply(stage)  # likewise its resctrl group (and MON group)
         _set_final_affinity(stage, affinity)  # the tenant inherits it with the fork too
+        if joined is not None:
+            joined()
         ch.send("cgroup-applied")
         while not (seen.pid and seen.ready):
             _handle(ch.recv(), seen, ch)
@@ -199,6 +210,7 @@ def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
     """Never returns."""
     try:
         sc.close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
+        ch.send("fds-closed")
         sc.set_dumpable(False)  # before entering any container namespace
         # While the runtime moves us into the cgroup: once in the container's
         # namespaces the host's Python installation is out of reach or the image's.
