@@ -143,6 +143,63 @@ def test_kill_signal_forms(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     runtime.ok("delete", cid)
 
 
+def _cgroup_pids(init: int) -> list[int]:
+    """Every process in init's pids cgroup (the kernel's list, not ours)."""
+    line = next(ln for ln in open(f"/proc/{init}/cgroup") if ":pids:" in ln or ln.startswith("0::"))
+    path = line.strip().split(":", 2)[2]
+    base = "/sys/fs/cgroup/pids" if ":pids:" in line else "/sys/fs/cgroup"
+    with open(f"{base}{path}/cgroup.procs") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def _wait_dead(pids: list[int], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(is_dead(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.parametrize("init_first", [False, True], ids=["running", "init-gone"])
+def test_kill_KILL_without_a_pid_namespace_reaches_every_process(
+    runtime: Runtime, bundle: Bundle, cid: str, init_first: bool
+) -> None:
+    """runc: sharing the host's pid namespace, the init's death does not take the rest
+    along, so `kill KILL` signals every process of the container's cgroup, also once
+    the init is gone (no --all needed)."""
+    bundle.config["linux"]["namespaces"] = [
+        ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"
+    ]
+    bundle.set_args("sh", "-c", "sleep 100 & sleep 100 & wait")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        init = runtime.state(cid)["pid"]
+        for _ in range(200):
+            if len(pids := _cgroup_pids(init)) >= 3:
+                break
+            time.sleep(0.01)
+        assert len(pids) >= 3, pids
+        if init_first:
+            os.kill(init, signal.SIGKILL)
+            _wait_status(runtime, cid, "stopped")
+            assert not all(is_dead(p) for p in pids)  # the sleeps live on
+        runtime.ok("kill", cid, "KILL")
+        assert _wait_dead(pids), [p for p in pids if not is_dead(p)]
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_kill_of_a_stopped_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's words for a plain kill; with --all (obsolete in runc) it is no error."""
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)  # `true`
+    _wait_status(runtime, cid, "stopped")
+    r = runtime("kill", cid, "KILL")
+    assert r.code == 1 and error_message(r.err) == "container not running", r.err
+    runtime.ok("kill", "--all", cid, "KILL")
+    runtime.ok("delete", cid)
+
+
 def test_state_is_valid_per_schema(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     from pyrunc.spec.validate import validate_state
 

@@ -198,6 +198,9 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "has_process": cfg.process is not None,
         # Without its own mount namespace the container's mounts sit in ours.
         "shares_mount_ns": cfg.linux.namespace("mount") is None,
+        # A new pid namespace of its own (runc's IsPrivate: no path to join): its init's
+        # death takes every process with it; without one, kill KILL reaches each.
+        "private_pid_ns": _private(cfg.linux.namespace("pid")),
         "cgroup": cgroup,
         "resources": cfg.linux.resources,  # what `update` merges its changes into
         "hooks": hooks.to_record(cfg.hooks),  # poststart, poststop
@@ -207,6 +210,10 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         # exec's base process: the one created with, as runc (config.json may change).
         "process": process_document(cfg.process) if cfg.process is not None else None,
     }
+
+
+def _private(ns) -> bool:  # noqa: ANN001
+    return ns is not None and not ns.path
 
 
 def check_console_socket(terminal: bool, console_socket: str | bool | None) -> None:

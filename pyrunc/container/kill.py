@@ -17,11 +17,19 @@ if TYPE_CHECKING:
 
 def kill(c: Container, sig: int, all_processes: bool = False) -> None:
     status = c.status()
+    if sig == signal_mod.SIGKILL and not c.record.get("private_pid_ns", True):
+        # runc: killing the init of a new pid namespace kills everything in it; in a
+        # shared (or joined) one the rest would live on: every process of the cgroup
+        # gets it, whether the init is still there or not.
+        if _signal_cgroup(c, sig):
+            _thaw_if_killed(c, sig, status)
+            return
     if not st.allows("kill", status):
-        # With --all, what the init left in its cgroup still gets the signal (runc
-        # does this; containerd's shim sends `kill --all ID 9` after the init exits
-        # when the container shares the host's pid namespace).
-        if all_processes and _signal_leftovers(c, sig):
+        # With --all, what the init left in its cgroup still gets the signal; and a
+        # container that is not running is no error (runc; containerd's shim sends
+        # `kill --all ID 9` after the init exits).
+        if all_processes:
+            _signal_leftovers(c, sig)
             return
         raise st.refusal("kill", status)
     if all_processes:
@@ -41,6 +49,17 @@ def _signal_leftovers(c: Container, sig: int) -> bool:
 
     manager = c.cgroup_manager()
     if manager is None:
+        return False
+    signal_all(manager, sig)
+    return True
+
+
+def _signal_cgroup(c: Container, sig: int) -> bool:
+    """sig to every process of the container's cgroup; False if there is none."""
+    from pyrunc.cgroups.kill import signal_all
+
+    manager = c.cgroup_manager()
+    if manager is None or not manager.pids():
         return False
     signal_all(manager, sig)
     return True
