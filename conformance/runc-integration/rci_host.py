@@ -6,7 +6,8 @@ it, and cleaned so that the next file (or the next runtime) starts clean.
   (`$ROOT/state`, below the TMPDIR) that survived the file: each is reported and
   force-deleted with the runtime's own `delete --force`;
 - processes: new since the file started and the file's, i.e. whose root, cwd or
-  command line is below its TMPDIR, or whose cgroup is the suite's: reported, killed;
+  command line is below its TMPDIR, or whose cgroup is the suite's: reported, killed
+  (the suite's frozen cgroups are thawed first: a frozen process does not die);
 - mounts (this mount namespace): new since the file started; those below the TMPDIR
   are lazily unmounted, the others are only reported;
 - cgroups: new directories in every hierarchy (4 levels deep) that are the suite's
@@ -169,9 +170,11 @@ def stray_processes(before: set[int], tmpdir: Path) -> list[tuple[int, str]]:
         stat = _read(f"{base}/stat")
         if not stat:
             continue
-        # Kernel threads: children of kthreadd (pid 2).
+        # Kernel threads (children of kthreadd, pid 2) and zombies (dead already,
+        # waiting for a parent that reaps them) are nobody's leftovers.
         with contextlib.suppress(IndexError, ValueError):
-            if int(stat.rsplit(")", 1)[1].split()[1]) == 2:
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] == "Z" or int(fields[1]) == 2:
                 continue
         cmdline = _read(f"{base}/cmdline").replace("\0", " ").strip()
         mine = (
@@ -183,6 +186,20 @@ def stray_processes(before: set[int], tmpdir: Path) -> list[tuple[int, str]]:
         if mine:
             found.append((pid, cmdline[:120] or stat.split(" ", 2)[1]))
     return found
+
+
+def thaw(cg: str) -> bool:
+    """Thaw a frozen cgroup (v1 freezer.state, v2 cgroup.freeze); True if it was."""
+    for name, frozen, thawed in (
+        ("freezer.state", ("FROZEN", "FREEZING"), "THAWED"),
+        ("cgroup.freeze", ("1",), "0"),
+    ):
+        path = os.path.join(cg, name)
+        if _read(path).strip() in frozen:
+            with contextlib.suppress(OSError), open(path, "w") as f:
+                f.write(thawed)
+            return True
+    return False
 
 
 def state_roots(tmpdir: Path) -> list[Path]:
@@ -230,7 +247,11 @@ def cleanup(runtime: str, before: Snapshot, tmpdir: Path, words: set[str]) -> li
                 f"container {cid}{where} ({'force-deleted' if ok else 'force-delete FAILED'})"
             )
 
-    # Processes.
+    # Processes: first thaw the suite's frozen cgroups (a killed process stays in a
+    # frozen cgroup until it is thawed), then kill what is the file's.
+    for cg in sorted(cgroup_dirs() - before.cgroups):
+        if SUITE_CGROUP in cg and thaw(cg):
+            notes.append(f"cgroup {cg} was frozen (thawed)")
     strays = stray_processes(before.pids, tmpdir)
     for pid, what in strays:
         with contextlib.suppress(ProcessLookupError):

@@ -4,7 +4,8 @@ What bats prints, and how it counts here (README.md, "Counting"):
 
 - `1..N` first: the plan, the number of tests in the file;
 - `ok N name`: a pass; `ok N name # skip (reason)` (or `# skip`): a skip;
-  `not ok N name`: a failure (`# TODO` on a `not ok` changes nothing: a failure);
+  `not ok N name`: a failure (`# TODO` on a `not ok` changes nothing: a failure;
+  `# timeout after Ns`, bats' per-test timeout, is kept as the failure's reason);
 - `# ...` lines after a test line: its diagnostic (the failing command, the output);
 - anything else (warnings, stray output) is kept for nobody and counts nothing.
 
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 
 # Column 0 only; bats numbers every line. The name is the rest, up to a directive.
 TEST_LINE = re.compile(r"^(not ok|ok)[ \t]+(\d+)(?:[ \t]+(.*))?$")
-# bats writes " # skip" or " # skip (reason)"; TAP also knows TODO.
-DIRECTIVE = re.compile(r"[ \t]+#[ \t]*(skip|todo)\b[ \t]*(.*)$", re.IGNORECASE)
+# bats writes " # skip" or " # skip (reason)", and " # timeout after Ns" on a test that
+# BATS_TEST_TIMEOUT stopped; TAP also knows TODO.
+DIRECTIVE = re.compile(r"[ \t]+#[ \t]*(skip|todo|timeout)\b[ \t]*(.*)$", re.IGNORECASE)
 PLAN_LINE = re.compile(r"^1\.\.(\d+)\s*$")
 DIAG_LIMIT = 6000
 
@@ -121,6 +123,8 @@ def parse_line(line: str) -> BatsTest | None:
         reason = dm.group(2).strip()
         if reason.startswith("(") and reason.endswith(")"):
             reason = reason[1:-1]
+        if directive == "timeout":
+            reason = f"timeout {reason}".strip()
         rest = rest[: dm.start()]
         if status == "ok" and directive == "skip":
             status = "skip"

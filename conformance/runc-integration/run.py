@@ -60,7 +60,14 @@ DEFAULT_PYRUNC = "/usr/local/bin/pyrunc"
 REFERENCE = "reference"  # --runtime LABEL=reference: the runc built from the pinned commit
 # Variables of the caller's environment that would change what the suite does, or
 # break it (ROOT is the suite's own per-test variable).
-DROP_ENV = ("ROOT", "RUNC", "CONSOLE_SOCKET", "BATS_TMPDIR", "BATS_RUN_TMPDIR")
+DROP_ENV = (
+    "ROOT",
+    "RUNC",
+    "CONSOLE_SOCKET",
+    "BATS_TMPDIR",
+    "BATS_RUN_TMPDIR",
+    "BATS_TEST_TIMEOUT",
+)
 
 
 def bats_version() -> str:
@@ -148,6 +155,7 @@ def run_file(
     tmpdir: Path,
     outdir: Path,
     timeout: float,
+    test_timeout: int = 0,
 ) -> FileResult:
     result = FileResult(name=name)
     tap_path = outdir / f"{name.removesuffix('.bats')}.tap"
@@ -158,6 +166,8 @@ def run_file(
     env = {k: v for k, v in os.environ.items() if k not in DROP_ENV}
     env["RUNC"] = runc_path
     env["TMPDIR"] = str(tmpdir)
+    if test_timeout:
+        env["BATS_TEST_TIMEOUT"] = str(test_timeout)
     # get-images.sh asks `go env GOARCH`.
     env["PATH"] = f"{os.path.dirname(suite.go)}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     words = rci_host.file_words((suite.integration / name).read_text(errors="replace"))
@@ -240,7 +250,15 @@ def run_files(
         for run, (label, _path, runc_path) in zip(runs, runtimes, strict=True):
             outdir = out / label
             outdir.mkdir(parents=True, exist_ok=True)
-            r = run_file(name, suite, runc_path, work / label / name, outdir, args.timeout)
+            r = run_file(
+                name,
+                suite,
+                runc_path,
+                work / label / name,
+                outdir,
+                args.timeout,
+                args.test_timeout,
+            )
             run.files[name] = r
             extra = ""
             if r.notes:
@@ -317,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--files", default="", help="comma-separated .bats files (default: all)")
     ap.add_argument("--exclude", default="", help="comma-separated .bats files to leave out")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per file (600)")
+    ap.add_argument(
+        "--test-timeout",
+        type=int,
+        default=0,
+        help="seconds per test, bats' BATS_TEST_TIMEOUT (default: none, as upstream)",
+    )
     ap.add_argument("--out", type=Path, help="dir for <label>/<file>.tap and results.json")
     ap.add_argument("--json", action="store_true", help="print results.json on stdout")
     ap.add_argument(
@@ -468,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             "kernel": platform.release(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "timeout": args.timeout,
+            "test_timeout": args.test_timeout or None,
         }
     )
     out = args.out or Path(tempfile.mkdtemp(prefix="runc-integration-results-", dir="/var/tmp"))

@@ -71,6 +71,13 @@ def test_skip_reason_in_parentheses_is_unwrapped() -> None:
     assert t.name == "runc update (cpu)"
 
 
+def test_a_bats_test_timeout_is_a_failure_of_the_same_name() -> None:
+    r = counted("1..1\nnot ok 1 runc run [frozen] # timeout after 120s\n", exit_code=1)
+    assert totals(r) == (0, 1, 0)
+    assert r.tests[0].name == "runc run [frozen]"
+    assert r.tests[0].reason == "timeout after 120s"
+
+
 def test_todo_on_not_ok_is_still_a_failure() -> None:
     r = counted("1..1\nnot ok 1 flaky # TODO fix later\n", exit_code=1)
     assert totals(r) == (0, 1, 0)
