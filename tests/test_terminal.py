@@ -292,3 +292,24 @@ def test_console_size_above_16_bits_is_refused(runtime: Runtime, bundle: Bundle,
     assert r.code == 1, r.err
     assert error_message(r.err) == "config.json: process.consoleSize.width: must be at most 65535"
     assert runtime("state", cid).code == 1
+
+
+def test_relayed_output_is_what_the_process_wrote(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """run and exec -t in the foreground, output captured (not a terminal): lines end in
+    \\n as written, not the pty's \\r\\n (runc clears ONLCR on a pty it relays; runc's
+    own suite compares such output line by line)."""
+    bundle.config["process"]["terminal"] = True
+    bundle.set_args("sh", "-c", "echo one; echo two")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert (r.code, r.out) == (0, "one\ntwo\n"), r
+    bundle.set_args("sleep", "100")
+    bundle.config["process"]["terminal"] = False
+    bundle.save()
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        r = runtime("exec", "-t", cid, "sh", "-c", "echo three; echo four")
+        assert (r.code, r.out) == (0, "three\nfour\n"), r
+    finally:
+        runtime("delete", "--force", cid)

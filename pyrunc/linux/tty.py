@@ -52,7 +52,16 @@ def recv_master(sock: fdpass.socket) -> int:
     _, fds, _ = fdpass.recv_fds(sock, 4096, 1)
     if not fds:
         raise OSError(errno.EBADMSG, "no pty master received on the console socket")
+    clear_onlcr(fds[0])
     return fds[0]
+
+
+def clear_onlcr(fd: int) -> None:
+    """No \n -> \r\n on the pty's output: what we relay reads as the process wrote it
+    (runc clears ONLCR on the pty it relays, scripts compare that output)."""
+    mode = termios.tcgetattr(fd)
+    mode[1] &= ~termios.ONLCR
+    termios.tcsetattr(fd, termios.TCSANOW, mode)
 
 
 def mount_console(slave: int) -> None:
