@@ -206,10 +206,10 @@ def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
 
 
 def _route_warnings(log: Log) -> None:
-    """Warnings from deep in an operation (a failed poststart/poststop hook) go to the log."""
-    from pyrunc.container import hooks
+    """Warnings from deep in an operation (pyrunc/notices.py) go to the log."""
+    from pyrunc import notices
 
-    hooks.warning_sink = log.warning
+    notices.sink = log.warning
 
 
 def _open_log(args: argparse.Namespace) -> Log:

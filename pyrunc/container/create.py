@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc import timing
+from pyrunc import notices, timing
 from pyrunc.container import hooks
 from pyrunc.container import status as st
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
@@ -44,6 +44,7 @@ def create(
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     cfg = load_config(bundle)  # every input problem is reported before anything exists
+    warn_unraisable_ambient(cfg.process)
     terminal = cfg.process is not None and cfg.process.terminal
     check_console_socket(terminal, console_socket or (terminal and relay_console))
     from pyrunc.container import notify
@@ -214,6 +215,18 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
 
 def _private(ns) -> bool:  # noqa: ANN001
     return ns is not None and not ns.path
+
+
+def warn_unraisable_ambient(proc) -> None:  # noqa: ANN001 - a spec.config.Process
+    """The kernel raises an ambient capability only if it is permitted and inheritable:
+    the process starts without the others, and runc warns of each in these words."""
+    caps = proc.capabilities if proc is not None else None
+    if caps is None or not caps.ambient:
+        return
+    raisable = set(caps.permitted) & set(caps.inheritable)
+    for name in caps.ambient:
+        if name not in raisable:
+            notices.warn(f"can't raise ambient capability {name}: operation not permitted")
 
 
 def check_console_socket(terminal: bool, console_socket: str | bool | None) -> None:

@@ -65,13 +65,18 @@ def exec_process(
     from pyrunc.cgroups import warmup
 
     warmed = warmup.start()  # the kernel's cgroup-migration wait passes meanwhile
-    from pyrunc.container.create import check_console_socket, write_pid_file
+    from pyrunc.container.create import (
+        check_console_socket,
+        warn_unraisable_ambient,
+        write_pid_file,
+    )
     from pyrunc.spec.config import with_container_defaults
 
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
     proc = with_container_defaults(proc, c.record.get("exec_defaults") or {})
+    warn_unraisable_ambient(proc)
     # delete waits until the process is in the container's cgroup; resume must not
     # wait for it after that (exec --ignore-paused into a paused container waits there).
     lock = c.store.lock(c.id, shared=True)

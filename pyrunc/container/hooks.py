@@ -16,14 +16,14 @@ poststop failures are warnings only and the lifecycle continues.
 from __future__ import annotations
 
 import os
-import sys
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
+from pyrunc import notices
 from pyrunc.errors import HookError  # defined there; importable from here as before
 
 TYPE_CHECKING = False  # typing and spec.config stay off every CLI call's imports
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from typing import Any
 
     from pyrunc.spec.config import Hook
@@ -34,14 +34,6 @@ SYNC_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer")
 INSIDE_STAGES = ("createContainer", "startContainer")
 # What the runtime runs later from state.json (no config.json read after create).
 RECORDED_STAGES = ("poststart", "poststop")
-
-
-def _stderr_warning(msg: str) -> None:
-    sys.stderr.write(f"pyrunc: warning: {msg}\n")
-
-
-# Where poststart/poststop failures go; the CLI points it at its logger.
-warning_sink: Callable[[str], None] = _stderr_warning
 
 
 def preload() -> None:
@@ -112,7 +104,7 @@ def run_warning(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> Non
         try:
             _run_one(hook, stage, i, state)
         except HookError as e:
-            warning_sink(str(e))
+            notices.warn(str(e))  # poststart/poststop failures
 
 
 def _run_one(hook: Hook, stage: str, index: int, state: dict[str, Any]) -> None:

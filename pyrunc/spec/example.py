@@ -23,7 +23,9 @@ EXAMPLE: dict[str, Any] = {
             "TERM=xterm",
         ],
         "cwd": "/",
-        "capabilities": {k: list(_CAPS) for k in ("bounding", "effective", "permitted", "ambient")},
+        # No ambient set (runc's since 1.2): without inheritable ones the kernel raises
+        # none, and each would be a warning at every start.
+        "capabilities": {k: list(_CAPS) for k in ("bounding", "effective", "permitted")},
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
         "noNewPrivileges": True,
     },

@@ -13,7 +13,7 @@ import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = "pyrunc"
-GROUND_FLOOR = ("pyrunc.errors", "pyrunc.options", "pyrunc.record")
+GROUND_FLOOR = ("pyrunc.errors", "pyrunc.notices", "pyrunc.options", "pyrunc.record")
 
 
 def module_files(root: str = REPO) -> dict[str, str]:

@@ -12,8 +12,8 @@ from pyrunc.errors import InvalidArgument
 from pyrunc.options import DEFAULT_ROOT, DEFAULTS, RuntimeOptions
 from tests.unit.test_import_graph import module_files
 
-# Not a mode: where poststart/poststop warnings go, pointed at the CLI's log (main.py).
-NOT_MODES = {("pyrunc.cli.main", "hooks.warning_sink")}
+# Not a mode: where warnings go (pyrunc/notices.py), pointed at the CLI's log (main.py).
+NOT_MODES = {("pyrunc.cli.main", "notices.sink")}
 
 
 def options_of(*argv: str) -> RuntimeOptions:
