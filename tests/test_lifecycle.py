@@ -211,3 +211,21 @@ def test_state_is_valid_per_schema(runtime: Runtime, bundle: Bundle, cid: str) -
     assert [s["id"] for s in json.loads(r.out)] == [cid]
     assert runtime.ok("list", "-q").out.split() == [cid]
     runtime.ok("delete", "--force", cid)
+
+
+def test_list_as_runc_prints_it(runtime: Runtime, bundle: Bundle, cid: str, tmp_path) -> None:
+    """runc's list.bats: compact JSON (no spaces: scripts match it), `null` for none; a
+    --root that does not exist is an error, the default root missing is no containers."""
+    missing = str(tmp_path / "no-such-root")
+    r = Runtime(missing)("list")
+    assert r.code == 1 and error_message(r.err) == f"open {missing}: no such file or directory"
+    empty = tmp_path / "empty-root"
+    empty.mkdir()
+    assert Runtime(str(empty)).ok("list", "--format", "json").out == "null\n"
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        out = runtime.ok("list", "--format", "json").out
+        assert out.startswith('[{"ociVersion":"') and ", " not in out, out
+        assert [s["id"] for s in json.loads(out)] == [cid]
+    finally:
+        runtime.ok("delete", "--force", cid)

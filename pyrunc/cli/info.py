@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli.log import Log
 from pyrunc.container.container import Container
+from pyrunc.errors import PyruncError
 from pyrunc.options import DEFAULT_ROOT
 
 # Help texts: runc's (state.go, list.go), with pyrunc's default root.
@@ -60,11 +62,17 @@ def cmd_state(args: argparse.Namespace, log: Log) -> int:
 
 
 def cmd_list(args: argparse.Namespace, log: Log) -> int:
+    root = args.options.root
+    if args.root is not None and not os.path.isdir(root):
+        # runc: no containers yet under the default root is an empty list; a --root
+        # that does not exist is an error (a typo must not look like "nothing runs").
+        raise PyruncError(f"open {root}: no such file or directory")
     states = [c.state() for c in Container.list(options=args.options)]
     if args.quiet:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif args.format == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        # runc's encoding: compact, and null for no containers (a nil slice).
+        sys.stdout.write(json.dumps(states or None, separators=(",", ":")) + "\n")
     else:
         sys.stdout.write(_table(states))
     return 0

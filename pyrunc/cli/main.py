@@ -108,7 +108,8 @@ def _add_global_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--root",
-        default=DEFAULT_ROOT,
+        default=None,  # None: not given (list tells a missing default root from a wrong one)
+        default_text=f'"{DEFAULT_ROOT}"',  # shown as urfave quotes a string
         help="root directory for storage of container state (this should be located in tmpfs)",
     )
     p.add_argument(
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The global flags as the options record the subcommands pass on (args.options)."""
     return RuntimeOptions(
-        root=args.root,
+        root=args.root if args.root is not None else DEFAULT_ROOT,
         systemd_cgroup=args.systemd_cgroup,
         procfs_view=args.procfs_view,
         rootless=_ROOTLESS.get(args.rootless, True),
