@@ -135,6 +135,21 @@ def test_exec_failure_texts(
         assert runtime.state(cid)["status"] == "running"  # the container is untouched
 
 
+def test_execve_failure_is_one_line_in_runcs_words(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's exec.bats [execve error]: a script whose #! interpreter does not exist gets
+    past every lookup and fails in execve(2) itself: one line, `exec PATH: ERROR`."""
+    with open(os.path.join(bundle.rootfs, "run.sh"), "w") as f:
+        f.write("#!/mmnnttbb foo bar\nsh\n")
+    os.chmod(os.path.join(bundle.rootfs, "run.sh"), 0o755)
+    with running(runtime, bundle, cid):
+        r = runtime("exec", cid, "/run.sh")
+        assert r.code != 0
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1 and "exec /run.sh: no such file or directory" in lines[0], r.err
+
+
 def test_exec_into_stopped_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     bundle.set_args("true")
     runtime.ok("run", "--detach", "--bundle", bundle.path, cid)

@@ -115,4 +115,6 @@ def exec_process(path: str, args: tuple[str, ...], env: tuple[str, ...]) -> None
         text = os.strerror(e.errno).lower() if e.errno else str(e)
         if e.errno == errno.ENOENT:
             text = "no such file or directory"
-        raise ExecError(f'exec: "{args[0]}": {text}') from None
+        # runc's words for a failed execve(2) itself (os.PathError{Op: "exec"}), e.g. a
+        # script whose #! interpreter is missing; lookups failed earlier, in Go's words.
+        raise ExecError(f"exec {path}: {text}") from None
