@@ -21,6 +21,8 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -316,20 +318,130 @@ def test_memory_policy_offline_node(runtime: Runtime, bundle: Bundle, cid: str) 
     assert "linux.memoryPolicy.nodes" in [f["path"] for f in report["findings"]], report
 
 
+# runc's tests/integration/memorypolicy.bats: what runc refuses, and the words of its
+# refusal the bats file greps (specconv's and validate's), after the field's path.
+RUNC_REFUSALS = [
+    ({}, "mode", 'invalid memory policy mode ""'),  # "empty memory policy"
+    ({"nodes": "0-7"}, "mode", 'invalid memory policy mode ""'),  # "with missing mode"
+    ({"mode": "MPOL_DEFAULT", "nodes": "0-7"}, "nodes",
+     "memory policy mode requires 0 nodes but got 8"),  # "calls syscall with invalid ..."
+    ({"mode": "MPOL_LOCAL", "nodes": "0"}, "nodes",
+     "memory policy mode requires 0 nodes but got 1"),
+    ({"mode": "MPOL_BIND", "nodes": ""}, "nodes",
+     "memory policy mode requires at least one node but got 0"),
+    ({"mode": "MPOL_BIND", "nodes": "0-9876543210", "flags": []}, "nodes",
+     'invalid memory policy nodes "0-9876543210": '),  # "bind way too large a node number"
+    ({"mode": "MPOL_BIND", "nodes": "0-x"}, "nodes", 'invalid memory policy nodes "0-x": '),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("doc,field,runc", RUNC_REFUSALS, ids=lambda v: str(v)[:30])
+def test_memory_policy_refused_in_runcs_words(
+    runtime: Runtime, bundle: Bundle, cid: str, doc: dict, field: str, runc: str
+) -> None:
+    """One line, exit 1, before any process is made; `pyrunc check` agrees."""
+    configure(bundle, "sleep", "100", linux={"memoryPolicy": doc})
+    msg = create_fails(runtime, bundle, cid)
+    assert msg.startswith(f"config.json: linux.memoryPolicy.{field}: {runc}"), msg
+    report = runtime("check", "--bundle", bundle.path, "--format", "json").json()
+    assert f"linux.memoryPolicy.{field}" in [f["path"] for f in report["findings"]], report
+
+
 @pytest.mark.parametrize(
-    "doc,text",
+    "doc,field",
     [
-        ({"mode": "MPOL_BIND", "nodes": ""}, "nodes: MPOL_BIND needs at least one node"),
-        ({"mode": "MPOL_LOCAL", "nodes": "0"}, "nodes: must be empty with MPOL_LOCAL"),
-        ({"mode": "MPOL_BIND", "nodes": "0-x"}, "nodes: invalid node list"),
-        ({"nodes": "0"}, "mode: required"),
+        # "with non-existing mode" and "with invalid flag": the schema's refusal (ours
+        # accepts what the spec's schema accepts), naming the values it takes.
+        ({"mode": "INTERLEAVE", "nodes": "0"}, "mode"),
+        ({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES", "badflag"]},
+         "flags[1]"),
     ],
-)
-def test_memory_policy_shapes_refused(
-    runtime: Runtime, bundle: Bundle, cid: str, doc: dict, text: str
+)  # fmt: skip
+def test_memory_policy_unknown_names_refused(
+    runtime: Runtime, bundle: Bundle, cid: str, doc: dict, field: str
 ) -> None:
     configure(bundle, "sleep", "100", linux={"memoryPolicy": doc})
-    assert f"config.json: linux.memoryPolicy.{text}" in create_fails(runtime, bundle, cid)
+    msg = create_fails(runtime, bundle, cid)
+    assert msg.startswith(f"config.json: linux.memoryPolicy.{field}: "), msg
+    assert "expected one of MPOL_" in msg, msg
+
+
+# What the runtime itself runs with reaches the container unless the config's policy
+# replaces it: a policy of our own (inherited by the runtime we spawn) tells a policy
+# the container's init really set from one it merely kept.
+_MPOL_DEFAULT, _MPOL_BIND = 0, 2
+_SET_MEMPOLICY = {"x86_64": 238, "aarch64": 237}[os.uname().machine]
+
+
+@contextmanager
+def own_policy_bound_to(node: int) -> Iterator[None]:
+    """This thread (and what it spawns) under MPOL_BIND on `node`; default again after."""
+
+    def set_policy(mode: int, mask: ctypes.c_ulong | None) -> None:
+        ptr = ctypes.byref(mask) if mask is not None else None
+        maxnode = ctypes.c_ulong(65 if mask is not None else 0)
+        ret = _libc.syscall(ctypes.c_long(_SET_MEMPOLICY), ctypes.c_int(mode), ptr, maxnode)
+        assert ret == 0, os.strerror(ctypes.get_errno())
+
+    set_policy(_MPOL_BIND, ctypes.c_ulong(1 << node))
+    try:
+        yield
+    finally:
+        set_policy(_MPOL_DEFAULT, None)
+
+
+@needs_numa
+@pytest.mark.parametrize(
+    "doc,shown",
+    [
+        ({"mode": "MPOL_DEFAULT"}, "default"),  # runc's "default with missing nodes"
+        ({"mode": "MPOL_DEFAULT", "nodes": ""}, "default"),
+        ({"mode": "MPOL_LOCAL"}, "local"),
+        # runc takes MPOL_PREFERRED without nodes (the kernel: allocate locally)
+        ({"mode": "MPOL_PREFERRED"}, "local"),
+    ],
+)
+def test_memory_policy_without_nodes(
+    runtime: Runtime, bundle: Bundle, cid: str, doc: dict, shown: str
+) -> None:
+    """Modes that take no nodes are set, not skipped: they replace the runtime's own."""
+    n = _node()
+    configure(bundle, "sleep", "100", linux={"memoryPolicy": doc})
+    with own_policy_bound_to(n):
+        assert has_task_policy(os.getpid(), f"bind:{n}")
+        with created(runtime, bundle, cid) as pid:
+            assert has_task_policy(pid, shown), numa_policies(pid)[:2]
+            runtime.ok("start", cid)
+            assert has_task_policy(pid, shown), numa_policies(pid)[:2]
+    assert has_task_policy(os.getpid(), "default")
+
+
+@needs_numa
+def test_memory_policy_relative_nodes_beyond_the_online(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """MPOL_F_RELATIVE_NODES numbers nodes within those the task may use, so a node past
+    the online ones is no refusal (runc's "prefer relative" names node 0 of any host):
+    the kernel folds it onto an allowed node (Mems_allowed_list in status)."""
+    past = max(host.numa_online_nodes()) + 1
+    doc = {"mode": "MPOL_PREFERRED", "nodes": str(past), "flags": ["MPOL_F_RELATIVE_NODES"]}
+    configure(bundle, "sleep", "100", linux={"memoryPolicy": doc})
+    with created(runtime, bundle, cid) as pid:
+        rows = numa_policies(pid)
+        assert rows and all(row.startswith("prefer=relative:") for row in rows), rows[:2]
+        with open(f"/proc/{pid}/status") as f:
+            allowed = next(line for line in f if line.startswith("Mems_allowed_list:"))
+        shown = rows[0].split()[0].split(":")[1]  # the node the kernel folded `past` onto
+        assert int(shown) in _node_list(allowed.split()[1]), (rows[0], allowed)
+
+
+def _node_list(text: str) -> set[int]:
+    """A list as the kernel writes it ("0-1,3")."""
+    nodes: set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        nodes.update(range(int(low), int(high or low) + 1))
+    return nodes
 
 
 @needs_numa

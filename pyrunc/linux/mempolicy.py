@@ -4,12 +4,14 @@ inherits it across execve and its children across fork.
 
 Checked at create before anything is made (`problems`, also for `pyrunc check`):
 the node list's syntax, runc's rules on how many nodes a mode takes, and that each
-node named is online. What is left (a mode or flag this kernel does not know, a flag
+node named is online, each refusal in runc's words (which scripts match) after the
+field's path. What is left (a mode or flag this kernel does not know, a flag
 the mode does not take) the kernel refuses, and the error names the field.
 """
 
 from __future__ import annotations
 
+from pyrunc import jsonio  # not json: CONTRIBUTING.md, Imports
 from pyrunc.linux import syscalls as sc
 from pyrunc.process.errors import step
 from pyrunc.spec.idlist import parse_id_list
@@ -57,10 +59,16 @@ def online_nodes() -> frozenset[int] | None:
 
 
 def problems(section: dict) -> Iterator[tuple[tuple, str]]:
-    """What create refuses in a linux.memoryPolicy document, as (sub-path, rule)."""
+    """What create refuses in a linux.memoryPolicy document, as (sub-path, rule).
+
+    Each rule carries runc's words (specconv and validate), which scripts written
+    for runc grep: 'invalid memory policy mode ""', 'invalid memory policy nodes',
+    'memory policy mode requires 0 nodes but got 8'. An unknown mode or flag name is
+    the schema's refusal (it accepts what the spec's schema accepts), found first."""
     mode = section.get("mode")
     if mode is None:
-        yield ("mode",), "required"
+        # runc reads a missing mode as "", which names no mode (an empty {} too).
+        yield ("mode",), 'invalid memory policy mode "": the field is required'
         return
     text = section.get("nodes", "")
     if not isinstance(mode, str) or not isinstance(text, str):
@@ -68,16 +76,31 @@ def problems(section: dict) -> Iterator[tuple[tuple, str]]:
     try:
         nodes = parse_nodes(text)
     except ValueError as e:
-        yield ("nodes",), f"invalid node list: {e}"
+        yield ("nodes",), f"invalid memory policy nodes {_quote(text)}: {e}"
         return
-    if mode in _NO_NODES and nodes:
-        yield ("nodes",), f"must be empty with {mode}"
-    elif mode in _SOME_NODES and not nodes:
-        yield ("nodes",), f"{mode} needs at least one node"
+    count = _count_rule(mode, nodes)
+    if count:
+        yield ("nodes",), count
+        return  # which of the nodes are online does not matter then
     flags = section.get("flags")
     if isinstance(flags, list) and "MPOL_F_RELATIVE_NODES" in flags:
         return  # relative to the nodes the container may use: any number is valid
     yield from _offline(nodes)
+
+
+def _count_rule(mode: str, nodes: frozenset[int]) -> str | None:
+    """runc's rule on how many nodes `mode` takes (configs/validate), in its words
+    and then ours (which mode)."""
+    if mode in _NO_NODES and nodes:
+        return f"memory policy mode requires 0 nodes but got {len(nodes)}: {mode} takes none"
+    if mode in _SOME_NODES and not nodes:
+        return f"memory policy mode requires at least one node but got 0: {mode} needs one"
+    return None
+
+
+def _quote(text: str) -> str:
+    """`text` as Go's %q shows it (a JSON string is the same for what a list holds)."""
+    return jsonio.dumps(text)
 
 
 def _offline(nodes: frozenset[int]) -> Iterator[tuple[tuple, str]]:
