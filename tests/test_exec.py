@@ -150,6 +150,27 @@ def test_execve_failure_is_one_line_in_runcs_words(
         assert len(lines) == 1 and "exec /run.sh: no such file or directory" in lines[0], r.err
 
 
+def test_debug_names_the_steps_as_runc(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's debug.bats/exec.bats look for its --debug phrases; pyrunc logs its own
+    equivalent steps with them (stderr, or the --log file)."""
+    bundle.set_args("sleep", "100")
+    r = runtime("--debug", "run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        assert r.code == 0, r.err
+        for phrase in ("nsexec container setup", "child process in init()",
+                       "init: closing the pipe to signal completion"):  # fmt: skip
+            assert phrase in r.err and "level=debug" in r.err, r.err
+        proc = {"args": ["true"], "cwd": "/", "execCPUAffinity": {"initial": "0"}}
+        path = os.path.join(bundle.path, "p.json")
+        with open(path, "w") as f:
+            json.dump(proc, f)
+        r = runtime("--debug", "exec", "--process", path, cid)
+        assert r.code == 0, r.err
+        assert "setns_init: about to exec" in r.err and "nsexec: affinity: 0x1" in r.err, r.err
+    finally:
+        runtime("delete", "--force", cid)
+
+
 def test_exec_into_stopped_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     bundle.set_args("true")
     runtime.ok("run", "--detach", "--bundle", bundle.path, cid)

@@ -72,13 +72,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_exec(args: argparse.Namespace, log: Log) -> int:
     try:
-        return _exec(args)
+        return _exec(args, log)
     except PyruncError as e:
         log.error(f"exec failed: {e}")
         return EXEC_FAILED
 
 
-def _exec(args: argparse.Namespace) -> int:
+# runc's --debug phrases for the steps an exec takes (its nsexec and setns_init).
+EXEC_STEPS = (
+    "nsexec container setup: the stage joined the container's namespaces",
+    "child process in init(): the process forked inside them",
+    "setns_init: about to exec",
+)
+
+
+def _exec(args: argparse.Namespace, log: Log) -> int:
     from pyrunc.container.container import Container
     from pyrunc.container.exec import process_from_config, process_from_file
 
@@ -104,9 +112,22 @@ def _exec(args: argparse.Namespace) -> int:
         relay_console=not args.detach,
         ignore_paused=args.ignore_paused,
     )
+    if log.debug_on:
+        _log_steps(log, proc)
     if args.detach:
         return 0
     return _foreground(started.pid, started.console_master, held)
+
+
+def _log_steps(log: Log, proc) -> None:  # noqa: ANN001 - a spec.config.Process
+    initial = (proc.exec_cpu_affinity or ("", ""))[0]
+    if initial:  # runc's nsexec reports the CPU mask the process started on
+        from pyrunc.spec.idlist import parse_cpu_list
+
+        mask = sum(1 << cpu for cpu in parse_cpu_list(initial))
+        log.debug(f"nsexec: affinity: {mask:#x}")
+    for step in EXEC_STEPS:
+        log.debug(step)
 
 
 def _overrides(args: argparse.Namespace, command: list[str]):  # noqa: ANN202

@@ -154,7 +154,19 @@ def _create(args: argparse.Namespace, log: Log, relay_console: bool = False) -> 
     )
     if log.debug_on:
         log.debug(f"create phases (ms): {timing.report()}")
+        for step in CREATE_STEPS:
+            log.debug(step)
     return c
+
+
+# What runc's --debug log says of the same steps (its nsexec, init and their pipe);
+# tools and runc's own tests look for these phrases, pyrunc's stage 1 and init did
+# each of them by the time create returns.
+CREATE_STEPS = (
+    "nsexec container setup: stage 1 forked, namespaces made, cgroup joined",
+    "child process in init(): the container's init runs",
+    "init: closing the pipe to signal completion: init is ready",
+)
 
 
 def cmd_create(args: argparse.Namespace, log: Log) -> int:
