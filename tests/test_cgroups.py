@@ -266,6 +266,16 @@ def test_pids_limit_refuses_forks(runtime: Runtime, bundle: Bundle, cid: str) ->
     assert r.code == 0 and r.out.count("forked") == 6  # the control: the limit did it
 
 
+@pytest.mark.parametrize("limit, want", [(0, "1"), (-1, "max"), (5, "5")])
+def test_pids_limit_zero_means_one(
+    runtime: Runtime, bundle: Bundle, cid: str, limit: int, want: str
+) -> None:
+    """runc's cgroups.bats (runc #4014): 0 is 1, negative is no limit."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"pids": {"limit": limit}})
+    with created(runtime, bundle, cid) as pid:
+        assert read(host_dirs(proc_cgroups(pid))["pids"], "pids.max") == want
+
+
 def test_invalid_resource_value_fails_cleanly(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     set_cgroup(bundle, f"/pyrunc-test/{cid}", {"cpu": {"cpus": "4095"}})
     r = runtime("create", "--bundle", bundle.path, cid)

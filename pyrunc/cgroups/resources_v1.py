@@ -196,10 +196,16 @@ def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:
         yield ("cpuset", "cpuset.mems", cpu["mems"])
 
 
+def pids_max(limit: int) -> str:
+    """pids.limit as runc writes it: negative is no limit; 0 is 1, since systemd's
+    TasksMax takes no 0 and runc keeps both of its drivers alike (runc #4014)."""
+    return "max" if limit < 0 else str(max(limit, 1))
+
+
 def pids_writes(pids: dict[str, Any]) -> Iterator[Write]:
     if "limit" in pids:
         limit = pids["limit"]
-        yield ("pids", "pids.max", "max" if limit <= 0 else str(limit))
+        yield ("pids", "pids.max", pids_max(limit))
 
 
 def device_rule(rule: dict[str, Any]) -> str:

@@ -9,7 +9,12 @@ Devices are not files on v2 (an eBPF program, see ebpf.py).
 
 from __future__ import annotations
 
-from pyrunc.cgroups.resources_v1 import check_swappiness, rdma_line, refuse_kernel_memory
+from pyrunc.cgroups.resources_v1 import (
+    check_swappiness,
+    pids_max,
+    rdma_line,
+    refuse_kernel_memory,
+)
 from pyrunc.errors import CgroupError
 
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
@@ -143,7 +148,7 @@ def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:
 def pids_writes(pids: dict[str, Any]) -> Iterator[Write]:
     if "limit" in pids:
         limit = pids["limit"]
-        yield ("pids.max", "max" if limit <= 0 else str(limit))
+        yield ("pids.max", pids_max(limit))
 
 
 _IO_MAX_KEYS = (

@@ -121,7 +121,8 @@ def _create_locked(
         store.write(container_id, record)
         if FAULT:
             hit("after-cgroups")
-        manager.set(cfg.linux.resources)
+        before, after_init = _split_pids(cfg.linux.resources)
+        manager.set(before)
         if rdt is not None:
             rdt.set()
         timing.mark("cgroups")
@@ -136,6 +137,8 @@ def _create_locked(
         )
         warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg), rdt)
+        if after_init:
+            manager.set(after_init, update=True)
         record.update(pid=pid, pid_start_time=st.process_start_time(pid), cgroup=manager.to_state())
         store.write(container_id, record)
         timing.mark("record")
@@ -211,6 +214,17 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         # exec's base process: the one created with, as runc (config.json may change).
         "process": process_document(cfg.process) if cfg.process is not None else None,
     }
+
+
+def _split_pids(resources: dict | None) -> tuple[dict, dict]:
+    """(what is written before the fork, what once init is alone in the cgroup): the
+    pids limit waits for stage 1 to be gone, as runc sets its limits at procReady,
+    else a limit of 1 (runc's reading of 0) would stop stage 1 forking init."""
+    resources = resources or {}
+    if "pids" not in resources:
+        return resources, {}
+    before = {k: v for k, v in resources.items() if k != "pids"}
+    return before, {"pids": resources["pids"]}
 
 
 def _private(ns) -> bool:  # noqa: ANN001

@@ -443,3 +443,11 @@ def test_check_before_update_is_runcs_rule(limit: int, swap: int, usage: int, on
         return
     with pytest.raises(CgroupError, match=r"^rejecting memory(\+swap)? limit \d+ <= usage \d+$"):
         resources_v1.check_memory_usage(mem, usage)
+
+
+@given(st.integers(-(2**40), 2**40))
+def test_pids_limit_as_runc_writes_it(limit: int) -> None:
+    """Negative: no limit; 0: 1 (runc #4014: systemd takes no TasksMax=0); else itself."""
+    want = "max" if limit < 0 else "1" if limit == 0 else str(limit)
+    assert list(resources_v1.pids_writes({"limit": limit})) == [("pids", "pids.max", want)]
+    assert list(resources_v2.pids_writes({"limit": limit})) == [("pids.max", want)]
