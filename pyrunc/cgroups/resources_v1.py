@@ -291,7 +291,9 @@ def rdma_writes(rdma: dict[str, Any]) -> Iterator[Write]:
 
 def unified_writes(unified: dict[str, str]) -> Iterator[Write]:
     if unified:  # runc: "invalid configuration: cannot use unified on cgroup v1"
-        raise CgroupError("linux.resources.unified: cannot be used on a cgroup v1 host")
+        raise CgroupError(  # runc's words (cgroups.ErrV1NoUnified) after the field
+            "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1"
+        )
     return iter(())
 
 
