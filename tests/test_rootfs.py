@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Bundle, Result, Runtime, created, error_message
+from tests.helpers import Bundle, Result, Runtime, create_fails, created, error_message
 
 
 @dataclass(frozen=True)
@@ -836,3 +836,146 @@ def test_symlinked_file_bind_destination_stays_inside(
     _untouched(host_target)
     # The mount point was created in the rootfs, where the container sees the target.
     assert os.path.isfile(os.path.join(bundle.rootfs, host_target.lstrip("/"), "precious"))
+
+
+# -- runc's mounts.bats and mask.bats: what runc users rely on -------------------------------
+
+
+def test_readonly_dev_is_made_readonly_last(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """A read-only /dev still gets its devpts and device nodes (runc mounts it writable
+    and remounts it read-only at the end; its issue 3248)."""
+    for m in bundle.config["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"].append("ro")
+    bundle.set_args("sleep", "1000")
+    with created(runtime, bundle, cid) as pid:
+        mounts = _mountinfo(pid)
+        assert "ro" in _at(mounts, "/dev").opts
+        assert _at(mounts, "/dev/pts").fstype == "devpts"
+        st = os.lstat(f"/proc/{pid}/root/dev/null")
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+
+
+@pytest.mark.parametrize(
+    ("covered", "options", "mode", "shown"),
+    [
+        (0o710, [], 0o710, "mode=710"),  # the covered directory's mode (runc issue 4971)
+        (0o710, ["mode=1500"], 0o1500, "mode=1500"),  # an explicit mode= wins
+        (None, [], 0o1777, None),  # a new mountpoint: tmpfs's own default, no mode=
+    ],
+)
+def test_tmpfs_mode(
+    runtime: Runtime,
+    bundle: Bundle,
+    cid: str,
+    covered: int | None,
+    options: list[str],
+    mode: int,
+    shown: str | None,
+) -> None:
+    dest = "/tmpfs" if covered is not None else "/non-existent/foo/bar"
+    host = os.path.join(bundle.rootfs, dest.lstrip("/"))
+    if covered is not None:
+        os.mkdir(host)
+        os.chmod(host, covered)
+    _add_mount(bundle, dest, "tmpfs", "tmpfs", ["rw", "nodev", "nosuid", *options])
+    bundle.set_args("sleep", "1000")
+    with created(runtime, bundle, cid) as pid:
+        assert stat.S_IMODE(os.stat(f"/proc/{pid}/root{dest}").st_mode) == mode
+        shown_modes = {o for o in _at(_mountinfo(pid), dest).super_opts if o.startswith("mode=")}
+        assert shown_modes == ({shown} if shown else set())
+    # The directories themselves are untouched, or made 0755.
+    assert stat.S_IMODE(os.stat(host).st_mode) == (covered if covered is not None else 0o755)
+
+
+@pytest.mark.parametrize(("fs", "dest"), [("proc", "proc"), ("sysfs", "sys")])
+def test_proc_and_sysfs_on_a_symlink_are_refused(
+    runtime: Runtime, bundle: Bundle, cid: str, fs: str, dest: str
+) -> None:
+    """Even a symlink staying inside the rootfs (CVE-2019-19921, CVE-2023-27561; runc's
+    mounts.bats "/proc is a symlink")."""
+    os.rmdir(os.path.join(bundle.rootfs, dest))
+    os.mkdir(os.path.join(bundle.rootfs, f"bad-{dest}"))
+    os.symlink(f"/bad-{dest}", os.path.join(bundle.rootfs, dest))
+    bundle.set_args("true")
+    msg = create_fails(runtime, bundle, cid)
+    assert f'filesystem "{fs}" must be mounted on ordinary directory' in msg, msg
+    assert os.listdir(os.path.join(bundle.rootfs, f"bad-{dest}")) == []
+
+
+def test_masked_dirs_share_one_tmpfs_and_duplicates_mount_once(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    for d in ("testdir", "testdir2", "testdir3"):
+        os.mkdir(os.path.join(bundle.rootfs, d))
+    _write(os.path.join(bundle.rootfs, "testfile"), "Forbidden information!\n")
+    masks = ["/testdir", "/testfile", "/testdir/", "/testfile", "/testdir2", "/testdir3"]
+    bundle.config["linux"]["maskedPaths"] += masks
+    bundle.set_args("sleep", "1000")
+    with created(runtime, bundle, cid) as pid:
+        mounts = _mountinfo(pid)
+        for point in ("/testdir", "/testfile", "/testdir2", "/testdir3"):
+            found = [m for m in mounts if m.point == point]
+            assert len(found) == 1, (point, found)
+            assert "ro" in found[0].opts or point == "/testfile", found
+        devs = {
+            os.stat(f"/proc/{pid}/root/{d}").st_dev for d in ("testdir", "testdir2", "testdir3")
+        }
+        assert len(devs) == 1  # one tmpfs, bound on the others
+    r = _run(runtime, bundle, cid, "sh", "-c", "touch /testdir3/x 2>&1; cat /testfile", ok=False)
+    assert "Read-only file system" in r.out and "Forbidden" not in r.out, r.out
+
+
+def test_destination_written_as_a_host_path_below_the_rootfs(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc strips the rootfs from such a destination (LexicallyStripRoot)."""
+    _add_mount(bundle, os.path.join(bundle.rootfs, "mnt/x"), "tmpfs", "tmpfs", ["size=1m"])
+    bundle.set_args("sleep", "1000")
+    with created(runtime, bundle, cid) as pid:
+        assert _at(_mountinfo(pid), "/mnt/x").fstype == "tmpfs"
+    assert not os.path.lexists(os.path.join(bundle.rootfs, bundle.rootfs.lstrip("/")))
+
+
+USERNS_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+@pytest.mark.parametrize("variant", ["plain", "idmap", "userns"])
+def test_bind_sources_below_the_rootfs_see_earlier_mounts(
+    runtime: Runtime, bundle: Bundle, cid: str, variant: str
+) -> None:
+    """runc's mounts.bats "mount order": a source below the rootfs holds what the
+    entries before it mounted, idmapped or not; with a user namespace, a source its
+    root cannot reach (a 0750 directory) is still bound."""
+    if variant == "userns":
+        bundle.config["linux"]["namespaces"].append({"type": "user"})
+        bundle.config["linux"]["uidMappings"] = USERNS_MAP
+        bundle.config["linux"]["gidMappings"] = USERNS_MAP
+    src = os.path.join(bundle.path, "bind-src")
+    for sub in ("a/x", "b/y", "c/z"):
+        _write(os.path.join(src, sub, "file"), sub + "\n")
+        os.symlink(sub.split("/")[0], os.path.join(src, "sym-" + sub.split("/")[0]))
+    os.chmod(src, 0o750)
+    rootfs = bundle.rootfs
+    os.makedirs(os.path.join(rootfs, "mnt"))
+    os.makedirs(os.path.join(rootfs, "final"))
+    ctr = ["rbind", "rprivate"]
+    idmap: dict[str, Any] = {}
+    if variant == "idmap":
+        idmap = {"uidMappings": USERNS_MAP, "gidMappings": USERNS_MAP}
+        ctr = ["rbind", "idmap", "rprivate"]
+    host = ["bind", "rprivate"]
+    for source, dest, opts, extra in [
+        (f"{src}/a", "/mnt", host, {}),
+        (f"{src}/sym-b", "/mnt/x", host, {}),
+        (f"{src}/c", "/mnt/x/y", host, {}),
+        (f"{src}/sym-a", "/mnt/x/y/z", host, {}),
+        (f"{rootfs}/mnt/x", f"{rootfs}/mnt/x/y/z/x", ctr, idmap),
+        (f"{rootfs}/mnt/x/y", f"{rootfs}/mnt/x/y/z", ctr, idmap),
+        (f"{rootfs}/mnt", f"{rootfs}/final", ctr, idmap),
+    ]:
+        entry = {"source": source, "destination": dest, "type": "bind", "options": opts}
+        bundle.config["mounts"].append({**entry, **extra})
+    out = _run(runtime, bundle, cid, "cat", "/final/x/y/z/z/x/y/z/x/file").out
+    assert out == "a/x\n"
+    assert not os.path.lexists(os.path.join(rootfs, rootfs.lstrip("/")))

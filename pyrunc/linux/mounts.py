@@ -64,24 +64,76 @@ def _is_procfs(path: str) -> bool:
         os.close(fd)
 
 
-# Idmapped trees stage 1 prepared (userns.idmapped_tree), per mount entry, in order.
-_IDMAPPED: dict[Mount, list[int]] = {}
+# What stage 1 prepared per mount entry, in order (init inherits the fds):
+# ("tree", fd) an idmapped detached tree to attach, or ("userns", fd) the user
+# namespace to idmap with, the tree being cloned by init itself at its turn.
+_IDMAPPED: dict[Mount, list[tuple[str, int]]] = {}
+# Detached clones (open_tree) of bind sources outside the rootfs, made by stage 1 with
+# the host's credentials, for a container with a user namespace whose root may not
+# reach the path (runc's mount fds). A clone, not an O_PATH fd: a mount of another
+# mount namespace's path is refused (EINVAL), a detached tree attaches anywhere.
+_SOURCES: dict[Mount, list[int]] = {}
 
 
 def prepare_idmapped(cfg: Config) -> None:
-    """Clone and idmap every idmap mount's source now, from the host's user namespace.
+    """Ready each idmap mount, and hold each bind source, from the host's user namespace.
 
-    Only stage 1 calls this; init inherits the fds and attaches them (mount_entry).
+    Only stage 1 calls this; init inherits the fds (mount_entry). With a user
+    namespace the idmapped tree must be made here (MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN
+    over the source's filesystem, which init then lacks). Without one, init keeps the
+    host's capabilities and clones the source at its turn, as runc does in the
+    container's mount namespace: a source below the rootfs then holds the mounts the
+    entries before it made (runc's mount order tests).
     """
+    in_userns = cfg.linux.namespace("user") is not None
     for m in cfg.mounts:
-        if not userns.wants_idmap(m):
-            continue
-        if not parse_options(m.options).is_bind:
-            raise ValueError(f"mounts: {m.destination}: idmap is only for bind mounts")
-        tree = userns.idmapped_tree(
-            m, _source_for(m, cfg.bundle), cfg.linux.uid_mappings, cfg.linux.gid_mappings
+        is_bind = parse_options(m.options).is_bind
+        if userns.wants_idmap(m):
+            if not is_bind:
+                raise ValueError(f"mounts: {m.destination}: idmap is only for bind mounts")
+            _IDMAPPED.setdefault(m, []).append(_prepare_idmap(cfg, m, in_userns))
+        elif is_bind and in_userns:
+            source = _source_for(m, cfg.bundle)
+            # Below the rootfs, init reaches it (and it may only exist once the
+            # entries before it are mounted).
+            if not _is_under(os.path.abspath(source), cfg.root_path):
+                _SOURCES.setdefault(m, []).append(_clone_source(source, m))
+
+
+def _prepare_idmap(cfg: Config, m: Mount, in_userns: bool) -> tuple[str, int]:
+    uids = m.uid_mappings or cfg.linux.uid_mappings
+    gids = m.gid_mappings or cfg.linux.gid_mappings
+    if in_userns:
+        return "tree", userns.idmapped_tree(m, _source_for(m, cfg.bundle), uids, gids)
+    if not uids or not gids:
+        raise ValueError(
+            f"mounts: {m.destination}: idmap needs uidMappings and gidMappings "
+            "(on the mount or a user namespace's)"
         )
-        _IDMAPPED.setdefault(m, []).append(tree)
+    return "userns", userns.userns_fd(uids, gids)
+
+
+def _is_under(path: str, top: str) -> bool:
+    path, top = paths.clean(path), paths.clean(top)
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _clone_source(source: str, m: Mount) -> int:
+    recursive = sc.AT_RECURSIVE if parse_options(m.options).flags & sc.MS_REC else 0
+    try:
+        return sc.open_tree(-100, source, sc.OPEN_TREE_CLONE | os.O_CLOEXEC | recursive)
+    except OSError:
+        return -1  # init tries the path itself, and reports what is wrong
+
+
+def release_prepared() -> None:
+    """Close what stage 1 prepared and no entry used (init calls it after the mounts)."""
+    fds = [fd for held in _IDMAPPED.values() for _, fd in held]
+    fds += [fd for held in _SOURCES.values() for fd in held if fd >= 0]
+    _IDMAPPED.clear()
+    _SOURCES.clear()
+    for fd in fds:
+        os.close(fd)
 
 
 def _label_new_mount(root_fd: int, destination: str, label: str) -> None:
@@ -92,9 +144,79 @@ def _label_new_mount(root_fd: int, destination: str, label: str) -> None:
         os.close(fd)
 
 
-def _take_idmapped(m: Mount) -> int:
-    trees = _IDMAPPED.get(m)
-    return trees.pop(0) if trees else -1
+def _take_idmap(m: Mount) -> tuple[str, int] | None:
+    held = _IDMAPPED.get(m)
+    return held.pop(0) if held else None
+
+
+def _take_source(m: Mount) -> int:
+    held = _SOURCES.get(m)
+    return held.pop(0) if held else -1
+
+
+def _idmapped_now(m: Mount, source: str, ns: int) -> int:
+    """Clone and idmap source now, from init (no user namespace: it has the host's caps).
+    Takes ns, the user namespace stage 1 made with the mappings, and closes it."""
+    try:
+        recursive = "ridmap" in m.options or "rbind" in m.options
+        flags = sc.OPEN_TREE_CLONE | os.O_CLOEXEC | (sc.AT_RECURSIVE if recursive else 0)
+        tree = sc.open_tree(-100, source, flags)  # AT_FDCWD
+        try:
+            at = sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if "ridmap" in m.options else 0)
+            sc.mount_setattr(tree, "", at, sc.MOUNT_ATTR_IDMAP, 0, ns)
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
+    except OSError as e:
+        raise ValueError(f"mounts: {m.destination}: idmapped mount: {e.strerror}") from None
+    finally:
+        os.close(ns)
+
+
+def _unreachable_source(m: Mount, source: str) -> int:
+    """Stage 1's clone of the bind's source if init cannot reach the path (a user
+    namespace's root kept out of a 0700 directory: runc asks its host side), else -1."""
+    held = _take_source(m)
+    if held < 0:
+        return -1
+    try:
+        os.stat(source)
+    except OSError:
+        return held
+    os.close(held)
+    return -1
+
+
+def _covered_mode(root_fd: int, dest: str, data: str) -> str:
+    """A tmpfs takes the mode of the directory it covers unless mode= says otherwise
+    (runc 1.3, its issue 4971); a new mountpoint keeps tmpfs's own 1777."""
+    try:
+        fd = paths.open_in_root(root_fd, dest)
+    except FileNotFoundError:
+        return data
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+    return f"mode={mode:04o}" + (f",{data}" if data else "")  # a later mode= wins
+
+
+def readonly_later(m: Mount) -> bool:
+    """A tmpfs or /dev asked read-only is mounted writable and made read-only last
+    (finalize): /dev still gets its nodes and devpts, a tmpfs its copy-up (as runc)."""
+    opts = parse_options(m.options)
+    if opts.is_bind or not opts.flags & sc.MS_RDONLY:
+        return False
+    return m.type == "tmpfs" or paths.clean(m.destination) == "/dev"
+
+
+def _refuse_non_directory(root_fd: int, m: Mount) -> None:
+    """proc and sysfs go on a real directory, never through a symlink (CVE-2019-19921,
+    CVE-2023-27561): a /proc -> /elsewhere would put the masked paths elsewhere."""
+    st = paths.lstat_in_root(root_fd, m.destination)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise ValueError(f'filesystem "{m.type}" must be mounted on ordinary directory')
 
 
 # Filesystems mounted without linux.mountLabel's context= (as runc): proc and sysfs
@@ -105,35 +227,45 @@ _UNLABELLED = frozenset({"proc", "sysfs", "mqueue"})
 def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> None:
     """Mount one config entry at its destination inside the rootfs (before pivot_root).
     mount_label: linux.mountLabel (create refused it where SELinux is off)."""
-    check_proc_destination(root_fd, m)
     opts = parse_options(m.options)
+    idmap = _take_idmap(m) if opts.is_bind else None
+    source = _source_for(m, bundle)
+    clone = _unreachable_source(m, source) if opts.is_bind else -1
+    root = os.readlink(paths.fd_path(root_fd))
+    m = replace(m, destination=paths.strip_root(root, m.destination))
+    if m.type in ("proc", "sysfs") and not opts.is_bind:
+        _refuse_non_directory(root_fd, m)
+    check_proc_destination(root_fd, m)
     if mount_label and not opts.is_bind and m.type not in _UNLABELLED:
         opts = replace(opts, data=lsm.with_mount_label(opts.data, mount_label))
-    source = _source_for(m, bundle)
-    src_is_dir = not opts.is_bind or stat.S_ISDIR(os.stat(source).st_mode)
+    if m.type == "tmpfs" and not opts.is_bind:
+        opts = replace(opts, data=_covered_mode(root_fd, m.destination, opts.data))
+    src_st = os.fstat(clone) if clone >= 0 else os.stat(source) if opts.is_bind else None
+    src_is_dir = src_st is None or stat.S_ISDIR(src_st.st_mode)
     target_fd = paths.create_in_root(root_fd, m.destination, src_is_dir)
     copy_up = "tmpcopyup" in opts.extra and m.type == "tmpfs"
+    flags = opts.flags & ~sc.MS_RDONLY if readonly_later(m) else opts.flags
     try:
         target = paths.fd_path(target_fd)
-        tree = _take_idmapped(m) if opts.is_bind else -1
-        if tree >= 0:
+        if idmap is not None:
+            kind, fd = idmap
+            tree = fd if kind == "tree" else _idmapped_now(m, source, fd)
             try:
                 userns.attach_tree(tree, target_fd)
             finally:
                 os.close(tree)
+        elif clone >= 0:
+            userns.attach_tree(clone, target_fd)
         elif opts.is_bind:
             sc.mount(source, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC), None)
-        elif copy_up:
-            # Writable until filled; target_fd still names the directory now covered.
-            flags = opts.flags & ~sc.MS_RDONLY
-            sc.mount(source or m.type, target, m.type, flags, opts.data or None)
-            tmpcopyup.copy_up(target_fd, root_fd, m.destination)
-            if opts.flags & sc.MS_RDONLY:
-                _remount_at(root_fd, m.destination, sc.MS_REMOUNT | opts.flags)
         else:
-            sc.mount(source or m.type, target, m.type, opts.flags, opts.data or None)
+            sc.mount(source or m.type, target, m.type, flags, opts.data or None)
+            if copy_up:  # target_fd still names the directory now covered
+                tmpcopyup.copy_up(target_fd, root_fd, m.destination)
     finally:
         os.close(target_fd)
+        if clone >= 0:
+            os.close(clone)
     if mount_label and m.type == "mqueue":
         _label_new_mount(root_fd, m.destination, mount_label)
     # The fd above names the covered directory; the new mount is reached by
@@ -157,10 +289,15 @@ def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> N
         os.close(fd)
 
 
-def _remount_at(root_fd: int, dest: str, flags: int) -> None:
-    fd = paths.open_in_root(root_fd, dest)
+def remount_readonly(root_fd: int, m: Mount, root: str) -> None:
+    """The read-only remount readonly_later put off (after the root switch; root is the
+    rootfs's host path, for a destination written as one)."""
+    fd = paths.open_in_root(root_fd, paths.strip_root(root, m.destination))
     try:
-        sc.mount(None, paths.fd_path(fd), None, flags, None)
+        target = paths.fd_path(fd)
+        keep = locked_flags(os.statvfs(target).f_flag)
+        flags = parse_options(m.options).flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags | keep, None)
     finally:
         os.close(fd)
 

@@ -33,6 +33,36 @@ def clean(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+def strip_root(root: str, path: str) -> str:
+    """A destination written as a host path below the rootfs, as a container path.
+
+    runc's LexicallyStripRoot: configs name destinations such as `$rootfs/mnt/x`, and
+    runc mounts them at /mnt/x. Purely lexical; the result is resolved in the root.
+    """
+    root, path = clean(root), clean(path)
+    if root == "/" or not (path == root or path.startswith(root + "/")):
+        return path
+    return path[len(root) :] or "/"
+
+
+def lstat_in_root(root_fd: int, path: str) -> os.stat_result | None:
+    """The last component of path as it is (a symlink not followed), its parents
+    resolved inside the rootfs; None if there is nothing there."""
+    parent, name = os.path.split(clean(path))
+    if not name:
+        return os.fstat(root_fd)
+    try:
+        pfd = open_in_root(root_fd, parent, os.O_PATH | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return os.stat(name, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(pfd)
+
+
 def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
     """Open path (relative to the rootfs) with every symlink resolved inside it."""
     rel = clean(path).lstrip("/") or "."

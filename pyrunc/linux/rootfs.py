@@ -52,6 +52,7 @@ def prepare_rootfs(
                 devices.create_device(root_fd, dev, bind_from_host=in_userns)
     finally:
         os.close(root_fd)
+        mounts.release_prepared()
 
 
 def has_mount_namespace(cfg: Config) -> bool:
@@ -223,6 +224,9 @@ def finalize_rootfs(cfg: Config) -> None:
             _readonly_path(root_fd, p)
         if cfg.linux.masked_paths:
             _mask_paths(root_fd, cfg.linux.masked_paths, cfg.linux.mount_label)
+        for m in cfg.mounts:
+            if mounts.readonly_later(m):
+                mounts.remount_readonly(root_fd, m, cfg.root_path)
     finally:
         os.close(root_fd)
     if cfg.root_readonly:
@@ -282,18 +286,62 @@ def _open_dev_null(root_fd: int, masking: str) -> int:
     return fd
 
 
+# runc's maskDir: one block and one inode (its root): nothing can be written even
+# if remounted writable. Some kernels (Ubuntu's 5.4) refuse nr_inodes=1: then 2.
+_MASK_DATA = ("nr_blocks=1,nr_inodes=1", "nr_blocks=1,nr_inodes=2")
+
+
+def _mask_dir(target: str, mount_label: str) -> None:
+    for data in _MASK_DATA:
+        try:
+            label = lsm.with_mount_label(data, mount_label)
+            sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY, label)
+            return
+        except OSError as e:
+            if e.errno != errno.EINVAL or data == _MASK_DATA[-1]:
+                raise
+
+
+class _DirMask:
+    """Masked directories share one read-only tmpfs (runc 1.4): the first one is
+    mounted, the others are binds of it (a bind keeps its source's read-only)."""
+
+    def __init__(self, root_fd: int, mount_label: str) -> None:
+        self.root_fd, self.label, self.shared = root_fd, mount_label, -1
+
+    def cover(self, fd: int, path: str) -> None:
+        if self.shared >= 0:
+            try:
+                sc.mount(paths.fd_path(self.shared), paths.fd_path(fd), None, sc.MS_BIND, None)
+                return
+            except OSError:
+                os.close(self.shared)  # fall back to a tmpfs each, as runc
+                self.shared = -2
+        _mask_dir(paths.fd_path(fd), self.label)
+        if self.shared == -1:
+            self.shared = paths.open_in_root(self.root_fd, path)  # the new tmpfs's root
+
+    def close(self) -> None:
+        if self.shared >= 0:
+            os.close(self.shared)
+
+
 def _mask_paths(root_fd: int, masked: tuple[str, ...], mount_label: str = "") -> None:
     null_fd = -1  # opened (and checked) once a file needs it
+    dirs = _DirMask(root_fd, mount_label)
+    done: set[str] = set()
     try:
         for path in masked:
+            if paths.clean(path) in done:
+                continue  # masked once: a second mount would only stack (runc skips it)
+            done.add(paths.clean(path))
             fd = _open_existing(root_fd, path)
             if fd is None:
                 continue  # nothing there to hide
             try:
                 if paths.is_dir_fd(fd):
                     # A directory cannot take a file bind: an empty read-only tmpfs.
-                    label = lsm.with_mount_label("", mount_label) or None
-                    sc.mount("tmpfs", paths.fd_path(fd), "tmpfs", sc.MS_RDONLY, label)
+                    dirs.cover(fd, path)
                     continue
                 if null_fd < 0:
                     null_fd = _open_dev_null(root_fd, path)
@@ -301,5 +349,6 @@ def _mask_paths(root_fd: int, masked: tuple[str, ...], mount_label: str = "") ->
             finally:
                 os.close(fd)
     finally:
+        dirs.close()
         if null_fd >= 0:
             os.close(null_fd)
