@@ -9,7 +9,7 @@ it, and cleaned so that the next file (or the next runtime) starts clean.
   command line is below its TMPDIR, or whose cgroup is the suite's: reported, killed
   (the suite's frozen cgroups are thawed first: a frozen process does not die);
 - mounts (this mount namespace): new since the file started; those below the TMPDIR
-  are lazily unmounted, the others are only reported;
+  are reported and lazily unmounted, the others are only counted;
 - cgroups: new directories in every hierarchy (4 levels deep) that are the suite's
   (below its `runc-cgroups-integration-test` parent, or named as a word of the file):
   the empty ones below that parent are removed, the others only reported; other new
@@ -260,14 +260,17 @@ def cleanup(runtime: str, before: Snapshot, tmpdir: Path, words: set[str]) -> li
     if strays:
         time.sleep(0.5)
 
-    # Mounts.
+    # Mounts: those below the TMPDIR are the file's; the others are only counted.
     new = {i: mp for i, mp in mounts().items() if i not in before.mounts}
+    other_mounts = []
     for mp in sorted(new.values(), key=len, reverse=True):
         if is_below(mp, str(tmpdir)):
             r = subprocess.run(["umount", "-l", mp], capture_output=True)
             notes.append(f"mount {mp} ({'unmounted' if r.returncode == 0 else 'umount FAILED'})")
         else:
-            notes.append(f"mount {mp} (left)")
+            other_mounts.append(mp)
+    if other_mounts:
+        notes.append(f"{len(other_mounts)} other new mounts (e.g. {min(other_mounts)})")
 
     # Cgroups: one note per path, whatever the number of hierarchies it is in. Only
     # the suite's are named (below its parent, or named as a word of the .bats file,
