@@ -266,6 +266,32 @@ def test_pids_limit_refuses_forks(runtime: Runtime, bundle: Bundle, cid: str) ->
     assert r.code == 0 and r.out.count("forked") == 6  # the control: the limit did it
 
 
+def test_a_used_or_frozen_cgroup_is_refused(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's cgroups.bats: a cgroup with another container's processes in it, or one
+    frozen beforehand, fails create in runc's words; the cgroup is left as it was."""
+    path = f"/pyrunc-test/{cid}"
+    set_cgroup(bundle, path, None, "sleep", "100")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        r = runtime("create", "--bundle", bundle.path, cid + "-2")
+        assert r.code == 1, r.err
+        assert error_message(r.err) == "container's cgroup is not empty: 1 process(es) found"
+        assert runtime("state", cid + "-2").code == 1
+        assert runtime.state(cid)["status"] == "running"  # the first one is untouched
+    finally:
+        runtime("delete", "--force", cid)
+    freezer = os.path.join(CGROUP_ROOT, "freezer", path.lstrip("/"))
+    os.makedirs(freezer)
+    try:
+        with open(os.path.join(freezer, "freezer.state"), "w") as f:
+            f.write("FROZEN")
+        r = runtime("create", "--bundle", bundle.path, cid)
+        assert r.code == 1 and error_message(r.err) == "container's cgroup unexpectedly frozen"
+        assert os.path.isdir(freezer)  # not ours to remove
+    finally:
+        os.rmdir(freezer)
+
+
 @pytest.mark.parametrize("limit, want", [(0, "1"), (-1, "max"), (5, "5")])
 def test_pids_limit_zero_means_one(
     runtime: Runtime, bundle: Bundle, cid: str, limit: int, want: str

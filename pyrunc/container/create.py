@@ -106,9 +106,13 @@ def _create_locked(
         os.mkfifo(fifo, 0o600)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
         cfg = notify.with_notify_socket(cfg, state_dir)
-        manager = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
+        cgroup = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
         if FAULT:
             hit("after-fifo")
+        _check_cgroup_unused(cgroup)
+        # Ours from here on: a failure kills what is in it and removes what we made (not
+        # before: a refused cgroup holds another container's processes).
+        manager = cgroup
         manager.create()
         rdt = _intel_rdt(container_id, cfg)
         if rdt is not None:
@@ -214,6 +218,18 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         # exec's base process: the one created with, as runc (config.json may change).
         "process": process_document(cfg.process) if cfg.process is not None else None,
     }
+
+
+def _check_cgroup_unused(manager) -> None:  # noqa: ANN001 - a CgroupManager
+    """runc's refusals (its factory, in its words): a cgroup with processes would be
+    another container's, a frozen one would freeze ours before it ran."""
+    pids = manager.pids()
+    if pids:
+        raise CreateFailed(f"container's cgroup is not empty: {len(pids)} process(es) found")
+    from pyrunc.cgroups.manager import FROZEN
+
+    if manager.freezer_state() == FROZEN:
+        raise CreateFailed("container's cgroup unexpectedly frozen")
 
 
 def _split_pids(resources: dict | None) -> tuple[dict, dict]:
