@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Bundle, Result, Runtime, create_fails, created, error_message
+from tests.helpers import (
+    Bundle,
+    Result,
+    Runtime,
+    create_fails,
+    created,
+    error_message,
+    reap_zombies,
+)
 
 
 @dataclass(frozen=True)
@@ -937,17 +945,26 @@ def test_destination_written_as_a_host_path_below_the_rootfs(
     assert not os.path.lexists(os.path.join(bundle.rootfs, bundle.rootfs.lstrip("/")))
 
 
+def _is_our_child(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 USERNS_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
 
-@pytest.mark.parametrize("variant", ["plain", "idmap", "userns"])
+@pytest.mark.parametrize("variant", ["plain", "idmap", "userns", "userns-idmap"])
 def test_bind_sources_below_the_rootfs_see_earlier_mounts(
     runtime: Runtime, bundle: Bundle, cid: str, variant: str
 ) -> None:
     """runc's mounts.bats "mount order": a source below the rootfs holds what the
     entries before it mounted, idmapped or not; with a user namespace, a source its
-    root cannot reach (a 0750 directory) is still bound."""
-    if variant == "userns":
+    root cannot reach (a 0750 directory) is still bound, and an idmapped source below
+    the rootfs comes from the host's user namespace all the same."""
+    if variant.startswith("userns"):
         bundle.config["linux"]["namespaces"].append({"type": "user"})
         bundle.config["linux"]["uidMappings"] = USERNS_MAP
         bundle.config["linux"]["gidMappings"] = USERNS_MAP
@@ -961,7 +978,7 @@ def test_bind_sources_below_the_rootfs_see_earlier_mounts(
     os.makedirs(os.path.join(rootfs, "final"))
     ctr = ["rbind", "rprivate"]
     idmap: dict[str, Any] = {}
-    if variant == "idmap":
+    if variant.endswith("idmap"):
         idmap = {"uidMappings": USERNS_MAP, "gidMappings": USERNS_MAP}
         ctr = ["rbind", "idmap", "rprivate"]
     host = ["bind", "rprivate"]
@@ -978,4 +995,6 @@ def test_bind_sources_below_the_rootfs_see_earlier_mounts(
         bundle.config["mounts"].append({**entry, **extra})
     out = _run(runtime, bundle, cid, "cat", "/final/x/y/z/z/x/y/z/x/file").out
     assert out == "a/x\n"
+    reap_zombies()  # a source helper (userns-idmap) is gone, not left behind
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_our_child(int(p))]
     assert not os.path.lexists(os.path.join(rootfs, rootfs.lstrip("/")))

@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 
-from pyrunc.linux import lsm, mountinfo, paths, tmpcopyup, userns
+from pyrunc.linux import fdpass, lsm, mountinfo, paths, tmpcopyup, userns
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.mount_options import bind_remount_flags, locked_flags, parse_options
 from pyrunc.record import replace
@@ -65,14 +65,17 @@ def _is_procfs(path: str) -> bool:
 
 
 # What stage 1 prepared per mount entry, in order (init inherits the fds):
-# ("tree", fd) an idmapped detached tree to attach, or ("userns", fd) the user
-# namespace to idmap with, the tree being cloned by init itself at its turn.
+# ("tree", fd) an idmapped detached tree to attach; ("userns", fd) the user
+# namespace to idmap with, the tree being cloned by init itself at its turn; or
+# ("helper", -1): the tree comes from the source helper at init's request.
 _IDMAPPED: dict[Mount, list[tuple[str, int]]] = {}
 # Detached clones (open_tree) of bind sources outside the rootfs, made by stage 1 with
 # the host's credentials, for a container with a user namespace whose root may not
 # reach the path (runc's mount fds). A clone, not an O_PATH fd: a mount of another
 # mount namespace's path is refused (EINVAL), a detached tree attaches anywhere.
 _SOURCES: dict[Mount, list[int]] = {}
+# init's end of the source helper's socket (_start_helper), if one was started.
+_HELPER: list[fdpass.socket] = []
 
 
 def prepare_idmapped(cfg: Config) -> None:
@@ -86,11 +89,19 @@ def prepare_idmapped(cfg: Config) -> None:
     entries before it made (runc's mount order tests).
     """
     in_userns = cfg.linux.namespace("user") is not None
+    pending: list[tuple[Mount, str, int]] = []
     for m in cfg.mounts:
         is_bind = parse_options(m.options).is_bind
         if userns.wants_idmap(m):
             if not is_bind:
                 raise ValueError(f"mounts: {m.destination}: idmap is only for bind mounts")
+            source = _source_for(m, cfg.bundle)
+            if in_userns and _is_under(os.path.abspath(source), cfg.root_path):
+                # Below the rootfs: only what init mounts before it makes the source.
+                ns = _prepare_idmap(cfg, m, False)[1]
+                pending.append((m, source, ns))
+                _IDMAPPED.setdefault(m, []).append(("helper", -1))
+                continue
             _IDMAPPED.setdefault(m, []).append(_prepare_idmap(cfg, m, in_userns))
         elif is_bind and in_userns:
             source = _source_for(m, cfg.bundle)
@@ -98,6 +109,65 @@ def prepare_idmapped(cfg: Config) -> None:
             # entries before it are mounted).
             if not _is_under(os.path.abspath(source), cfg.root_path):
                 _SOURCES.setdefault(m, []).append(_clone_source(source, m))
+    if pending:
+        _start_helper(cfg.root_path, pending)
+
+
+def _start_helper(root: str, pending: list[tuple[Mount, str, int]]) -> None:
+    """Fork the source helper: it stays in the host's user namespace (it alone may
+    idmap), joins init's mount namespace at init's first request and, for each idmap
+    mount whose source is below the rootfs, clones and idmaps the source as init's
+    earlier mounts made it (runc's host-side mount source thread). It ends when init
+    has had them all, or closes its end."""
+    ours, theirs = fdpass.socketpair(fdpass.AF_UNIX, fdpass.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the helper
+        try:
+            ours.close()
+            keep = {theirs.fileno(), *(ns for _, _, ns in pending)}
+            sc.close_fds_except(keep, 3)  # the runtime's channel above all
+            _serve(theirs, root, pending)
+        finally:
+            os._exit(0)
+    theirs.close()
+    for _, _, ns in pending:
+        os.close(ns)
+    _HELPER.append(ours)
+
+
+def _serve(sock: fdpass.socket, root: str, pending: list[tuple[Mount, str, int]]) -> None:
+    joined = False
+    for m, source, ns in pending:
+        _, fds, _ = fdpass.recv_fds(sock, 16, 1)
+        if not fds:
+            return  # init is gone or failed: nothing more to do
+        try:
+            if not joined:
+                sc.setns(fds[0], sc.CLONE_NEWNS)
+                joined = True
+            tree = _idmapped_now(m, source, ns, root)
+        except (OSError, ValueError) as e:
+            sock.send(str(e).encode() or b"failed")
+            return
+        finally:
+            fdpass.close_all(fds)
+        fdpass.send_fds(sock, b"ok", [tree])
+        os.close(tree)
+
+
+def _tree_from_helper(m: Mount) -> int:
+    """Ask the source helper for m's idmapped tree, handing it our mount namespace."""
+    ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fdpass.send_fds(_HELPER[0], b"tree", [ns])
+    finally:
+        os.close(ns)
+    data, fds, _ = fdpass.recv_fds(_HELPER[0], 4096, 1)
+    if data != b"ok" or len(fds) != 1:
+        fdpass.close_all(fds)
+        why = data.decode(errors="replace") or "the source helper ended"
+        raise ValueError(f"mounts: {m.destination}: idmapped mount: {why}")
+    return fds[0]
 
 
 def _prepare_idmap(cfg: Config, m: Mount, in_userns: bool) -> tuple[str, int]:
@@ -133,7 +203,10 @@ def release_prepared() -> None:
     _IDMAPPED.clear()
     _SOURCES.clear()
     for fd in fds:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
+    while _HELPER:
+        _HELPER.pop().close()  # EOF: a helper still waiting ends
 
 
 def _label_new_mount(root_fd: int, destination: str, label: str) -> None:
@@ -154,13 +227,14 @@ def _take_source(m: Mount) -> int:
     return held.pop(0) if held else -1
 
 
-def _idmapped_now(m: Mount, source: str, ns: int) -> int:
-    """Clone and idmap source now, from init (no user namespace: it has the host's caps).
-    Takes ns, the user namespace stage 1 made with the mappings, and closes it."""
+def _idmapped_now(m: Mount, source: str, ns: int, root: str) -> int:
+    """Clone and idmap source now: from init (no user namespace: it has the host's
+    caps) or the source helper. Takes ns, the user namespace stage 1 made with the
+    mappings, and closes it. A source below root is resolved inside the rootfs."""
     try:
         recursive = "ridmap" in m.options or "rbind" in m.options
         flags = sc.OPEN_TREE_CLONE | os.O_CLOEXEC | (sc.AT_RECURSIVE if recursive else 0)
-        tree = sc.open_tree(-100, source, flags)  # AT_FDCWD
+        tree = _open_tree_in_root(source, root, flags)
         try:
             at = sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if "ridmap" in m.options else 0)
             sc.mount_setattr(tree, "", at, sc.MOUNT_ATTR_IDMAP, 0, ns)
@@ -172,6 +246,22 @@ def _idmapped_now(m: Mount, source: str, ns: int) -> int:
         raise ValueError(f"mounts: {m.destination}: idmapped mount: {e.strerror}") from None
     finally:
         os.close(ns)
+
+
+def _open_tree_in_root(source: str, root: str, flags: int) -> int:
+    """open_tree of source; below root, with every symlink resolved inside the rootfs
+    (the image's symlinks never lead the clone to a host path)."""
+    if not _is_under(os.path.abspath(source), root):
+        return sc.open_tree(-100, source, flags)  # AT_FDCWD: a host path of the config's
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = paths.open_in_root(root_fd, paths.strip_root(root, os.path.abspath(source)))
+    finally:
+        os.close(root_fd)
+    try:
+        return sc.open_tree(fd, "", flags | sc.AT_EMPTY_PATH)
+    finally:
+        os.close(fd)
 
 
 def _unreachable_source(m: Mount, source: str) -> int:
@@ -249,7 +339,10 @@ def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> N
         target = paths.fd_path(target_fd)
         if idmap is not None:
             kind, fd = idmap
-            tree = fd if kind == "tree" else _idmapped_now(m, source, fd)
+            if kind == "helper":
+                tree = _tree_from_helper(m)
+            else:
+                tree = fd if kind == "tree" else _idmapped_now(m, source, fd, root)
             try:
                 userns.attach_tree(tree, target_fd)
             finally:
