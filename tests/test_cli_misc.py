@@ -309,3 +309,14 @@ def test_delete_force_of_a_running_container(runtime: Runtime, bundle: Bundle, c
     assert r.code == 1 and "not stopped: running" in r.err
     runtime.ok("delete", "--force", cid)
     assert is_dead(pid) and runtime("state", cid).code == 1
+
+
+def test_spec_has_a_cgroup_namespace_on_pure_v2_only(runtime: Runtime, workdir: str) -> None:
+    """As runc's example: on a v1 or hybrid host, a cgroup namespace would hide the
+    container's cgroup paths from what it reads of itself (runc's cgroups.bats)."""
+    path = os.path.join(workdir, "spec-cgroupns")
+    os.makedirs(path)
+    runtime.ok("spec", "--bundle", path)
+    with open(os.path.join(path, "config.json")) as f:
+        types = [ns["type"] for ns in json.load(f)["linux"]["namespaces"]]
+    assert ("cgroup" in types) == host.is_cgroup_v2(), types

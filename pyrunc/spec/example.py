@@ -63,6 +63,11 @@ EXAMPLE: dict[str, Any] = {
 
 def example(rootless: bool = False) -> dict[str, Any]:
     spec = copy.deepcopy(EXAMPLE)
+    from pyrunc.cgroups.manager import is_unified
+
+    if not is_unified():  # runc's example has a cgroup namespace on a pure v2 host only
+        lx = spec["linux"]
+        lx["namespaces"] = [ns for ns in lx["namespaces"] if ns["type"] != "cgroup"]
     if rootless:
         _to_rootless(spec)
     return spec
