@@ -192,10 +192,15 @@ def test_kill_KILL_without_a_pid_namespace_reaches_every_process(
 
 def test_kill_of_a_stopped_container(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """runc's words for a plain kill; with --all (obsolete in runc) it is no error."""
-    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)  # `true`
+    bundle.set_args("sleep", "100")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    runtime.ok("kill", cid, "0")  # kill(2)'s probe: it is there
+    assert runtime.state(cid)["status"] == "running"
+    runtime.ok("kill", cid, "KILL")
     _wait_status(runtime, cid, "stopped")
-    r = runtime("kill", cid, "KILL")
-    assert r.code == 1 and error_message(r.err) == "container not running", r.err
+    for sig in ("KILL", "0"):
+        r = runtime("kill", cid, sig)
+        assert r.code == 1 and error_message(r.err) == "container not running", r.err
     runtime.ok("kill", "--all", cid, "KILL")
     runtime.ok("delete", cid)
 
