@@ -234,3 +234,32 @@ def test_list_as_runc_prints_it(runtime: Runtime, bundle: Bundle, cid: str, tmp_
         assert [s["id"] for s in json.loads(out)] == [cid]
     finally:
         runtime.ok("delete", "--force", cid)
+
+
+@pytest.mark.parametrize("how", ["delete-force", "kill"])
+def test_host_pidns_exec_processes_die_with_the_container(
+    runtime: Runtime, bundle: Bundle, cid: str, how: str
+) -> None:
+    """runc's delete.bats/kill.bats [host pidns + init gone]: exec'd processes of a
+    container without its own pid namespace outlive its init; `delete --force` (or
+    `kill KILL`) still takes every one of them."""
+    bundle.config["linux"]["namespaces"] = [
+        ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"
+    ]
+    bundle.set_args("sleep", "100")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        init = runtime.state(cid)["pid"]
+        for _ in range(3):
+            runtime.ok("exec", "--detach", cid, "sleep", "100")
+        pids = _cgroup_pids(init)
+        assert len(pids) == 4, pids
+        os.kill(init, signal.SIGKILL)
+        _wait_status(runtime, cid, "stopped")
+        if how == "kill":
+            runtime.ok("kill", cid, "KILL")
+        else:
+            runtime.ok("delete", "--force", cid)
+        assert _wait_dead(pids), [p for p in pids if not is_dead(p)]
+    finally:
+        runtime("delete", "--force", cid)
