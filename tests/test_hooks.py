@@ -190,3 +190,23 @@ def test_hook_args_and_env(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     assert r.code == 0, r.err
     with open(out) as f:
         assert f.read() == "my-argv0 bar \n"  # env is exactly the hook's: no HOME of ours
+
+
+def test_hooks_without_env_inherit_as_runcs_do(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's hooks.bats: a startContainer hook without env runs with the process's
+    environment (HOME filled in); a runtime-side hook without env, the runtime's own
+    (Go runs a command without Env in its parent's environment)."""
+    with open(os.path.join(bundle.rootfs, "check-env.sh"), "w") as f:
+        f.write('#!/bin/sh -ue\ntest "$ONE" = two\ntest "$FOO" = bar\necho "$HOME" >/dev/null\n')
+    os.chmod(os.path.join(bundle.rootfs, "check-env.sh"), 0o755)
+    out = os.path.join(bundle.path, "prestart-env")
+    bundle.config["process"]["env"] = ["ONE=two", "FOO=bar"]
+    bundle.config["hooks"] = {
+        "startContainer": [{"path": "/check-env.sh"}],
+        "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f'echo "$PATH" > {out}']}],
+    }
+    bundle.set_args("true")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code == 0, r.err
+    with open(out) as f:
+        assert f.read().strip() == os.environ["PATH"]  # the runtime's, passed on

@@ -92,10 +92,19 @@ def state_doc(record_like: dict[str, Any], status: str, pid: int) -> dict[str, A
     return doc
 
 
-def run(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> None:
-    """Run the hooks in order; the first failure raises HookError."""
+def run(
+    hooks: Iterable[Hook],
+    stage: str,
+    state: dict[str, Any],
+    default_env: dict[str, str] | None = None,
+) -> None:
+    """Run the hooks in order; the first failure raises HookError.
+
+    A hook without env gets default_env, or (None) the caller's own environment, as
+    runc's do: Go runs a command without Env in its parent's environment (and runc's
+    init has the process's by the time it runs startContainer hooks)."""
     for i, hook in enumerate(hooks):
-        _run_one(hook, stage, i, state)
+        _run_one(hook, stage, i, state, default_env)
 
 
 def run_warning(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> None:
@@ -107,20 +116,28 @@ def run_warning(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> Non
             notices.warn(str(e))  # poststart/poststop failures
 
 
-def _run_one(hook: Hook, stage: str, index: int, state: dict[str, Any]) -> None:
+def _run_one(
+    hook: Hook,
+    stage: str,
+    index: int,
+    state: dict[str, Any],
+    default_env: dict[str, str] | None = None,
+) -> None:
     what = f"error running {stage} hook #{index}"
     try:
-        _spawn_and_wait(hook, state, what)
+        _spawn_and_wait(hook, state, what, default_env)
     except OSError as e:
         raise HookError(f"{what}: {e.strerror or e}".lower()) from None
 
 
-def _spawn_and_wait(hook: Hook, state: dict[str, Any], what: str) -> None:
+def _spawn_and_wait(
+    hook: Hook, state: dict[str, Any], what: str, default_env: dict[str, str] | None
+) -> None:
     import signal
     import subprocess
 
     argv = list(hook.args) or [hook.path]
-    env = dict(e.split("=", 1) for e in hook.env if "=" in e)
+    env = dict(e.split("=", 1) for e in hook.env if "=" in e) if hook.env else default_env
     # memfds, not pipes: a hook that leaves a background child holding its stdout must
     # not keep us waiting past its timeout; not files either: startContainer hooks run
     # in the container, whose root may be read-only.

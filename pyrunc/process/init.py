@@ -134,6 +134,16 @@ def _create_hooks(cfg: Config, ch: Channel) -> None:
     hooks.run(cfg.hooks.get("createContainer", ()), "createContainer", state)
 
 
+def _process_env(cfg: Config) -> dict[str, str] | None:
+    """What a startContainer hook without env runs with: the process's environment
+    (HOME filled in), as runc's have it (hooks.bats)."""
+    if cfg.process is None:
+        return None
+    from pyrunc.linux.execute import final_env
+
+    return final_env(cfg.process.env, cfg.process.user.uid)
+
+
 def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
     """Opening the fifo for writing blocks until `start` opens it for reading.
 
@@ -146,7 +156,7 @@ def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
         os._exit(1)
     try:
         state = {**_hook_state, "status": CREATED}
-        hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state)
+        hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state, _process_env(cfg))
         importguard.check()
     except Exception as e:  # noqa: BLE001 - start reports it; we stop the container
         os.write(fd, b"1" + go_style(e).encode()[:4000])
