@@ -134,6 +134,18 @@ def test_cwd(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     assert run(runtime, bundle, cid).out == "/srv/app dir\n"
 
 
+def test_cwd_the_user_cannot_enter_but_the_runtime_can(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's cwd.bats: the chdir happens before the user switch where it can (runc's
+    finalizeNamespace), so uid 42 starts in a 0700 directory of root's."""
+    secret = os.path.join(bundle.rootfs, "secret")
+    os.makedirs(secret)
+    os.chmod(secret, 0o700)
+    configure(bundle, "sh", "-c", "pwd; id -u", cwd="/secret", user={"uid": 42, "gid": 42})
+    assert run(runtime, bundle, cid).out == "/secret\n42\n"
+
+
 def test_cwd_missing_is_a_clear_error(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     # runc 1.1 would mkdir it in the rootfs; we refuse, naming the field and the path.
     configure(bundle, "pwd", cwd="/does/not/exist")

@@ -43,9 +43,11 @@ def apply(
     cwd_step = f"chdir to cwd ({proc.cwd!r}) set in config.json"
     with step(cwd_step):
         # Resolved inside the root, never through a runtime fd (CVE-2024-21626); opened
-        # now because a filter loaded below may not know openat2. fchdir, after the
-        # user switch, still checks the user may enter it.
+        # now because a filter loaded below may not know openat2.
         cwd_fd = paths.open_dir_in_root(proc.cwd)
+    # runc's order: the chdir is tried while we may still enter what the user may not (a
+    # cwd of /root for uid 42 works, cwd.bats), and again as the user if that failed.
+    entered = _try_fchdir(cwd_fd)
     try:
         if not proc.no_new_privileges:
             # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before any
@@ -56,8 +58,9 @@ def apply(
             capabilities.drop_bounding(cap_masks["bounding"])
         with step("setting user"):
             user.switch_user(proc.user)
-        with step(cwd_step):
-            os.fchdir(cwd_fd)
+        if not entered:
+            with step(cwd_step):
+                os.fchdir(cwd_fd)
     finally:
         os.close(cwd_fd)
     user.apply_umask(proc.user)
@@ -85,6 +88,15 @@ def _apply_scheduling(proc: Process) -> None:
     if proc.personality is not None:  # before seccomp: docker's profile limits personality
         with step("linux.personality: setting the execution domain"):
             sc.personality(proc.personality)
+
+
+def _try_fchdir(fd: int) -> bool:
+    """fchdir now; False on EACCES/EPERM (tried again after the user switch)."""
+    try:
+        os.fchdir(fd)
+    except PermissionError:
+        return False
+    return True
 
 
 def _load_seccomp(filt: Filter | None, on_listener: Callable[[int], None] | None) -> None:
