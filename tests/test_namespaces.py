@@ -127,19 +127,29 @@ def test_absent_mount_namespace_shares_mounts_until_delete(
     assert _host_mount_points() == before
 
 
-def test_absent_mount_namespace_refuses_readonly_root(
+def test_absent_mount_namespace_readonly_root_is_a_bind_undone_at_delete(
     runtime: Runtime, bundle: Bundle, cid: str
 ) -> None:
-    """A read-only remount of `/` would hit the mount the rootfs shares with the host."""
+    """runc's host-mntns.bats runs runc spec's read-only root without a mount namespace
+    (runc skips it silently). pyrunc binds the rootfs on itself read-only: the container
+    cannot write its root, the bundle's directory underneath stays writable, and delete
+    takes the bind away again."""
     _set_namespaces(bundle, "pid", "ipc", "uts", "network")
     for key in ("maskedPaths", "readonlyPaths"):
         bundle.config["linux"].pop(key)
     bundle.config["mounts"] = []
-    bundle.save()
+    bundle.set_args("sh", "-c", "touch /x 2>/dev/null; sleep 100")
     before = _host_mount_points()
-    r = runtime("run", "--bundle", bundle.path, cid)
-    assert r.code != 0 and "root.readonly: need a mount namespace" in r.err
+    runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        assert _host_mount_points() - before == {bundle.rootfs}
+        with open("/proc/self/mountinfo") as f:  # the top mount there: the bind
+            root = [ln for ln in f if ln.split()[4] == bundle.rootfs][-1]
+        assert "ro" in root.split()[5].split(","), root
+    finally:
+        runtime.ok("delete", "--force", cid)
     assert _host_mount_points() == before
+    assert not os.path.exists(os.path.join(bundle.rootfs, "x"))
 
 
 # -- each namespace, from the inside --------------------------------------------------------

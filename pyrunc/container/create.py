@@ -163,7 +163,7 @@ def _create_locked(
         if rdt is not None:
             _destroy_rdt_quietly(rdt)
         if cfg.linux.namespace("mount") is None:
-            _detach_shared_mounts(cfg.root_path)
+            _detach_shared_mounts(cfg.root_path, cfg.root_readonly)
         store.remove(container_id)
         if isinstance(e, hooks.HookError):
             # runtime-spec lifecycle: a prestart, createRuntime or createContainer hook
@@ -206,6 +206,8 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "has_process": cfg.process is not None,
         # Without its own mount namespace the container's mounts sit in ours.
         "shares_mount_ns": cfg.linux.namespace("mount") is None,
+        # ...and a read-only root there is a bind of the rootfs on itself, ours to undo.
+        "root_bind": cfg.linux.namespace("mount") is None and cfg.root_readonly,
         # A new pid namespace of its own (runc's IsPrivate: no path to join): its init's
         # death takes every process with it; without one, kill KILL reaches each.
         "private_pid_ns": _private(cfg.linux.namespace("pid")),
@@ -320,10 +322,12 @@ def write_pid_file(pid_file: str, pid: int) -> None:
         raise InvalidArgument(f"--pid-file: open {path}: {reason}") from None
 
 
-def _detach_shared_mounts(rootfs: str) -> None:
-    from pyrunc.linux.rootfs import detach_mounts_under
+def _detach_shared_mounts(rootfs: str, root_bind: bool) -> None:
+    from pyrunc.linux.rootfs import detach_mounts_under, undo_root_bind
 
     detach_mounts_under(rootfs)
+    if root_bind:
+        undo_root_bind(rootfs)
 
 
 def _destroy_quietly(manager) -> None:  # noqa: ANN001

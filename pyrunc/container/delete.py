@@ -44,9 +44,11 @@ def delete(c: Container, force: bool = False) -> None:
         if FAULT:
             hit("delete-after-cgroups")
         if c.record.get("shares_mount_ns"):
-            from pyrunc.linux.rootfs import detach_mounts_under
+            from pyrunc.linux.rootfs import detach_mounts_under, undo_root_bind
 
             detach_mounts_under(c.record["rootfs"])
+            if c.record.get("root_bind"):
+                undo_root_bind(c.record["rootfs"])
         c.store.remove(c.id)
         _poststop(c)
 

@@ -35,6 +35,11 @@ def prepare_rootfs(
         sc.mount(cfg.root_path, cfg.root_path, None, sc.MS_BIND | sc.MS_REC, None)
     else:
         _refuse_without_mount_namespace(cfg)
+        if cfg.root_readonly:
+            # A bind of the rootfs on itself, made read-only after the switch: only this
+            # container's view of it (the host's shares the mount until delete undoes
+            # it, undo_root_bind). runc skips root.readonly here without a word.
+            sc.mount(cfg.root_path, cfg.root_path, None, sc.MS_BIND | sc.MS_REC, None)
     root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
@@ -61,12 +66,11 @@ def has_mount_namespace(cfg: Config) -> bool:
 
 
 def _refuse_without_mount_namespace(cfg: Config) -> None:
-    # These would act on mounts the rootfs shares with the host (a read-only remount
-    # of `/` would hit the host's own mount), so runc refuses them too.
+    # These would act on paths the container shares with the host (a masked /proc/kcore
+    # would be masked for the host too), so runc refuses them too.
     wanted = [
         name
         for name, given in (
-            ("root.readonly", cfg.root_readonly),
             ("linux.maskedPaths", cfg.linux.masked_paths),
             ("linux.readonlyPaths", cfg.linux.readonly_paths),
             ("linux.rootfsPropagation", cfg.linux.rootfs_propagation),
@@ -75,6 +79,15 @@ def _refuse_without_mount_namespace(cfg: Config) -> None:
     ]
     if wanted:
         raise ValueError(f"{', '.join(wanted)}: need a mount namespace")
+
+
+def undo_root_bind(root: str) -> None:
+    """Detach the read-only bind of a rootfs on itself (prepare_rootfs, no mount
+    namespace): the top mount at root only, never the engine's own mount below it."""
+    try:
+        sc.umount2(root, sc.MNT_DETACH)
+    except OSError:
+        pass  # already gone
 
 
 def detach_mounts_under(root: str) -> None:
