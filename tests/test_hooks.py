@@ -210,3 +210,17 @@ def test_hooks_without_env_inherit_as_runcs_do(runtime: Runtime, bundle: Bundle,
     assert r.code == 0, r.err
     with open(out) as f:
         assert f.read().strip() == os.environ["PATH"]  # the runtime's, passed on
+
+
+def test_create_container_hook_runs_from_the_rootfs(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's hooks_so.bats: a createContainer hook's relative paths name the container's
+    root (runc runs it from there), before the root switch."""
+    bundle.config["root"]["readonly"] = False
+    bundle.config["hooks"] = {
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "pwd > ./hook-cwd"]}]
+    }
+    bundle.set_args("cat", "/hook-cwd")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code == 0 and r.out.strip() == bundle.rootfs, (r.out, r.err)

@@ -131,6 +131,10 @@ def _create_hooks(cfg: Config, ch: Channel) -> None:
     ch.send("hooks")
     _hook_state.update(ch.expect("hooks-done").get("state") or {})
     state = {**_hook_state, "status": CREATING}
+    if cfg.hooks.get("createContainer"):
+        # runc runs them from the rootfs (its fchdir before the hooks): a relative path
+        # in a hook names a file of the container's root (hooks_so.bats).
+        os.chdir(cfg.root_path)
     hooks.run(cfg.hooks.get("createContainer", ()), "createContainer", state)
 
 
