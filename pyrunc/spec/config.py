@@ -180,13 +180,27 @@ class Config:
 
 def _mount(m: dict[str, Any]) -> Mount:
     return Mount(
-        m["destination"],
+        _destination(m["destination"]),
         m.get("type", ""),
         m.get("source", ""),
         tuple(m.get("options") or ()),
         _mappings(m.get("uidMappings")),
         _mappings(m.get("gidMappings")),
     )
+
+
+def _destination(dest: str) -> str:
+    """A relative mount destination is below the root, as runc takes it (with its
+    warning; the spec asks for an absolute path)."""
+    if dest.startswith("/"):
+        return dest
+    from pyrunc import notices
+
+    notices.warn(
+        f"mount destination {dest} is not absolute. Support for non-absolute mount "
+        "destinations will be removed in a future release."
+    )
+    return "/" + dest
 
 
 def _user(u: dict[str, Any]) -> User:

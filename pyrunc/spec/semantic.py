@@ -111,13 +111,6 @@ def _root(doc: dict, bundle: str) -> Iterator[Problem]:
         yield ("root", "path"), f"{_shown(full)} is not a directory"
 
 
-def _mounts(doc: dict) -> Iterator[Problem]:
-    for i, mount in enumerate(arr(doc.get("mounts"))):
-        dest = obj(mount).get("destination")
-        if isinstance(dest, str) and not dest.startswith("/"):
-            yield ("mounts", i, "destination"), "must be an absolute path"
-
-
 def _devices(linux: dict) -> Iterator[Problem]:
     # The spec's "full path to device inside container": a relative one has no meaning
     # (and would be resolved against whatever directory init happens to be in).
@@ -468,7 +461,8 @@ def _personality(linux: dict) -> Iterator[Problem]:
 def _problems(doc: dict, bundle: str) -> Iterator[Problem]:
     yield from _version(doc)
     yield from _root(doc, bundle)
-    yield from _mounts(doc)
+    # mounts[].destination: a relative one is taken from the root, with runc's warning
+    # (spec/config.py): runc accepts it "for backward compatibility".
     yield from _process(doc)
     linux = obj(doc.get("linux"))
     ns, ns_problems = _namespaces(linux)
