@@ -473,7 +473,21 @@ def read_document(bundle: str) -> dict[str, Any]:
         raise ConfigError(f"config.json: {e.strerror}") from None
     if not isinstance(doc, dict):
         raise ConfigError("config.json: expected an object at the top level")
+    drop_nulls(doc)
     return doc
+
+
+def drop_nulls(node: Any) -> None:
+    """A member whose value is null is read as absent, as runc's Go decoder reads it
+    (into a nil pointer, map or slice): `"timeOffsets": null` is no time offsets."""
+    if isinstance(node, dict):
+        for key in [k for k, v in node.items() if v is None]:
+            del node[key]
+        for value in node.values():
+            drop_nulls(value)
+    elif isinstance(node, list):
+        for item in node:
+            drop_nulls(item)
 
 
 _S_IFMT = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}

@@ -1062,3 +1062,17 @@ def test_a_source_tree_reads_its_own_schemas(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert out.strip() == "False"
+
+
+def test_a_null_member_is_absent_as_go_reads_it(tmp_path: Path) -> None:
+    """runc's timens.bats: `"timeOffsets": null` is no offsets, not a wrong type."""
+    from pyrunc.spec.config import read_document
+
+    doc = {"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+           "linux": {"timeOffsets": None, "namespaces": [{"type": "time", "path": None}]},
+           "annotations": {"a": None}}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    assert read_document(str(tmp_path)) == {
+        "ociVersion": "1.0.2", "root": {"path": "rootfs"},
+        "linux": {"namespaces": [{"type": "time"}]}, "annotations": {},
+    }  # fmt: skip
