@@ -451,3 +451,18 @@ def test_memory_policy_the_kernel_refuses(runtime: Runtime, bundle: Bundle, cid:
     configure(bundle, "sleep", "100", linux={"memoryPolicy": doc})
     msg = create_fails(runtime, bundle, cid)
     assert msg.endswith("linux.memoryPolicy: set_mempolicy MPOL_INTERLEAVE: invalid argument")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to limit the cpuset to one")
+def test_deadline_with_a_cpuset_limit_is_refused_in_runcs_words(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's scheduler.bats: sched_setattr refuses SCHED_DEADLINE (EPERM) for a task
+    whose affinity leaves out CPUs of its root domain."""
+    configure(bundle, "true", scheduler={"policy": "SCHED_DEADLINE", "runtime": 42000,
+                                          "deadline": 1000000, "period": 1000000})  # fmt: skip
+    bundle.config["linux"]["resources"] = {"cpu": {"cpus": str(min(os.sched_getaffinity(0)))}}
+    bundle.config["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
+    bundle.save()
+    msg = create_fails(runtime, bundle, cid)
+    assert "process scheduler can't be used together with AllowedCPUs" in msg, msg

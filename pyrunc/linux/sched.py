@@ -93,7 +93,12 @@ def _eperm_hint(policy: str) -> str:
             "runtime in the container's cpu cgroup: linux.resources.cpu.realtimeRuntime)"
         )
     if policy == "SCHED_DEADLINE":
-        return f"{text} (needs CAP_SYS_NICE and every CPU of its root domain: no cpuset limit)"
+        # runc's words first (scheduler.bats matches them), then why.
+        return (
+            f"{text}: process scheduler can't be used together with AllowedCPUs "
+            "(SCHED_DEADLINE needs CAP_SYS_NICE and every CPU of its root domain: no cpuset "
+            "limit)"
+        )
     return text
 
 
