@@ -146,6 +146,14 @@ def test_cwd_the_user_cannot_enter_but_the_runtime_can(
     assert run(runtime, bundle, cid).out == "/secret\n42\n"
 
 
+def test_stdio_belongs_to_the_process_user(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's fixStdioPermissions (tty.bats [tty owner]): the stdio the runtime hands
+    over becomes the user's (uid only), /dev/null excepted."""
+    configure(bundle, "sh", "-c", "stat -L -c %u /proc/self/fd/0 /proc/self/fd/1",
+              user={"uid": 1000, "gid": 100})  # fmt: skip
+    assert run(runtime, bundle, cid).out.split() == ["0", "1000"]  # stdin: /dev/null
+
+
 def test_cwd_missing_is_a_clear_error(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     # runc 1.1 would mkdir it in the rootfs; we refuse, naming the field and the path.
     configure(bundle, "pwd", cwd="/does/not/exist")

@@ -10,6 +10,7 @@ get it from this one place.
 from __future__ import annotations
 
 import os
+import stat
 
 from pyrunc.linux import capabilities, execute, mempolicy, paths, rlimits, sched, user
 from pyrunc.linux import syscalls as sc
@@ -56,6 +57,7 @@ def apply(
             _load_seccomp(seccomp, on_listener)
         with step("dropping bounding capabilities"):
             capabilities.drop_bounding(cap_masks["bounding"])
+        _fix_stdio_owner(proc.user.uid)
         with step("setting user"):
             user.switch_user(proc.user)
         if not entered:
@@ -88,6 +90,23 @@ def _apply_scheduling(proc: Process) -> None:
     if proc.personality is not None:  # before seccomp: docker's profile limits personality
         with step("linux.personality: setting the execution domain"):
             sc.personality(proc.personality)
+
+
+def _fix_stdio_owner(uid: int) -> None:
+    """Stdio made outside the container (the pty slave, pipes) belongs to the process's
+    user, so that it can use its console (runc's fixStdioPermissions: the uid only,
+    never /dev/null, and silently not where the kernel refuses)."""
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+            if st.st_uid == uid or (stat.S_ISCHR(st.st_mode) and st.st_rdev == _DEV_NULL):
+                continue
+            os.fchown(fd, uid, -1)
+        except OSError:
+            pass  # unmapped owner (EPERM), read-only /dev (EROFS), closed fd: leave it
+
+
+_DEV_NULL = os.makedev(1, 3)
 
 
 def _try_fchdir(fd: int) -> bool:
