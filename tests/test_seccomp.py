@@ -380,3 +380,15 @@ def test_selinux_label_is_applied_or_refused(runtime, bundle, cid) -> None:
     bundle.set_args("true")
     r = runtime("create", "--bundle", bundle.path, cid)
     assert r.code != 0 and "process.selinuxLabel" in r.err and "SELinux" in r.err, r.err
+
+
+def test_listener_path_without_notify_rules_asks_nothing(runtime, bundle, cid) -> None:
+    """runc's seccomp-notify.bats: accepted, and no socket is ever connected to."""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": os.path.join(bundle.path, "no-agent.sock"),
+        "listenerMetadata": "bar",
+    }
+    bundle.set_args("true")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code == 0, r.err
