@@ -224,3 +224,14 @@ def test_create_container_hook_runs_from_the_rootfs(
     bundle.set_args("cat", "/hook-cwd")
     r = runtime("run", "--bundle", bundle.path, cid)
     assert r.code == 0 and r.out.strip() == bundle.rootfs, (r.out, r.err)
+
+
+def test_a_hook_killed_by_a_signal_is_named_as_go_names_it(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's seccomp.bats looks for "bad system call" in a hook's error."""
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "kill -SYS $$"]}
+    bundle.config["hooks"] = {"prestart": [hook]}
+    bundle.set_args("true")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code != 0 and "error running prestart hook #0: signal: bad system call" in r.err, r.err

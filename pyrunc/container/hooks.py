@@ -161,11 +161,22 @@ def _spawn_and_wait(
             raise HookError(f"{what}: hook ran past specified timeout of {limit}") from None
         if p.returncode != 0:
             code = p.returncode
-            status = f"exit status {code}" if code > 0 else f"signal: {-code}"
+            # Go's ProcessState words (runc's text): "signal: bad system call".
+            status = f"exit status {code}" if code > 0 else f"signal: {_signal_name(-code)}"
             raise HookError(f"{what}: {status}, stdout: {_text(out)}, stderr: {_text(err)}")
     finally:
         os.close(out)
         os.close(err)
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        name = signal.strsignal(number)
+    except ValueError:
+        name = None
+    return name.lower() if name else str(number)
 
 
 def _text(fd: int) -> str:
