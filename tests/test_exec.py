@@ -466,3 +466,67 @@ def test_exec_cpu_affinity_from_config_json(runtime: Runtime, bundle: Bundle, ci
     for pid in pids:
         wait_dead(pid)
     wait_dead(init)
+
+
+def _pidfd_listener(path: str):  # noqa: ANN202
+    import socket
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(30)
+    return srv
+
+
+def _receive_pidfd(srv) -> tuple[bytes, int]:  # noqa: ANN001
+    import socket
+
+    conn, _ = srv.accept()
+    with conn:
+        data, fds, _, _ = socket.recv_fds(conn, 64, 1)
+    return data, fds[0]
+
+
+@pytest.mark.parametrize("how", ["create", "exec"])
+def test_pidfd_socket_hands_over_the_process(
+    runtime: Runtime, bundle: Bundle, cid: str, how: str
+) -> None:
+    """runc 1.2's --pidfd-socket (pidfd-socket.bats): the listener gets a pidfd of the
+    init (create/run) or of the exec'd process, and a signal through it reaches it."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = os.path.join(bundle.path, "pidfd.sock")
+    srv = _pidfd_listener(path)
+    bundle.set_args("sleep", "100")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            got = pool.submit(_receive_pidfd, srv)
+            if how == "create":
+                runtime.ok("run", "--detach", "--pidfd-socket", path, "--bundle", bundle.path, cid)
+                pid = runtime.state(cid)["pid"]
+            else:
+                runtime.ok("run", "--detach", "--bundle", bundle.path, cid)
+                pid_file = os.path.join(bundle.path, "exec.pid")
+                runtime.ok("exec", "--detach", "--pid-file", pid_file, "--pidfd-socket", path,
+                           cid, "sleep", "100")  # fmt: skip
+                with open(pid_file) as f:
+                    pid = int(f.read())
+            data, pidfd = got.result(timeout=30)
+        assert data == (b"standard" if how == "create" else b"setns")
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+        wait_dead(pid)
+    finally:
+        srv.close()
+        runtime("delete", "--force", cid)
+
+
+def test_pidfd_socket_that_nobody_listens_on_fails_before_anything_is_made(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    r = runtime("create", "--pidfd-socket", "/nonexistent.sock", "--bundle", bundle.path, cid)
+    assert r.code == 1 and error_message(r.err).startswith("--pidfd-socket: connect"), r.err
+    assert runtime("state", cid).code == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _signal as signal  # not signal: CONTRIBUTING.md, Imports
+import os
 
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli import flagtexts as texts
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "exec", help="execute new process inside the container", args_usage=_EXEC_ARGS
     )
     p.add_argument("--console-socket", default=None, help=texts.CONSOLE_SOCKET)
+    p.add_argument("--pidfd-socket", default=None, help=texts.PIDFD_SOCKET_EXEC)
     p.add_argument("--cwd", default="", help="current working directory in the container")
     p.add_argument("--env", "-e", action="append", default=[], help="set environment variables")
     p.add_argument("--tty", "-t", action="store_true", default=None, help="allocate a pseudo-TTY")
@@ -104,14 +106,30 @@ def _exec(args: argparse.Namespace, log: Log) -> int:
     if not args.detach:
         for sig in FORWARDED:
             signal.signal(sig, lambda s, _f: held.append(s))
-    started = c.exec_process(
-        proc,
-        pid_file=args.pid_file,
-        preserve_fds=args.preserve_fds,
-        console_socket=args.console_socket,
-        relay_console=not args.detach,
-        ignore_paused=args.ignore_paused,
-    )
+    pidfd_sock = -1
+    if args.pidfd_socket:
+        from pyrunc.container import pidfd_socket
+
+        pidfd_sock = pidfd_socket.connect(args.pidfd_socket)
+    try:
+        started = c.exec_process(
+            proc,
+            pid_file=args.pid_file,
+            preserve_fds=args.preserve_fds,
+            console_socket=args.console_socket,
+            relay_console=not args.detach,
+            ignore_paused=args.ignore_paused,
+        )
+        if pidfd_sock >= 0:
+            sock, pidfd_sock = pidfd_sock, -1  # send closes it, whatever happens
+            try:
+                pidfd_socket.send(sock, started.pid, pidfd_socket.EXEC)
+            except BaseException:
+                os.kill(started.pid, signal.SIGKILL)  # nobody was handed the process
+                raise
+    finally:
+        if pidfd_sock >= 0:
+            os.close(pidfd_sock)
     if log.debug_on:
         _log_steps(log, proc)
     if args.detach:

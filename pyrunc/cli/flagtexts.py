@@ -18,3 +18,11 @@ PRESERVE_FDS = (
     "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)"
 )
 BUNDLE = "path to the root of the bundle directory"
+PIDFD_SOCKET_INIT = (
+    "path to an AF_UNIX socket which will receive a file descriptor referencing the init"
+    " process"
+)
+PIDFD_SOCKET_EXEC = (
+    "path to an AF_UNIX socket which will receive a file descriptor referencing the exec"
+    " process"
+)

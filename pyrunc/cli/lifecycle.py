@@ -66,6 +66,7 @@ def _add_create_flags(p: argparse.ArgumentParser, run: bool = False) -> None:
         help=texts.BUNDLE + ", defaults to the current directory",
     )
     p.add_argument("--console-socket", default=None, help=texts.CONSOLE_SOCKET)
+    p.add_argument("--pidfd-socket", default=None, help=texts.PIDFD_SOCKET_INIT)
     if run:
         p.add_argument("--detach", "-d", action="store_true", help=texts.DETACH)
         p.add_argument(
@@ -141,17 +142,28 @@ def _create(args: argparse.Namespace, log: Log, relay_console: bool = False) -> 
         from pyrunc import timing
 
         timing.mark("cli")  # from main() to here: argument parsing
-    c = Container.create(
-        args.id,
-        args.bundle,
-        options=args.options,
-        pid_file=args.pid_file,
-        no_pivot=args.no_pivot,
-        no_new_keyring=args.no_new_keyring,
-        preserve_fds=args.preserve_fds,
-        console_socket=args.console_socket,
-        relay_console=relay_console,
-    )
+    pidfd_sock = -1
+    if args.pidfd_socket:
+        from pyrunc.container import pidfd_socket
+
+        pidfd_sock = pidfd_socket.connect(args.pidfd_socket)
+    try:
+        c = Container.create(
+            args.id,
+            args.bundle,
+            options=args.options,
+            pid_file=args.pid_file,
+            no_pivot=args.no_pivot,
+            no_new_keyring=args.no_new_keyring,
+            preserve_fds=args.preserve_fds,
+            console_socket=args.console_socket,
+            relay_console=relay_console,
+        )
+        if pidfd_sock >= 0:
+            _send_init_pidfd(c, pidfd_sock)
+    finally:
+        if pidfd_sock >= 0:
+            os.close(pidfd_sock)
     if log.debug_on:
         log.debug(f"create phases (ms): {timing.report()}")
         for step in CREATE_STEPS:
@@ -167,6 +179,18 @@ CREATE_STEPS = (
     "child process in init(): the container's init runs",
     "init: closing the pipe to signal completion: init is ready",
 )
+
+
+def _send_init_pidfd(c: Container, sock: int) -> None:
+    """The init's pidfd to --pidfd-socket; a container that could not be handed over is
+    deleted again (the caller asked for one it can signal)."""
+    from pyrunc.container import pidfd_socket
+
+    try:
+        pidfd_socket.send(os.dup(sock), c.pid, pidfd_socket.INIT)
+    except BaseException:
+        c.delete(force=True)
+        raise
 
 
 def cmd_create(args: argparse.Namespace, log: Log) -> int:

@@ -27,12 +27,6 @@ LACKING: dict[tuple[str, str], str] = {
     " it reaps the orphans while it waits for its exit status",
     ("exec", "--cgroup"): "accepted and refused (sub-cgroups for exec are not supported yet),"
     " so not listed",
-    ("create", "--pidfd-socket"): "runc 1.2's: sending the init's pidfd over a socket is not"
-    " implemented",
-    ("run", "--pidfd-socket"): "runc 1.2's: sending the init's pidfd over a socket is not"
-    " implemented",
-    ("exec", "--pidfd-socket"): "runc 1.2's: sending the process's pidfd over a socket is not"
-    " implemented",
 }
 
 pytestmark = pytest.mark.skipif(
