@@ -31,8 +31,9 @@ class CgroupManager(ABC):
         """Create the container's cgroup directories (remembering which ones we made)."""
 
     @abstractmethod
-    def apply(self, pid: int) -> None:
-        """Move pid (and so its future children) into the container's cgroup."""
+    def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
+        """Move pid (and so its future children) into the container's cgroup, or into
+        existing sub-cgroups of it (exec --cgroup: {controller: path}, "" for all)."""
 
     @abstractmethod
     def set(self, resources: dict[str, Any], update: bool = False) -> None:
@@ -125,6 +126,34 @@ def manager_from_state(data: dict[str, Any]) -> CgroupManager | None:
     from pyrunc.cgroups.v1 import V1Manager
 
     return V1Manager.from_state(data)
+
+
+def subdirs_deepest_first(directory: str) -> list[str]:
+    """The cgroups below directory, children before parents (the order rmdir needs)."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(directory):
+        found += [os.path.join(dirpath, d) for d in dirnames]
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
+
+
+def sub_cgroup_dir(base: str, sub: str) -> str:
+    """base/sub, never outside base (runc's words when it would be)."""
+    from pyrunc.errors import CgroupError
+
+    joined = os.path.normpath(os.path.join(base, sub.lstrip("/")))
+    if joined != base and not joined.startswith(base.rstrip("/") + "/"):
+        raise CgroupError(f"bad sub cgroup path: {sub}")
+    return joined
+
+
+def add_pid(directory: str, pid: int) -> None:
+    """pid into one cgroup, failing in runc's words (exec --cgroup's errors)."""
+    from pyrunc.errors import CgroupError
+
+    try:
+        write_file(directory, "cgroup.procs", pid)
+    except CgroupError as e:
+        raise CgroupError(f"error adding pid {pid} to cgroups: {e}") from None
 
 
 def write_file(directory: str, name: str, value: str | int) -> None:

@@ -10,11 +10,14 @@ from pyrunc.cgroups.manager import (
     FROZEN,
     THAWED,
     CgroupManager,
+    add_pid,
     all_pids,
     read_file,
     read_keyed,
     rmdir_parent,
     rmdir_retry,
+    sub_cgroup_dir,
+    subdirs_deepest_first,
     write_file,
 )
 from pyrunc.cgroups.resources_v1 import Write
@@ -122,9 +125,18 @@ class V1Manager(CgroupManager):
             if is_cpuset:
                 _inherit_cpuset(d)
 
-    def apply(self, pid: int) -> None:
-        for directory in self.paths.values():
-            write_file(directory, "cgroup.procs", pid)
+    def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
+        if not sub:
+            for directory in self.paths.values():
+                write_file(directory, "cgroup.procs", pid)
+            return
+        known = {c for key in self.paths for c in key.split(",")} | {""}
+        unknown = sorted(set(sub) - known)
+        if unknown:
+            raise CgroupError(f"unknown controller {unknown[0]} in --cgroup")
+        for key, directory in self.paths.items():
+            where = sub.get("", next((sub[c] for c in key.split(",") if c in sub), None))
+            add_pid(directory if where is None else sub_cgroup_dir(directory, where), pid)
 
     def set(self, resources: dict[str, Any], update: bool = False) -> None:
         if update:  # rules of a running container stay (runc's update has none)
@@ -229,6 +241,10 @@ class V1Manager(CgroupManager):
         failed = []
         for d in sorted(self.created, key=lambda p: p.count("/"), reverse=True):
             if d in leaves:
+                # Sub-cgroups below the container's (exec --cgroup's, or its own through
+                # a writable cgroupfs) go first, as runc's RemovePaths takes them too.
+                for sub in subdirs_deepest_first(d):
+                    rmdir_retry(sub)
                 if not rmdir_retry(d):
                     failed.append(d)
             elif not rmdir_parent(d):

@@ -16,11 +16,14 @@ from pyrunc.cgroups.manager import (
     FROZEN,
     THAWED,
     CgroupManager,
+    add_pid,
     all_pids,
     read_file,
     read_keyed,
     rmdir_parent,
     rmdir_retry,
+    sub_cgroup_dir,
+    subdirs_deepest_first,
     write_file,
 )
 from pyrunc.cgroups.resources_v1 import DEFAULT_DEVICE_RULES
@@ -86,8 +89,13 @@ class V2Manager(CgroupManager):
                 raise CgroupError(f"mkdir {d}: {e.strerror.lower()}") from None
             self.created.append(d)
 
-    def apply(self, pid: int) -> None:
-        write_file(self.path, "cgroup.procs", pid)
+    def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
+        if not sub:
+            write_file(self.path, "cgroup.procs", pid)
+            return
+        if set(sub) != {""}:
+            raise CgroupError("--cgroup: on cgroup v2 it takes one path, no controller prefix")
+        add_pid(sub_cgroup_dir(self.path, sub[""]), pid)
 
     # -- resources ---------------------------------------------------------------------------
     def set(self, resources: dict[str, Any], update: bool = False) -> None:
@@ -168,7 +176,7 @@ class V2Manager(CgroupManager):
         for d in sorted(self.created, key=lambda p: p.count("/"), reverse=True):
             if d == self.path:
                 # Sub-cgroups the container made itself (with a cgroupns it may) go first.
-                for sub in _subdirs_deepest_first(d):
+                for sub in subdirs_deepest_first(d):
                     rmdir_retry(sub)
                 if not rmdir_retry(d):
                     failed.append(d)
@@ -202,9 +210,3 @@ def _enable_controllers(parent: str) -> None:
             except CgroupError:
                 continue
 
-
-def _subdirs_deepest_first(directory: str) -> list[str]:
-    found = []
-    for dirpath, dirnames, _ in os.walk(directory):
-        found += [os.path.join(dirpath, d) for d in dirnames]
-    return sorted(found, key=lambda p: p.count("/"), reverse=True)

@@ -64,8 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="add a capability to the bounding set for the process",
     )
     p.add_argument("--preserve-fds", type=int, default=0, help=texts.PRESERVE_FDS)
-    # Accepted and refused (sub-cgroups are not supported yet): not listed in help.
-    p.add_argument("--cgroup", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--cgroup",
+        action="append",
+        default=[],
+        help="run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.",
+    )
     p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
     p.add_argument("id")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -92,8 +96,7 @@ def _exec(args: argparse.Namespace, log: Log) -> int:
     from pyrunc.container.container import Container
     from pyrunc.container.exec import process_from_config, process_from_file
 
-    if args.cgroup:
-        raise PyruncError("--cgroup: sub-cgroups for exec are not supported yet")
+    sub_cgroups = sub_cgroup_paths(args.cgroup)
     c = Container.load(args.id, options=args.options)
     if args.process:
         proc = process_from_file(args.process)
@@ -119,6 +122,7 @@ def _exec(args: argparse.Namespace, log: Log) -> int:
             console_socket=args.console_socket,
             relay_console=not args.detach,
             ignore_paused=args.ignore_paused,
+            sub_cgroups=sub_cgroups,
         )
         if pidfd_sock >= 0:
             sock, pidfd_sock = pidfd_sock, -1  # send closes it, whatever happens
@@ -135,6 +139,32 @@ def _exec(args: argparse.Namespace, log: Log) -> int:
     if args.detach:
         return 0
     return _foreground(started.pid, started.console_master, held)
+
+
+def sub_cgroup_paths(args: list[str]) -> dict[str, str] | None:
+    """--cgroup values as runc reads them: controller[,controller]:path (v1), or one
+    bare path ("" key: every hierarchy, or v2's one). None without any."""
+    if not args:
+        return None
+    paths: dict[str, str] = {}
+    for arg in args:
+        controllers, sep, path = arg.partition(":")
+        if not sep:
+            if len(args) != 1:
+                raise PyruncError(
+                    f"invalid --cgroup argument: {arg} (missing <controller>: prefix)"
+                )
+            paths[""] = arg
+            continue
+        for ctrl in controllers.split(","):
+            if not ctrl:
+                raise PyruncError(f"invalid --cgroup argument: {arg} (empty <controller> prefix)")
+            if ctrl in paths:
+                raise PyruncError(
+                    f"invalid --cgroup argument(s): controller {ctrl} specified multiple times"
+                )
+            paths[ctrl] = path
+    return paths
 
 
 def _log_steps(log: Log, proc) -> None:  # noqa: ANN001 - a spec.config.Process

@@ -60,8 +60,10 @@ def exec_process(
     console_socket: str | None = None,
     relay_console: bool = False,
     ignore_paused: bool = False,
+    sub_cgroups: dict[str, str] | None = None,
 ) -> Started:
-    """Start proc inside c; returns once it is about to exec (its pid written to pid_file)."""
+    """Start proc inside c; returns once it is about to exec (its pid written to pid_file).
+    sub_cgroups: existing sub-cgroups of the container's to join (exec --cgroup)."""
     from pyrunc.cgroups import warmup
 
     warmed = warmup.start()  # the kernel's cgroup-migration wait passes meanwhile
@@ -83,7 +85,7 @@ def exec_process(
     with lock:
         st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
         started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed,
-                          joined=lock.release)  # fmt: skip
+                          joined=lock.release, sub_cgroups=sub_cgroups)  # fmt: skip
         if FAULT:
             hit("exec-after-launch")
     if pid_file:
@@ -103,6 +105,7 @@ def _launch(
     relay_console: bool,
     warmed: Callable[[], None],
     joined: Callable[[], None],
+    sub_cgroups: dict[str, str] | None = None,
 ) -> Started:
     from pyrunc.container.create import connect_console_socket, console_socketpair
     from pyrunc.process.tenant import TenantOptions, launch_tenant
@@ -120,7 +123,9 @@ def _launch(
             c.options.debug,
         )  # fmt: skip
         warmed()  # no other thread across the fork
-        started = Started(launch_tenant(proc, c.cgroup_manager(), opts, _intel_rdt(c), joined))
+        started = Started(
+            launch_tenant(proc, c.cgroup_manager(), opts, _intel_rdt(c), joined, sub_cgroups)
+        )
         if ours is not None:
             from pyrunc.linux.tty import recv_master
 

@@ -55,8 +55,10 @@ def launch_tenant(
     opts: TenantOptions,
     rdt: IntelRdtManager | None = None,
     joined: Callable[[], None] | None = None,
+    sub_cgroups: dict[str, str] | None = None,
 ) -> int:
     """Start proc in the container; return its host pid once it is about to exec.
+    sub_cgroups: exec --cgroup's existing sub-cgroups to join instead ({controller: path}).
     rdt: the container's resctrl group (linux.intelRdt), joined after the cgroup.
     joined: called once the process is in the container's cgroup (and resctrl group),
     before it runs there: in a paused container it waits there until resumed.
@@ -73,7 +75,7 @@ def launch_tenant(
     stage_ch.close()
     pid = 0
     try:
-        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt, joined)
+        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt, joined, sub_cgroups)
         reap(stage)
         return pid
     except BaseException as e:
@@ -150,6 +152,7 @@ def _drive(
     affinity: _Affinity,
     rdt: IntelRdtManager | None = None,
     joined: Callable[[], None] | None = None,
+    sub_cgroups: dict[str, str] | None = None,
 ) -> int:
     seen = _Progress()
     try:
@@ -157,7 +160,8 @@ def _drive(
         # before it is moved: in a frozen cgroup it stops where it stands.
         ch.expect("fds-closed")
         if cgroups is not None:
-            cgroups.apply(stage)  # before the fork: the tenant is born in the container's cgroup
+            # before the fork: the tenant is born in the container's cgroup
+            cgroups.apply(stage, sub_cgroups)
         if rdt is not None:
             rdt.apply(stage)  # likewise its resctrl group (and MON group)
         _set_final_affinity(stage, affinity)  # the tenant inherits it with the fork too

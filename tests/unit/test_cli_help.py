@@ -232,7 +232,6 @@ HIDDEN = {
         "--kernel-memory", "--kernel-memory-tcp",  # runc hides them too: obsolete, refused
         "--cpu-shares",  # docker's spelling of --cpu-share, accepted besides runc's
     },
-    "exec": {"--cgroup"},  # sub-cgroups for exec: refused, not supported yet
 }  # fmt: skip
 
 

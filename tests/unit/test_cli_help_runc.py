@@ -25,8 +25,6 @@ LACKING: dict[tuple[str, str], str] = {
     " checkpoint/restore exist (runc 1.2 dropped it)",
     ("run", "--no-subreaper"): "pyrunc's run is always the subreaper of the container's init:"
     " it reaps the orphans while it waits for its exit status",
-    ("exec", "--cgroup"): "accepted and refused (sub-cgroups for exec are not supported yet),"
-    " so not listed",
 }
 
 pytestmark = pytest.mark.skipif(

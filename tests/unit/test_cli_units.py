@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pyrunc.cgroups.resources_v1 import to_files
 from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import validate_id
-from pyrunc.errors import CgroupError, InvalidArgument
+from pyrunc.errors import CgroupError, InvalidArgument, PyruncError
 from pyrunc.linux.mount_options import parse_options
 
 FAST = settings(
@@ -406,3 +406,31 @@ def test_resources_general(resources: dict[str, Any]) -> None:
         # memsw must never be below the limit when written: the limit goes first on create.
         assert files.index("memory.limit_in_bytes") < files.index("memory.memsw.limit_in_bytes")
     assert files.count("devices.deny") >= 1 and files[0] == "devices.deny"
+
+
+def test_exec_cgroup_arguments_as_runc_reads_them() -> None:
+    from pyrunc.cli.exec import sub_cgroup_paths
+
+    assert sub_cgroup_paths([]) is None
+    assert sub_cgroup_paths(["sub"]) == {"": "sub"}
+    want = {"cpu": "a", "cpuacct": "a", "pids": "b"}
+    assert sub_cgroup_paths(["cpu,cpuacct:a", "pids:b"]) == want
+    bad_args = [
+        (["a", "b"], "missing <controller>: prefix"),
+        ([":a"], "empty <controller> prefix"),
+        (["pids:a", "pids:b"], "controller pids specified multiple times"),
+    ]
+    for bad, text in bad_args:
+        with pytest.raises(PyruncError, match=text):
+            sub_cgroup_paths(bad)
+
+
+def test_sub_cgroup_dir_stays_below_its_base() -> None:
+    from pyrunc.cgroups.manager import sub_cgroup_dir
+
+    base = "/sys/fs/cgroup/pids/ct"
+    assert sub_cgroup_dir(base, "a/b") == base + "/a/b"
+    assert sub_cgroup_dir(base, "/a") == base + "/a"
+    for bad in ("..", "../ctx", "a/../../x"):
+        with pytest.raises(CgroupError, match=f"bad sub cgroup path: {re.escape(bad)}"):
+            sub_cgroup_dir(base, bad)
