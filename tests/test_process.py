@@ -154,6 +154,21 @@ def test_stdio_belongs_to_the_process_user(runtime: Runtime, bundle: Bundle, cid
     assert run(runtime, bundle, cid).out.split() == ["0", "1000"]  # stdin: /dev/null
 
 
+def test_cap_dac_override_runs_a_program_without_the_users_x_bit(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's start_hello.bats: /bin/busybox executable by root only; uid 1000 cannot
+    run it, unless its capabilities include CAP_DAC_OVERRIDE (the kernel's rule)."""
+    os.chmod(os.path.join(bundle.rootfs, "bin", "busybox"), 0o744)
+    configure(bundle, "/bin/true", user={"uid": 1000, "gid": 100}, noNewPrivileges=False)
+    assert "permission denied" in create_fails(runtime, bundle, cid)
+    caps = {k: ["CAP_DAC_OVERRIDE"] for k in
+            ("bounding", "effective", "permitted", "inheritable", "ambient")}  # fmt: skip
+    configure(bundle, "/bin/true", user={"uid": 1000, "gid": 100}, capabilities=caps,
+              noNewPrivileges=False)  # fmt: skip
+    run(runtime, bundle, cid)
+
+
 def test_cwd_missing_is_a_clear_error(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     # runc 1.1 would mkdir it in the rootfs; we refuse, naming the field and the path.
     configure(bundle, "pwd", cwd="/does/not/exist")

@@ -66,7 +66,8 @@ def apply(
     finally:
         os.close(cwd_fd)
     user.apply_umask(proc.user)
-    path = execute.look_path(proc.args[0], proc.env)
+    dac_override = bool(cap_masks["effective"] >> capabilities.CAP_NUMBERS["CAP_DAC_OVERRIDE"] & 1)
+    path = execute.look_path(proc.args[0], proc.env, dac_override)
     if proc.no_new_privileges:
         with step("setting no_new_privs"):
             sc.set_no_new_privs()
