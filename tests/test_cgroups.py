@@ -315,6 +315,23 @@ def test_a_used_or_frozen_cgroup_is_refused(runtime: Runtime, bundle: Bundle, ci
         os.rmdir(freezer)
 
 
+def test_update_pids_limit_flag_as_runc(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's update.bats: --pids-limit 12345, -1 (max), 0 (1: a flag given is a value
+    set); a 0 in a --resources document stays docker's "unchanged"."""
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"pids": {"limit": 20}}, "sleep", "100")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        d = host_dirs(proc_cgroups(runtime.state(cid)["pid"]))["pids"]
+        for value, want in (("12345", "12345"), ("-1", "max"), ("0", "1")):
+            runtime.ok("update", "--pids-limit", value, cid)
+            assert read(d, "pids.max") == want, value
+        runtime.ok("update", "--pids-limit", "7", cid)
+        runtime.ok("update", "-r", "-", cid, stdin='{"pids": {"limit": 0}}')
+        assert read(d, "pids.max") == "7"
+    finally:
+        runtime("delete", "--force", cid)
+
+
 @pytest.mark.parametrize("limit, want", [(0, "1"), (-1, "max"), (5, "5")])
 def test_pids_limit_zero_means_one(
     runtime: Runtime, bundle: Bundle, cid: str, limit: int, want: str
