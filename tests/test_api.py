@@ -583,7 +583,7 @@ def _bad_signal_name(rt: Runtime, b: Bundle, cid: str) -> Any:
 
 def _bad_signal_number(rt: Runtime, b: Bundle, cid: str) -> Any:
     c = _running(rt, b, cid)
-    return ["kill", cid, "0"], lambda: c.kill(0), errors.InvalidArgument
+    return ["kill", cid, "99"], lambda: c.kill(99), errors.InvalidArgument  # 0: a probe
 
 
 def _bad_update(rt: Runtime, b: Bundle, cid: str) -> Any:
