@@ -36,7 +36,7 @@ def _did_you_mean(value: object, choices: list[str]) -> str:
 def schema_hint(path: tuple, rule: str, keyword: str, value: object) -> str:
     """How to fix one schema problem; `value` is what the document holds at `path`."""
     if keyword == "enum":
-        allowed = rule.removeprefix("expected one of ").split(", ")
+        allowed = rule.partition("expected one of ")[2].split(", ")
         return _did_you_mean(value, allowed) + "use one of the values listed"
     if keyword == "type":
         return f"write {rule.removeprefix('expected ')} here"

@@ -185,7 +185,13 @@ def _problems(node: dict, inst: object, path: tuple, base: str) -> Iterator[Prob
 
 def _check_enum(value: list, node: dict, inst: object, path: tuple, base: str) -> Iterator[Problem]:
     if not any(_same(inst, v) for v in value):
-        yield path, "expected one of " + ", ".join(_show(v) for v in value), "enum"
+        rule = "expected one of " + ", ".join(_show(v) for v in value)
+        title = node.get("title")
+        if isinstance(title, str) and isinstance(inst, str):
+            # runc's words for a name it does not know ('invalid memory policy mode
+            # "X"'), which scripts match, ahead of ours.
+            rule = f"invalid {title} {json.dumps(inst)}: {rule}"
+        yield path, rule, "enum"
 
 
 def _check_const(

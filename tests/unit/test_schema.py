@@ -1064,6 +1064,17 @@ def test_a_source_tree_reads_its_own_schemas(tmp_path: Path) -> None:
     assert out.strip() == "False"
 
 
+def test_enum_with_a_title_is_refused_in_runcs_words() -> None:
+    """A title on an enum words its refusal as runc does ('invalid memory policy mode
+    "X"'), the values it takes after; hints still read them."""
+    from pyrunc.check.hints import schema_hint
+
+    doc = {"ociVersion": "1.0.2", "linux": {"memoryPolicy": {"mode": "INTERLEAVE"}}}
+    [(path, rule, keyword)] = list(validate.iter_config_problems(doc))
+    assert rule.startswith('invalid memory policy mode "INTERLEAVE": expected one of MPOL_')
+    assert schema_hint(path, rule, keyword, "INTERLEAVE").startswith('did you mean "MPOL_INT')
+
+
 def test_a_null_member_is_absent_as_go_reads_it(tmp_path: Path) -> None:
     """runc's timens.bats: `"timeOffsets": null` is no offsets, not a wrong type."""
     from pyrunc.spec.config import read_document
