@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -297,7 +298,29 @@ def cleanup(runtime: str, before: Snapshot, tmpdir: Path, words: set[str]) -> li
         notes.append(f"cgroup {rel}{where} ({state})")
     if others:
         notes.append(f"{len(others)} other new cgroups, not the suite's (e.g. {min(others)})")
+    notes += _strays_on_the_cgroup_tmpfs()
 
     for loop in sorted(loop_devices() - before.loops):
         notes.append(f"loop device {loop} (left)")
+    return notes
+
+
+def _strays_on_the_cgroup_tmpfs(root: Path = CGROUP_ROOT) -> list[str]:
+    """On a v1 host /sys/fs/cgroup is a tmpfs whose entries are the hierarchies' mount
+    points (and the kernel's symlinks, cpu -> cpu,cpuacct): anything else is a test's
+    `mkdir -p` for a controller this kernel does not mount (update.bats' pod tests).
+    Engines would then make their cgroups in it and fail to remove them: removed."""
+    if mount_fstype(str(root)) != "tmpfs":
+        return []
+    points = set(mounts().values())
+    notes = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_symlink() or entry.path in points:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        notes.append(f"{entry.path}: not a cgroup hierarchy, made on the cgroup tmpfs (removed)")
     return notes
