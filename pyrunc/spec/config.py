@@ -200,7 +200,7 @@ def _destination(dest: str) -> str:
         f"mount destination {dest} is not absolute. Support for non-absolute mount "
         "destinations will be removed in a future release."
     )
-    return "/" + dest
+    return os.path.normpath("/" + dest)  # "../x" is /x, as runc joins it to the root
 
 
 def _user(u: dict[str, Any]) -> User:
