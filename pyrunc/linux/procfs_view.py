@@ -250,8 +250,10 @@ def _leave_cgroups() -> None:
 
 
 def _write_quietly(path: str, data: str) -> None:
+    """Write to an existing control file only: never create one (on a v1 host
+    /sys/fs/cgroup is a tmpfs, where open(path, "w") would leave a plain file)."""
     try:
-        with open(path, "w") as f:
+        with open(os.open(path, os.O_WRONLY | os.O_CLOEXEC), "w") as f:
             f.write(data)
     except OSError:
         pass  # best effort: a nested or unprivileged runtime may not be allowed
