@@ -284,14 +284,7 @@ def connect_console_socket(path: str) -> int:
     """Connect to the engine's console socket; the fd goes to the container side."""
     from pyrunc.linux import fdpass
 
-    sock = fdpass.socket(fdpass.AF_UNIX, fdpass.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        reason = os.strerror(e.errno).lower() if e.errno else str(e)
-        raise InvalidArgument(f"--console-socket: connect {path}: {reason}") from None
-    return sock.detach()
+    return fdpass.connect_unix(path, "--console-socket")
 
 
 def _runtime_hooks(container_id: str, cfg):  # noqa: ANN001, ANN202

@@ -17,14 +17,7 @@ def connect(path: str) -> int:
     """Connected before anything is made: a wrong path fails the call up front."""
     from pyrunc.linux import fdpass
 
-    sock = fdpass.socket(fdpass.AF_UNIX, fdpass.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        reason = os.strerror(e.errno).lower() if e.errno else str(e)
-        raise InvalidArgument(f"--pidfd-socket: connect {path}: {reason}") from None
-    return sock.detach()
+    return fdpass.connect_unix(path, "--pidfd-socket")
 
 
 def send(sock_fd: int, pid: int, kind: bytes) -> None:

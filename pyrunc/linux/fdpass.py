@@ -23,6 +23,21 @@ socket = _socket.socket
 socketpair = _socket.socketpair
 
 
+def connect_unix(path: str, flag: str) -> int:
+    """A connected AF_UNIX stream socket's fd; a failure names the CLI flag that gave
+    the path (--console-socket, --pidfd-socket), in one line."""
+    from pyrunc.errors import InvalidArgument
+
+    sock = socket(AF_UNIX, SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        reason = os.strerror(e.errno).lower() if e.errno else str(e)
+        raise InvalidArgument(f"{flag}: connect {path}: {reason}") from None
+    return sock.detach()
+
+
 def send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
     """One message carrying `data` and the fds (SCM_RIGHTS)."""
     rights = struct.pack(f"{len(fds)}i", *fds)
