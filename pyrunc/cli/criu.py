@@ -1,15 +1,23 @@
-"""Subcommands checkpoint and restore: runc's options and help, not implemented yet.
+"""Subcommands checkpoint and restore: runc's options and help, over CRIU.
 
-Both are declared as runc has them (so `-h` works and scripts see runc's options);
-running either fails with one line and exit 1 until checkpoint/restore over CRIU exists.
+The work is pyrunc/container/checkpoint.py and restore.py; this module parses and
+reports. Only these two commands import it (and, through it, CRIU's modules).
 """
 
 from __future__ import annotations
 
+import os
+
 from pyrunc.cli import args as argparse  # argparse's API, a fraction of its import cost
 from pyrunc.cli import flagtexts as texts
 from pyrunc.cli.log import Log
-from pyrunc.errors import PyruncError
+
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pyrunc.container.checkpoint import CriuOptions
 
 # Help texts: runc's (checkpoint.go, restore.go).
 _CHECKPOINT_ARGS = """<container-id>
@@ -132,13 +140,78 @@ def _flag(p: argparse.ArgumentParser, name: str, usage: str) -> None:
     p.add_argument(name, action="store_true", help=usage)
 
 
-def _not_supported(command: str) -> PyruncError:
-    return PyruncError(f"{command}: not supported by pyrunc yet (CRIU)")
+def _criu_options(args: argparse.Namespace) -> CriuOptions:
+    """The flags as given, for the container module to check (a flag restore lacks is
+    checkpoint's default)."""
+    from pyrunc.container.checkpoint import CriuOptions
+
+    def flag(name: str, default: Any = False) -> Any:
+        return getattr(args, name, default)
+
+    return CriuOptions(
+        image_path=args.image_path,
+        work_path=args.work_path,
+        parent_path=flag("parent_path", ""),
+        leave_running=flag("leave_running"),
+        tcp_established=args.tcp_established,
+        tcp_skip_in_flight=flag("tcp_skip_in_flight"),
+        link_remap=flag("link_remap"),
+        ext_unix_sk=args.ext_unix_sk,
+        shell_job=args.shell_job,
+        file_locks=args.file_locks,
+        pre_dump=flag("pre_dump"),
+        auto_dedup=args.auto_dedup,
+        lazy_pages=args.lazy_pages,
+        status_fd=flag("status_fd", -1),
+        page_server=flag("page_server", ""),
+        manage_cgroups_mode=args.manage_cgroups_mode,
+        empty_ns=tuple(args.empty_ns),
+        lsm_profile=flag("lsm_profile", ""),
+        lsm_mount_context=flag("lsm_mount_context", ""),
+    )
+
+
+def _warn_rootless(log: Log) -> None:
+    if os.geteuid() != 0:  # runc's warning, for both commands
+        log.warning("runc checkpoint is untested with rootless containers")
 
 
 def cmd_checkpoint(args: argparse.Namespace, log: Log) -> int:
-    raise _not_supported("checkpoint")
+    from pyrunc.container.checkpoint import checkpoint
+    from pyrunc.container.container import Container
+
+    _warn_rootless(log)
+    checkpoint(Container.load(args.id, options=args.options), _criu_options(args))
+    return 0
 
 
 def cmd_restore(args: argparse.Namespace, log: Log) -> int:
-    raise _not_supported("restore")
+    """Detached: returns once the container runs. Otherwise waits for its init, exits
+    with its status and deletes it, as `run` does."""
+    from pyrunc.container.restore import restore
+
+    _warn_rootless(log)
+    if not args.detach and not args.no_subreaper:
+        from pyrunc.linux.syscalls import set_child_subreaper
+
+        set_child_subreaper(True)  # orphans of the restored tree are ours to reap
+    c = restore(
+        args.options,
+        args.id,
+        args.bundle,
+        _criu_options(args),
+        pid_file=args.pid_file or None,
+        console_socket=args.console_socket or None,
+    )
+    if args.detach:
+        return 0
+    import _signal as signal  # not signal: CONTRIBUTING.md, Imports
+
+    from pyrunc.cli.lifecycle import wait_reaping
+    from pyrunc.cli.signals import FORWARDED, forward_signal
+
+    for sig in FORWARDED:
+        signal.signal(sig, lambda s, _f, pid=c.pid: forward_signal(pid, s))
+    code = wait_reaping(c.pid)
+    c.delete(force=True)
+    return code

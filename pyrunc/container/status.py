@@ -38,6 +38,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "events": _EVERY - {STOPPED},  # and events --stats
     "delete": frozenset((STOPPED,)),
     "delete --force": _EVERY,  # killed first unless "delete" allows it
+    "checkpoint": frozenset((RUNNING, PAUSED)),  # CRIU dumps a frozen tree too
 }
 
 # The error for an operation a status refuses, in runc's words (engines match on them):
@@ -59,6 +60,7 @@ _REFUSALS: dict[tuple[str, str | None], tuple[type[PyruncError], str | None]] = 
     ("update", None): (ContainerNotRunning, None),
     ("events", None): (ContainerNotRunning, None),
     ("delete", None): (InvalidState, "cannot delete container {id} that is not stopped: {status}"),
+    ("checkpoint", None): (InvalidState, "Container cannot be checkpointed in {status} state"),
 }
 
 

@@ -46,6 +46,10 @@ EXPECTED: dict[str, dict[str, tuple[type[PyruncError], str] | None]] = {
     }
     | {st.STOPPED: None},
     "delete --force": {s: None for s in STATUSES},
+    "checkpoint": {
+        s: (InvalidState, f"Container cannot be checkpointed in {s} state") for s in STATUSES
+    }
+    | {st.RUNNING: None, st.PAUSED: None},
 }
 
 CASES = [(op, s, want) for op, row in EXPECTED.items() for s, want in row.items()]

@@ -1,0 +1,240 @@
+"""checkpoint and restore over CRIU, on real busybox containers.
+
+The host is asked, not assumed: `criu check` decides which half runs. Where CRIU works,
+a checkpoint/restore round trip; where it is absent or fails its own check, both
+commands fail in one line naming why, with the container exactly as it was. runc's
+option checks (its texts, checkpoint.bats) hold on every host: they come before CRIU.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from functools import cache
+
+import pytest
+
+from tests.helpers import TREE_ENV, Bundle, Result, Runtime, error_message, is_dead
+
+
+@cache
+def criu_check() -> tuple[bool, str]:
+    """(CRIU works here, why not): `criu check` itself, bounded as pyrunc bounds it."""
+    binary = shutil.which("criu")
+    if binary is None:
+        return False, "criu is not installed"
+    try:
+        done = subprocess.run(
+            [binary, "check"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return False, "criu check: no answer within 30s"
+    errors = [ln for ln in (done.stderr + done.stdout).splitlines() if "Error" in ln]
+    return done.returncode == 0, errors[-1] if errors else f"exit status {done.returncode}"
+
+
+def needs_working_criu() -> None:
+    works, why = criu_check()
+    if not works:
+        pytest.skip(f"CRIU cannot work on this host ({why})")
+
+
+def needs_failing_criu() -> str:
+    works, why = criu_check()
+    if works:
+        pytest.skip("CRIU works on this host: the refusal cannot be seen here")
+    return why
+
+
+def _run_sleeping(runtime: Runtime, bundle: Bundle, cid: str) -> tuple[int, str]:
+    """A running container; its init's pid and start time (the kernel's /proc/<pid>/stat)."""
+    bundle.set_args("sleep", "1000")
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    return pid, _start_time(pid)
+
+
+def _start_time(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[19]
+
+
+def _one_line(r: Result) -> str:
+    assert r.code == 1, (r.code, r.err)
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err, r.err
+    return error_message(r.err)
+
+
+def _still_running(runtime: Runtime, cid: str, pid: int, start: str) -> None:
+    """The very same init runs (not a restarted one) and `kill` still reaches it."""
+    assert _start_time(pid) == start
+    assert runtime.state(cid)["status"] == "running"
+    runtime.ok("kill", cid, "KILL")
+    for _ in range(200):
+        if is_dead(pid):
+            break
+        time.sleep(0.02)
+    assert is_dead(pid)
+    runtime.ok("delete", cid)
+
+
+# -- runc's option checks, before CRIU is asked ------------------------------------------
+
+
+def test_parent_path_refusals_in_runcs_words(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """checkpoint.bats "checkpoint --pre-dump (bad --parent-path)": absolute, then absent;
+    the container is untouched and no image or work dir is made."""
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    work = str(tmp_path)
+    common = ("--work-path", "./work-dir", "--image-path", "./image-dir")
+    common += ("--manage-cgroups-mode", "ignore", cid)
+    r = runtime("checkpoint", "--parent-path", f"{work}/parent-dir", *common, cwd=work)
+    assert _one_line(r) == "--parent-path must be relative"
+    r = runtime("checkpoint", "--parent-path", "./parent-dir", *common, cwd=work)
+    assert _one_line(r) == (
+        f"invalid --parent-path: stat {work}/image-dir/parent-dir: no such file or directory"
+    )
+    assert os.listdir(work) == []
+    _still_running(runtime, cid, pid, start)
+
+
+@pytest.mark.parametrize(
+    ("flags", "want"),
+    [
+        (("--manage-cgroups-mode", "hard"), "invalid manage-cgroups-mode value"),
+        (("--empty-ns", "ipc"), 'namespace "ipc" is not supported'),
+        (("--page-server", "nowhere"), "Use --page-server ADDRESS:PORT to specify page server"),
+        (("--page-server", "127.0.0.1:x"), "Invalid port number"),
+    ],
+)
+def test_option_refusals_in_runcs_words(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str, flags: tuple[str, ...], want: str
+) -> None:
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    r = runtime("checkpoint", *flags, cid, cwd=str(tmp_path))
+    assert _one_line(r) == want
+    assert os.listdir(tmp_path) == []  # not even ./checkpoint
+    _still_running(runtime, cid, pid, start)
+
+
+def test_a_created_container_cannot_be_checkpointed(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    bundle.set_args("sleep", "1000")
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    try:
+        r = runtime("checkpoint", cid, cwd=str(tmp_path))
+        assert _one_line(r) == "Container cannot be checkpointed in created state"
+        assert runtime.state(cid)["status"] == "created"
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_restore_without_a_checkpoint_makes_nothing(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    image = os.path.join(tmp_path, "image")
+    os.mkdir(image)
+    r = runtime("restore", "-d", "--image-path", image, "--bundle", bundle.path, cid)
+    assert _one_line(r) == f"open {image}/descriptors.json: no such file or directory"
+    assert runtime("state", cid).code == 1
+    assert os.listdir(image) == []
+
+
+# -- a host where CRIU cannot work --------------------------------------------------------
+
+
+def test_checkpoint_where_criu_fails_its_check(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """One line with criu's own reason; the same init still runs and is killable; the
+    image and work dirs it would have made are not there."""
+    why = needs_failing_criu()
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    work = str(tmp_path)
+    r = runtime("checkpoint", "--work-path", "./work-dir", cid, cwd=work)
+    msg = _one_line(r)
+    assert msg.startswith("checkpoint: criu cannot work on this host: ")
+    reason = why.split("): ", 1)[-1].rstrip(".")  # criu's line without "Error (file:N)"
+    assert reason in msg, (reason, msg)
+    assert os.listdir(work) == []
+    _still_running(runtime, cid, pid, start)
+
+
+def test_restore_where_criu_fails_its_check(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    needs_failing_criu()
+    image = os.path.join(tmp_path, "image")
+    os.mkdir(image)
+    with open(os.path.join(image, "descriptors.json"), "w") as f:
+        f.write('["/dev/null", "/dev/null", "/dev/null"]')
+    r = runtime("restore", "-d", "--image-path", image, "--bundle", bundle.path, cid)
+    assert _one_line(r).startswith("restore: criu cannot work on this host: ")
+    assert runtime("state", cid).code == 1  # no state dir; the leak check looks for cgroups
+
+
+def test_checkpoint_without_criu_installed(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """No criu on PATH (any host: the PATH is emptied for the call)."""
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    empty = tempfile.mkdtemp(dir=tmp_path)
+    cmd = [sys.executable, "-m", "pyrunc", "--root", runtime.root, "checkpoint", cid]
+    env = {**TREE_ENV, "PATH": empty}
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=60, check=False
+    )
+    msg = _one_line(Result(done.returncode, done.stdout, done.stderr))
+    assert msg == (
+        "checkpoint: criu cannot work on this host: criu: executable file not found in $PATH"
+    )
+    assert os.listdir(tmp_path) == [os.path.basename(empty)]
+    _still_running(runtime, cid, pid, start)
+
+
+# -- a host where CRIU works --------------------------------------------------------------
+
+
+def test_checkpoint_and_restore_round_trip(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """checkpoint.bats "checkpoint and restore": the container is gone after checkpoint
+    (`state` fails), restore brings back a running one whose process kept its memory
+    (a shell counter goes on from where it was, not from 0)."""
+    needs_working_criu()
+    bundle.set_args("sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.1; done")
+    bundle.config["mounts"].append(
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}
+    )
+    bundle.save()
+    work = str(tmp_path)
+    with open(os.path.join(work, "out"), "w") as out:
+        subprocess.run(
+            [*runtime.argv, "--root", runtime.root, "run", "-d", "--bundle", bundle.path, cid],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=TREE_ENV, check=True,
+        )  # fmt: skip
+    time.sleep(1)
+    runtime.ok("checkpoint", "--work-path", "./work-dir", "--manage-cgroups-mode", "ignore", cid,
+               cwd=work)  # fmt: skip
+    assert runtime("state", cid).code == 1
+    assert os.path.exists(os.path.join(work, "checkpoint", "descriptors.json"))
+    with open(os.path.join(work, "out"), "w") as out:
+        subprocess.run(
+            [*runtime.argv, "--root", runtime.root, "restore", "-d", "--work-path", "./work-dir",
+             "--manage-cgroups-mode", "ignore", "--bundle", bundle.path, cid],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=TREE_ENV, cwd=work, check=True,
+        )  # fmt: skip
+    try:
+        state = runtime.state(cid)
+        assert state["status"] == "running"
+        count = int(runtime.ok("exec", cid, "cat", "/tmp/n").out)
+        assert count >= 5  # resumed, not restarted
+    finally:
+        runtime("delete", "--force", cid)
