@@ -4,40 +4,37 @@ as a baseline). Python standard library only; nothing here touches the host."""
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from rci_tap import BatsTest, FileResult
 
+from conformance.suitecore.results import (
+    SuiteRun,
+    keyed_by_occurrence,
+    load_runs,
+    runtime_json,
+)
+from conformance.suitecore.tables import (
+    counts_cell,
+    occurrence_mark,
+    print_side_by_side,
+    print_totals,
+)
+
 
 @dataclass
-class RuntimeRun:
-    label: str
-    path: str
+class RuntimeRun(SuiteRun):
     files: dict[str, FileResult] = field(default_factory=dict)
-    baseline: bool = False
 
-    def totals(self) -> tuple[int, int, int]:
-        p = sum(r.passed for r in self.files.values())
-        f = sum(r.failed for r in self.files.values())
-        s = sum(r.skipped for r in self.files.values())
-        return p, f, s
+    def records(self) -> dict[str, FileResult]:
+        return self.files
 
 
 def test_keys(r: FileResult) -> dict[tuple[str, int], BatsTest]:
-    """The file's real tests keyed by (name, occurrence): a name can repeat
-    (tests made in a loop), and numbers shift when a run stops early."""
-    seen: dict[str, int] = {}
-    keyed: dict[tuple[str, int], BatsTest] = {}
-    for t in r.tests:
-        if t.synthetic:
-            continue
-        n = seen.get(t.name, 0)
-        seen[t.name] = n + 1
-        keyed[(t.name, n)] = t
-    return keyed
+    """The file's real tests keyed by (name, occurrence)."""
+    return keyed_by_occurrence(r.tests, lambda t: t.name)
 
 
 @dataclass
@@ -61,7 +58,7 @@ def compare(runs: list[RuntimeRun], reference: str, files: list[str]) -> list[Fi
         counts: dict[str, tuple[int, int, int] | None] = {}
         for r in runs:
             fr = r.files.get(name)
-            counts[r.label] = None if fr is None else (fr.passed, fr.failed, fr.skipped)
+            counts[r.label] = None if fr is None else fr.counts()
         fc = FileCompare(file=name, counts=counts)
         rfile = ref.files.get(name)
         for r in runs:
@@ -106,25 +103,11 @@ def compare(runs: list[RuntimeRun], reference: str, files: list[str]) -> list[Fi
     return out
 
 
-def fmt_counts(c: tuple[int, int, int] | None) -> str:
-    return "-" if c is None else f"{c[0]}/{c[1]}/{c[2]}"
-
-
 def print_table(runs: list[RuntimeRun], names: list[str], file: TextIO = sys.stdout) -> None:
     """One line per file and runtime, `file: N passed, N failed, N skipped`, then a
     side-by-side table when there are several runtimes, then the totals."""
-    width = max([len("file")] + [len(n) for n in names]) + 2
     if len(runs) > 1:
-        col = max([16] + [len(r.label) + 2 for r in runs])
-        print("file".ljust(width) + "".join(r.label.rjust(col) for r in runs), file=file)
-        print(" " * width + "".join("pass/fail/skip".rjust(col) for _ in runs), file=file)
-        for n in names:
-            cells = []
-            for r in runs:
-                t = r.files.get(n)
-                cells.append(fmt_counts(None if t is None else (t.passed, t.failed, t.skipped)))
-            mark = "  *" if len(set(cells)) > 1 else ""
-            print(n.ljust(width) + "".join(c.rjust(col) for c in cells) + mark, file=file)
+        print_side_by_side("file", runs, names, file)
     else:
         for r in runs:
             for n in names:
@@ -136,10 +119,7 @@ def print_table(runs: list[RuntimeRun], names: list[str], file: TextIO = sys.std
                         f"{n}: {t.passed} passed, {t.failed} failed, {t.skipped} skipped",
                         file=file,
                     )
-    print(file=file)
-    for r in runs:
-        p, f, s = r.totals()
-        print(f"{r.label}: {p} passed, {f} failed, {s} skipped", file=file)
+    print_totals(runs, file)
 
 
 def print_compare(
@@ -161,12 +141,12 @@ def print_compare(
             if not worse:
                 continue
             print(
-                f"{fc.file}: {label} {fmt_counts(fc.counts.get(label))}, "
-                f"{reference} {fmt_counts(fc.counts.get(reference))}",
+                f"{fc.file}: {label} {counts_cell(fc.counts.get(label))}, "
+                f"{reference} {counts_cell(fc.counts.get(reference))}",
                 file=file,
             )
             for row in worse:
-                occ = f" (#{row['occurrence']})" if row["occurrence"] > 1 else ""
+                occ = occurrence_mark(row["occurrence"])
                 why = f": {row['reason']}" if row["status"] == "skip" and row["reason"] else ""
                 print(f"  [{row['status']}] {row['test']}{occ}{why}", file=file)
 
@@ -192,15 +172,7 @@ def to_json(
 ) -> dict:
     doc = dict(meta)
     doc["files"] = names
-    doc["runtimes"] = {}
-    for r in runs:
-        p, f, s = r.totals()
-        doc["runtimes"][r.label] = {
-            "path": r.path,
-            "baseline": r.baseline,
-            "totals": {"passed": p, "failed": f, "skipped": s},
-            "files": {n: t.to_json() for n, t in r.files.items()},
-        }
+    doc["runtimes"] = {r.label: runtime_json(r, "files") for r in runs}
     if cmp is not None:
         doc["compare"] = {"reference": reference, "files": compare_to_json(cmp)}
     return doc
@@ -208,14 +180,4 @@ def to_json(
 
 def load_baseline(path: str) -> list[RuntimeRun]:
     """The runtimes an earlier results.json ran (not its own baselines)."""
-    with open(path) as f:
-        doc = json.load(f)
-    runs = []
-    for label, d in doc.get("runtimes", {}).items():
-        if d.get("baseline"):
-            continue
-        run = RuntimeRun(label=label, path=d.get("path", ""), baseline=True)
-        for name, t in d.get("files", {}).items():
-            run.files[name] = FileResult.from_json(name, t)
-        runs.append(run)
-    return runs
+    return load_runs(path, "files", RuntimeRun, FileResult)

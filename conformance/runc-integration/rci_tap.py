@@ -23,64 +23,42 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Self
 
-# Column 0 only; bats numbers every line. The name is the rest, up to a directive.
-TEST_LINE = re.compile(r"^(not ok|ok)[ \t]+(\d+)(?:[ \t]+(.*))?$")
-# bats writes " # skip" or " # skip (reason)", and " # timeout after Ns" on a test that
-# BATS_TEST_TIMEOUT stopped; TAP also knows TODO.
-DIRECTIVE = re.compile(r"[ \t]+#[ \t]*(skip|todo|timeout)\b[ \t]*(.*)$", re.IGNORECASE)
-PLAN_LINE = re.compile(r"^1\.\.(\d+)\s*$")
+from conformance.suitecore.results import FileRecord, SuiteTest, entry_fields, entry_of_test
+from conformance.suitecore.tap import TapDialect, split_test_line, stderr_tail, truncate
+
+BATS = TapDialect(
+    # Column 0 only; bats numbers every line. The name is the rest, up to a directive.
+    test_line=re.compile(r"^(not ok|ok)[ \t]+(\d+)(?:[ \t]+(.*))?$"),
+    # bats writes " # skip" or " # skip (reason)", and " # timeout after Ns" on a test
+    # that BATS_TEST_TIMEOUT stopped; TAP also knows TODO.
+    directive=re.compile(r"[ \t]+#[ \t]*(skip|todo|timeout)\b[ \t]*(.*)$", re.IGNORECASE),
+    plan_line=re.compile(r"^1\.\.(\d+)\s*$"),
+)
 DIAG_LIMIT = 6000
 
 
 @dataclass
-class BatsTest:
-    status: str  # "ok", "not ok" or "skip"
-    number: int | None
+class BatsTest(SuiteTest):
     name: str
     reason: str = ""  # a skip's reason, or a TODO's text
-    diagnostic: str = ""
-    synthetic: bool = False  # made up by the runner
 
 
 @dataclass
-class FileResult:
+class FileResult(FileRecord):
     """One .bats file run against one runtime."""
 
-    name: str
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    exit_code: int | None = None
-    timed_out: bool = False
-    duration: float = 0.0
-    plan: int | None = None
-    tap_file: str = ""
-    stderr_file: str = ""
-    notes: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     tests: list[BatsTest] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
-            "passed": self.passed,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "exit_code": self.exit_code,
-            "timed_out": self.timed_out,
-            "duration": round(self.duration, 3),
-            "plan": self.plan,
-            "tap": self.tap_file,
-            "stderr": self.stderr_file,
-            "notes": self.notes,
+            **super().to_json(),
             "leftovers": self.leftovers,
             "tests": [
                 {
-                    "status": t.status,
-                    "number": t.number,
-                    "name": t.name,
-                    "reason": t.reason,
-                    "synthetic": t.synthetic,
+                    **entry_of_test(t, name=t.name, reason=t.reason),
                     **({"diagnostic": t.diagnostic} if t.status == "not ok" else {}),
                 }
                 for t in self.tests
@@ -88,22 +66,15 @@ class FileResult:
         }
 
     @classmethod
-    def from_json(cls, name: str, d: dict) -> FileResult:
-        r = cls(name=name)
-        for k in ("passed", "failed", "skipped", "exit_code", "timed_out", "duration", "plan"):
-            setattr(r, k, d.get(k, getattr(r, k)))
-        r.tap_file = d.get("tap", "")
-        r.stderr_file = d.get("stderr", "")
-        r.notes = list(d.get("notes", []))
+    def from_json(cls, name: str, d: dict) -> Self:
+        r = super().from_json(name, d)
         r.leftovers = list(d.get("leftovers", []))
         r.tests = [
             BatsTest(
-                status=t["status"],
-                number=t.get("number"),
+                **entry_fields(t),
                 name=t.get("name", ""),
                 reason=t.get("reason", ""),
                 diagnostic=t.get("diagnostic", ""),
-                synthetic=bool(t.get("synthetic", False)),
             )
             for t in d.get("tests", [])
         ]
@@ -112,23 +83,15 @@ class FileResult:
 
 def parse_line(line: str) -> BatsTest | None:
     """A TAP test line as bats writes it, or None."""
-    m = TEST_LINE.match(line)
-    if not m:
+    t = split_test_line(line, BATS)
+    if t is None:
         return None
-    status, num, rest = m.group(1), int(m.group(2)), (m.group(3) or "")
-    reason = ""
-    dm = DIRECTIVE.search(rest)
-    if dm:
-        directive = dm.group(1).lower()
-        reason = dm.group(2).strip()
-        if reason.startswith("(") and reason.endswith(")"):
-            reason = reason[1:-1]
-        if directive == "timeout":
-            reason = f"timeout {reason}".strip()
-        rest = rest[: dm.start()]
-        if status == "ok" and directive == "skip":
-            status = "skip"
-    return BatsTest(status=status, number=num, name=rest.strip(), reason=reason)
+    reason = t.directive_text
+    if reason.startswith("(") and reason.endswith(")"):
+        reason = reason[1:-1]
+    if t.directive == "timeout":
+        reason = f"timeout {reason}".strip()
+    return BatsTest(status=t.status, number=t.number, name=t.text, reason=reason)
 
 
 def parse_tap(text: str) -> tuple[list[BatsTest], list[int]]:
@@ -140,10 +103,7 @@ def parse_tap(text: str) -> tuple[list[BatsTest], list[int]]:
 
     def close() -> None:
         if owner is not None and diag and owner.status == "not ok":
-            text = "\n".join(diag)
-            if len(text) > DIAG_LIMIT:
-                text = text[:DIAG_LIMIT] + "\n[... truncated]"
-            owner.diagnostic = text
+            owner.diagnostic = truncate("\n".join(diag), DIAG_LIMIT)
         diag.clear()
 
     for line in text.splitlines():
@@ -153,11 +113,11 @@ def parse_tap(text: str) -> tuple[list[BatsTest], list[int]]:
             tests.append(t)
             owner = t
             continue
-        pm = PLAN_LINE.match(line)
-        if pm:
+        planned = BATS.plan(line)
+        if planned is not None:
             close()
             owner = None
-            plans.append(int(pm.group(1)))
+            plans.append(planned)
         elif line.startswith("#") and owner is not None:
             diag.append(line[2:] if line.startswith("# ") else line[1:])
     close()
@@ -170,7 +130,7 @@ def count(result: FileResult, text: str, stderr_text: str = "") -> None:
     result.plan = plans[0] if plans else None
     if len(plans) > 1:
         result.notes.append(f"{len(plans)} plans: {', '.join(f'1..{p}' for p in plans)}")
-    tail = "\n".join(stderr_text.strip().splitlines()[-5:])
+    tail = stderr_tail(stderr_text)
     if result.timed_out:
         ended = f"timed out after {result.duration:.0f}s"
     else:
@@ -204,6 +164,4 @@ def count(result: FileResult, text: str, stderr_text: str = "") -> None:
     if result.timed_out:
         result.notes.append(f"timed out after {result.duration:.0f}s")
     result.tests = tests
-    result.passed = sum(1 for t in tests if t.status == "ok")
-    result.failed = sum(1 for t in tests if t.status == "not ok")
-    result.skipped = sum(1 for t in tests if t.status == "skip")
+    result.tally(t.status for t in tests)

@@ -8,8 +8,10 @@ the runtime is given to the suite as RUNC, always through a file named `runc` (t
 suite prints and checks that name). After each file the runner reports (and cleans)
 what it left on the host (rci_host.py), counts its TAP strictly (rci_tap.py) and at
 the end prints the table, the totals and, with --compare, the tests the reference
-runc passes and another runtime does not (rci_report.py). README.md beside this file
-says how to run it and how counting works.
+runc passes and another runtime does not (rci_report.py). What it does as the
+runtime-tools runner does (running a file, the records, the table) is in
+conformance/suitecore/. README.md beside this file says how to run it and how counting
+works.
 
 Python 3.11 standard library only (pyrunc is never imported: it is the runtime under
 test). Runs as root.
@@ -18,13 +20,10 @@ test). Runs as root.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
-import io
 import json
 import os
 import platform
-import re
 import select
 import shutil
 import signal
@@ -37,14 +36,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# The runner's own modules sit beside it (sys.path[0]); runtime-tools' cleanup.py (its
-# mount-aware rmtree) after them; the checkout's top (tools/) last.
-sys.path.insert(1, str(HERE.parent / "runtime-tools"))
-sys.path.insert(2, str(HERE.parents[1]))
+# The runner's own modules sit beside it (sys.path[0]); the checkout's top (tools/,
+# conformance/suitecore/, shared with runtime-tools' runner) after them.
+sys.path.insert(1, str(HERE.parents[1]))
 
 import rci_build  # noqa: E402
 import rci_host  # noqa: E402
-from cleanup import safe_rmtree  # noqa: E402
 from rci_report import (  # noqa: E402
     RuntimeRun,
     compare,
@@ -54,6 +51,8 @@ from rci_report import (  # noqa: E402
     to_json,
 )
 from rci_tap import FileResult, count  # noqa: E402
+
+from conformance.suitecore import results, runner  # noqa: E402
 
 LOCK_PATH = "/run/pyrunc-runc-integration.lock"
 DEFAULT_PYRUNC = "/usr/local/bin/pyrunc"
@@ -158,9 +157,7 @@ def run_file(
     test_timeout: int = 0,
 ) -> FileResult:
     result = FileResult(name=name)
-    tap_path = outdir / f"{name.removesuffix('.bats')}.tap"
-    err_path = outdir / f"{name.removesuffix('.bats')}.stderr"
-    result.tap_file, result.stderr_file = str(tap_path), str(err_path)
+    stem = name.removesuffix(".bats")
     tmpdir.mkdir(parents=True, exist_ok=True)
     os.chmod(tmpdir, 0o755)
     env = {k: v for k, v in os.environ.items() if k not in DROP_ENV}
@@ -172,45 +169,26 @@ def run_file(
     env["PATH"] = f"{os.path.dirname(suite.go)}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     words = rci_host.file_words((suite.integration / name).read_text(errors="replace"))
     before = rci_host.snapshot(runc_path)
-    start = time.monotonic()
-    tty = Terminal(outdir / f"{name.removesuffix('.bats')}.tty")
-    with open(tap_path, "wb") as out, open(err_path, "wb") as err, tty:
-        proc = subprocess.Popen(
-            ["bats", "--tap", str(suite.integration / name)],
-            cwd=suite.integration,
-            env=env,
-            stdin=tty.slave,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=take_controlling_terminal,
-        )
+    outdir.mkdir(parents=True, exist_ok=True)
+    with Terminal(outdir / f"{stem}.tty") as tty:
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            result.timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            tap, stderr = runner.run_captured(
+                result,
+                ["bats", "--tap", str(suite.integration / name)],
+                outdir,
+                stem,
+                timeout,
+                cwd=suite.integration,
+                env=env,
+                stdin=tty.slave,
+                preexec_fn=take_controlling_terminal,
+            )
         except BaseException:  # interrupted (SIGINT, SIGTERM): leave the host clean
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
             rci_host.cleanup(runc_path, before, tmpdir, words)
             raise
-        else:
-            # Anything still in bats' process group is the file's: end it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-    result.duration = time.monotonic() - start
-    result.exit_code = proc.returncode
-    count(
-        result,
-        tap_path.read_text(errors="replace"),
-        err_path.read_text(errors="replace"),
-    )
+    count(result, tap, stderr)
     result.leftovers = rci_host.cleanup(runc_path, before, tmpdir, words)
-    if not safe_rmtree(tmpdir):
+    if not runner.safe_rmtree(tmpdir):
         result.leftovers.append(f"{tmpdir} not removed (still mounted below it)")
     return result
 
@@ -225,53 +203,35 @@ def run_all(
     """Every file, one runtime after another for each file (so a cut-short run still
     compares), in one scratch dir."""
     runs = [RuntimeRun(label=lbl, path=path) for lbl, path, _ in runtimes]
-    work = Path(tempfile.mkdtemp(prefix="rci-work-", dir=args.workdir_base))
-    os.chmod(work, 0o755)
-    try:
-        run_files(args, suite, runtimes, files, out, runs, work)
-    except KeyboardInterrupt:
-        print("interrupted: reporting the files run so far", file=sys.stderr)
-    finally:
-        if not safe_rmtree(work):
-            print(f"warning: left work dir {work}", file=sys.stderr)
+    with runner.scratch_dir("rci-work-", args.workdir_base) as work:
+        try:
+            for name in files:
+                for run, (label, _path, runc_path) in zip(runs, runtimes, strict=True):
+                    r = run_file(
+                        name,
+                        suite,
+                        runc_path,
+                        work / label / name,
+                        out / label,
+                        args.timeout,
+                        args.test_timeout,
+                    )
+                    run.files[name] = r
+                    print(runner.summary_line(label, r, file_notes(r)), file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            print("interrupted: reporting the files run so far", file=sys.stderr)
     return runs
 
 
-def run_files(
-    args: argparse.Namespace,
-    suite: rci_build.Suite,
-    runtimes: list[tuple[str, str, str]],
-    files: list[str],
-    out: Path,
-    runs: list[RuntimeRun],
-    work: Path,
-) -> None:
-    for name in files:
-        for run, (label, _path, runc_path) in zip(runs, runtimes, strict=True):
-            outdir = out / label
-            outdir.mkdir(parents=True, exist_ok=True)
-            r = run_file(
-                name,
-                suite,
-                runc_path,
-                work / label / name,
-                outdir,
-                args.timeout,
-                args.test_timeout,
-            )
-            run.files[name] = r
-            extra = ""
-            if r.notes:
-                extra += f" [{'; '.join(r.notes)}]"
-            if r.leftovers:
-                extra += f" [left: {'; '.join(r.leftovers[:6])}"
-                extra += f" (+{len(r.leftovers) - 6})]" if len(r.leftovers) > 6 else "]"
-            print(
-                f"[{label}] {name}: {r.passed} passed, {r.failed} failed, "
-                f"{r.skipped} skipped ({r.duration:.1f}s){extra}",
-                file=sys.stderr,
-                flush=True,
-            )
+def file_notes(r: FileResult) -> str:
+    """The summary line's tail: the counting's notes, the first leftovers."""
+    extra = ""
+    if r.notes:
+        extra += f" [{'; '.join(r.notes)}]"
+    if r.leftovers:
+        extra += f" [left: {'; '.join(r.leftovers[:6])}"
+        extra += f" (+{len(r.leftovers) - 6})]" if len(r.leftovers) > 6 else "]"
+    return extra
 
 
 # --------------------------------------------------------------------------
@@ -280,20 +240,10 @@ def run_files(
 
 def parse_runtime(spec: str) -> tuple[str, str]:
     """'LABEL=PATH' or 'PATH' -> (label, absolute path or REFERENCE)."""
-    label, path = "", spec
-    if "=" in spec and not spec.startswith(("/", ".")):
-        label, path = spec.split("=", 1)
+    label, path = runner.split_runtime(spec)
     if path == REFERENCE:
         return label or "runc", REFERENCE
-    found = path if os.sep in path else shutil.which(path)
-    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
-        raise SystemExit(f"runtime not found or not executable: {path}")
-    found = os.path.abspath(found)
-    if not label:
-        label = Path(found).name.removesuffix(".sh").removesuffix(".py")
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", label):
-        raise SystemExit(f"runtime label must be one word: {label!r}")
-    return label, found
+    return runner.resolve_runtime(label, path)
 
 
 def select_files(ap: argparse.ArgumentParser, args: argparse.Namespace, all_files: list[str]):
@@ -321,16 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description="Run runc's integration suite (bats) against OCI runtimes.",
     )
-    ap.add_argument(
-        "--runtime",
-        action="append",
-        default=[],
-        metavar="[LABEL=]PATH",
-        help=(
-            f"runtime to test (repeatable, run one after another per file); PATH "
-            f"'{REFERENCE}' is the runc built from the pinned commit. Default: "
-            f"runc={REFERENCE} and pyrunc={DEFAULT_PYRUNC}"
-        ),
+    runner.add_runtime_option(
+        ap,
+        f"runtime to test (repeatable, run one after another per file); PATH "
+        f"'{REFERENCE}' is the runc built from the pinned commit. Default: "
+        f"runc={REFERENCE} and pyrunc={DEFAULT_PYRUNC}",
     )
     ap.add_argument("--files", default="", help="comma-separated .bats files (default: all)")
     ap.add_argument("--exclude", default="", help="comma-separated .bats files to leave out")
@@ -341,23 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="seconds per test, bats' BATS_TEST_TIMEOUT (default: none, as upstream)",
     )
-    ap.add_argument("--out", type=Path, help="dir for <label>/<file>.tap and results.json")
-    ap.add_argument("--json", action="store_true", help="print results.json on stdout")
-    ap.add_argument(
-        "--compare",
-        action="store_true",
-        help="list the tests the reference passes and another runtime does not",
+    runner.add_report_options(
+        ap,
+        out_help="dir for <label>/<file>.tap and results.json",
+        json_help="print results.json on stdout",
+        compare_help="list the tests the reference passes and another runtime does not",
     )
     ap.add_argument(
         "--reference", default="runc", metavar="LABEL", help="reference for --compare (runc)"
     )
-    ap.add_argument(
-        "--baseline",
-        action="append",
-        default=[],
-        metavar="RESULTS.json",
-        help="add the runtimes of an earlier run's results.json (not re-run)",
-    )
+    runner.add_baseline_option(ap)
     ap.add_argument("--list", action="store_true", help="list the suite's .bats files and stop")
     ap.add_argument(
         "--prepare-only",
@@ -399,16 +337,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def take_lock() -> io.TextIOWrapper | None:
-    lock = open(LOCK_PATH, "w")  # held for the whole run
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        return None
-    return lock
-
-
 def report(
     args: argparse.Namespace,
     runs: list[RuntimeRun],
@@ -423,12 +351,8 @@ def report(
             raise SystemExit(f"--compare: reference {args.reference!r} is not among {labels}")
         cmp = compare(runs, args.reference, names)
     doc = to_json(runs, names, meta, cmp, args.reference if cmp is not None else None)
-    if out is not None:
-        (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"results in {out}", file=sys.stderr)
+    results.write_results(doc, out, args.json)
     if args.json:
-        json.dump(doc, sys.stdout, indent=1)
-        print()
         return 0
     if cmp is not None:
         print_compare(cmp, args.reference, labels)
@@ -447,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     if not specs and not baselines and not args.list:
         specs = [f"runc={REFERENCE}", f"pyrunc={DEFAULT_PYRUNC}"]
     runtimes = [parse_runtime(s) for s in specs]
-    labels = [lbl for lbl, _ in runtimes] + [r.label for r in baselines]
-    if len(set(labels)) != len(labels):
-        ap.error("two runtimes (or a runtime and a baseline) have the same label; use LABEL=PATH")
+    clash = runner.label_clash([lbl for lbl, _ in runtimes] + [r.label for r in baselines])
+    if clash:
+        ap.error(clash)
 
     meta: dict = {"commit": args.commit}
     if not runtimes and not args.list and not args.prepare_only:
@@ -498,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="runc-integration-results-", dir="/var/tmp"))
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    lock = take_lock()
+    lock = runner.take_lock(LOCK_PATH)  # held for the whole run
     if lock is None:
         print("another runc-integration run is in progress", file=sys.stderr)
         return 2

@@ -3,8 +3,8 @@
 A test program that fails half-way leaves containers, mounts below its TMPDIR and
 cgroups at the suite's fixed paths; the next program (or the next runtime) would
 trip over them. Containers go through the runtime's own `delete --force`; a dir
-with something still mounted below it, and a cgroup that is not empty, are left
-(and reported), never forced.
+with something still mounted below it (conformance/suitecore's safe_rmtree), and a
+cgroup that is not empty, are left (and reported), never forced.
 """
 
 from __future__ import annotations
@@ -12,45 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-
-
-def mounts_below(path: Path) -> list[str]:
-    """Mount points at or below path in this process's mount namespace."""
-    prefix = str(path).rstrip("/") + "/"
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == str(path) or mp.startswith(prefix):
-                found.append(mp)
-    return found
-
-
-def safe_rmtree(path: Path) -> bool:
-    """Remove path unless something is still mounted below it."""
-    if not path.exists():
-        return True
-    left = mounts_below(path)
-    if left:
-        print(
-            f"warning: not removing {path}: still mounted below it: {', '.join(left[:5])}",
-            file=sys.stderr,
-        )
-        return False
-
-    def onerror(func: Callable[[str], object], p: str, exc: object) -> None:
-        # chattr'ed or read-only leftovers: make writable and retry once.
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o755)
-            func(p)
-
-    shutil.rmtree(path, onerror=onerror)
-    return not path.exists()
 
 
 def cleanup_cgroups() -> list[str]:

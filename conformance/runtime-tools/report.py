@@ -3,40 +3,33 @@ runtimes, the printed tables and results.json (written and read back as a baseli
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from tap import Assertion, TestResult
 
+from conformance.suitecore.results import (
+    SuiteRun,
+    keyed_by_occurrence,
+    load_runs,
+    runtime_json,
+)
+from conformance.suitecore.tables import occurrence_mark, print_side_by_side, print_totals
+
 
 @dataclass
-class RuntimeRun:
-    label: str
-    path: str
+class RuntimeRun(SuiteRun):
     tests: dict[str, TestResult] = field(default_factory=dict)
-    baseline: bool = False
-    leftovers: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # cgroups left after the run
 
-    def totals(self) -> tuple[int, int, int]:
-        p = sum(r.passed for r in self.tests.values())
-        f = sum(r.failed for r in self.tests.values())
-        s = sum(r.skipped for r in self.tests.values())
-        return p, f, s
+    def records(self) -> dict[str, TestResult]:
+        return self.tests
 
 
 def assertion_keys(r: TestResult) -> dict[tuple[str, int], Assertion]:
     """Key assertions by (description, occurrence) so runs can be compared."""
-    seen: dict[str, int] = {}
-    keyed = {}
-    for a in r.assertions:
-        if a.synthetic:
-            continue
-        n = seen.get(a.description, 0)
-        seen[a.description] = n + 1
-        keyed[(a.description, n)] = a
-    return keyed
+    return keyed_by_occurrence(r.assertions, lambda a: a.description)
 
 
 def compare(runs: list[RuntimeRun], refs: list[str]) -> dict[str, list[dict]]:
@@ -76,23 +69,8 @@ def compare(runs: list[RuntimeRun], refs: list[str]) -> dict[str, list[dict]]:
 
 
 def print_table(runs: list[RuntimeRun], names: list[str], file: TextIO = sys.stdout) -> None:
-    width = max([len("test")] + [len(n) for n in names]) + 2
-    col = max([16] + [len(r.label) + 2 for r in runs])
-    print("test".ljust(width) + "".join(r.label.rjust(col) for r in runs), file=file)
-    print(" " * width + "".join("pass/fail/skip".rjust(col) for _ in runs), file=file)
-    for n in names:
-        cells = []
-        for r in runs:
-            t = r.tests.get(n)
-            cells.append("-" if t is None else f"{t.passed}/{t.failed}/{t.skipped}")
-        mark = ""
-        if len({c for c in cells}) > 1:
-            mark = "  *"
-        print(n.ljust(width) + "".join(c.rjust(col) for c in cells) + mark, file=file)
-    print(file=file)
-    for r in runs:
-        p, f, s = r.totals()
-        print(f"{r.label}: {p} passed, {f} failed, {s} skipped", file=file)
+    print_side_by_side("test", runs, names, file)
+    print_totals(runs, file)
 
 
 def print_failures(runs: list[RuntimeRun], file: TextIO = sys.stdout) -> None:
@@ -129,9 +107,8 @@ def print_compare(
             if len(missing) <= 3:
                 shown, missing = trows, []
             for row in shown:
-                occ = f" (#{row['occurrence']})" if row["occurrence"] > 1 else ""
                 print(
-                    f"  {test}: {row['assertion']}{occ} "
+                    f"  {test}: {row['assertion']}{occurrence_mark(row['occurrence'])} "
                     f"[{row['status']}; ok in {','.join(row['passed_by'])}]",
                     file=file,
                 )
@@ -153,30 +130,14 @@ def to_json(
 ) -> dict:
     doc = dict(meta)
     doc["tests"] = names
-    doc["runtimes"] = {}
-    for r in runs:
-        p, f, s = r.totals()
-        doc["runtimes"][r.label] = {
-            "path": r.path,
-            "baseline": r.baseline,
-            "totals": {"passed": p, "failed": f, "skipped": s},
-            "leftover_cgroups": r.leftovers,
-            "tests": {n: t.to_json() for n, t in r.tests.items()},
-        }
+    doc["runtimes"] = {
+        r.label: runtime_json(r, "tests", {"leftover_cgroups": r.leftovers}) for r in runs
+    }
     if cmp is not None:
         doc["compare"] = cmp
     return doc
 
 
 def load_baseline(path: str) -> list[RuntimeRun]:
-    with open(path) as f:
-        doc = json.load(f)
-    runs = []
-    for label, d in doc.get("runtimes", {}).items():
-        if d.get("baseline"):
-            continue  # that run's own baselines: load their files directly
-        run = RuntimeRun(label=label, path=d.get("path", ""), baseline=True)
-        for name, t in d.get("tests", {}).items():
-            run.tests[name] = TestResult.from_json(name, t)
-        runs.append(run)
-    return runs
+    """The runtimes an earlier results.json ran (not its own baselines)."""
+    return load_runs(path, "tests", RuntimeRun, TestResult)

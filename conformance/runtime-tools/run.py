@@ -8,8 +8,10 @@ and point ``--suite`` at the directory holding the binaries.
 
 This file is the command line and the orchestration; beside it are tap.py
 (strict TAP counting), cleanup.py (what a test leaves on the host) and
-report.py (tables, comparison, results.json). The busybox rootfs tarball
-comes from tools/busybox_bundle.py, shared with the demo and the tests.
+report.py (tables, comparison, results.json). What it does as runc's
+integration runner does (running a program, the records, the table) is in
+conformance/suitecore/. The busybox rootfs tarball comes from
+tools/busybox_bundle.py, shared with the demo and the tests.
 
 Python 3.11 standard library only (pyrunc is never imported: it is the
 runtime under test).  Must run as root (the suite creates containers,
@@ -19,26 +21,20 @@ cgroups and namespaces).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import io
-import json
 import os
 import platform
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-# The runner's own modules sit beside it (sys.path[0]); tools/ is at the top of the
-# checkout, after them.
+# The runner's own modules sit beside it (sys.path[0]); tools/ and conformance/suitecore/
+# (shared with runc-integration's runner) are at the top of the checkout, after them.
 sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
-from cleanup import cleanup_cgroups, leftover_containers, safe_rmtree  # noqa: E402
+from cleanup import cleanup_cgroups, leftover_containers  # noqa: E402
 from report import (  # noqa: E402
     RuntimeRun,
     compare,
@@ -50,6 +46,7 @@ from report import (  # noqa: E402
 )
 from tap import TestResult, count  # noqa: E402
 
+from conformance.suitecore import results, runner  # noqa: E402
 from tools.busybox_bundle import make_rootfs_tarball  # noqa: E402
 
 GOARCH = {
@@ -120,10 +117,6 @@ def run_one(
     timeout: float,
 ) -> TestResult:
     result = TestResult(name=name)
-    tap_path = outdir / f"{name}.tap"
-    err_path = outdir / f"{name}.stderr"
-    result.tap_file = str(tap_path)
-    result.stderr_file = str(err_path)
     tmpdir.mkdir(parents=True, exist_ok=True)
     os.chmod(tmpdir, 0o1777)
     env = dict(os.environ)
@@ -133,32 +126,9 @@ def run_one(
     # runtime mount /proc, /dev, /sys into the bundle in the caller's
     # namespace, and those mounts must die with the test, not leak to the host.
     cmd = ["unshare", "--mount", "--propagation", "unchanged", "--", str(exe)]
-    start = time.monotonic()
-    with open(tap_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            result.timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        else:
-            # Anything still in the test's process group is ours: end it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-    result.duration = time.monotonic() - start
-    result.exit_code = proc.returncode
-    text = tap_path.read_text(errors="replace")
-    stderr_text = err_path.read_text(errors="replace")
+    text, stderr_text = runner.run_captured(
+        result, cmd, outdir, name, timeout, cwd=workdir, env=env, stdin=subprocess.DEVNULL
+    )
     count(result, text, stderr_text)
     # Containers the test left behind (it failed before deleting them).
     result.notes.extend(leftover_containers(runtime, tmpdir))
@@ -166,7 +136,7 @@ def run_one(
     left = sorted(p.name for p in tmpdir.iterdir()) if tmpdir.exists() else []
     if left:
         result.notes.append(f"left {len(left)} entries in TMPDIR")
-    if not safe_rmtree(tmpdir):
+    if not runner.safe_rmtree(tmpdir):
         result.notes.append(f"could not remove {tmpdir}")
     return result
 
@@ -190,17 +160,12 @@ def run_runtime(
         r = run_one(name, exe, runtime, workdir, tmproot / name, outdir, timeout)
         run.tests[name] = r
         extra = f" [{'; '.join(r.notes)}]" if r.notes else ""
-        print(
-            f"[{label}] {name}: {r.passed} passed, {r.failed} failed, "
-            f"{r.skipped} skipped ({r.duration:.1f}s){extra}",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(runner.summary_line(label, r, extra), file=sys.stderr, flush=True)
     if clean_cgroups:
         run.leftovers = cleanup_cgroups()
         for c in run.leftovers:
             print(f"[{label}] warning: leftover cgroup {c}", file=sys.stderr)
-    safe_rmtree(tmproot)
+    runner.safe_rmtree(tmproot)
     return run
 
 
@@ -210,21 +175,7 @@ def run_runtime(
 
 def parse_runtime(spec: str) -> tuple[str, str]:
     """'LABEL=PATH' or 'PATH' -> (label, absolute path)."""
-    label = ""
-    path = spec
-    if "=" in spec and not spec.startswith(("/", ".")):
-        label, path = spec.split("=", 1)
-    found = path if os.sep in path else shutil.which(path)
-    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
-        raise SystemExit(f"runtime not found or not executable: {path}")
-    found = os.path.abspath(found)
-    if not label:
-        label = Path(found).name
-        for ext in (".sh", ".py"):
-            label = label.removesuffix(ext)
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", label):
-        raise SystemExit(f"runtime label must be one word: {label!r}")
-    return label, found
+    return runner.resolve_runtime(*runner.split_runtime(spec))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,21 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="dir with runtimetest and validation/<name>/<name>.t (or <name>.t)",
     )
-    ap.add_argument(
-        "--runtime",
-        action="append",
-        default=[],
-        metavar="[LABEL=]PATH",
-        help="runtime to test (repeatable; run one after another)",
-    )
+    runner.add_runtime_option(ap, "runtime to test (repeatable; run one after another)")
     ap.add_argument("--only", default="", help="comma-separated test names")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per test program")
-    ap.add_argument("--out", type=Path, help="dir for TAP files and results.json")
-    ap.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    ap.add_argument(
-        "--compare",
-        action="store_true",
-        help="list assertions a reference runtime passes but another runtime fails",
+    runner.add_report_options(
+        ap,
+        out_help="dir for TAP files and results.json",
+        json_help="print results as JSON on stdout",
+        compare_help="list assertions a reference runtime passes but another runtime fails",
     )
     ap.add_argument(
         "--reference",
@@ -259,13 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LABEL",
         help="reference runtime label for --compare (default: runc and crun)",
     )
-    ap.add_argument(
-        "--baseline",
-        action="append",
-        default=[],
-        metavar="RESULTS.json",
-        help="add the runtimes of an earlier run's results.json (not re-run)",
-    )
+    runner.add_baseline_option(ap)
     ap.add_argument("--failures", action="store_true", help="also list every failing assertion")
     ap.add_argument("--busybox", default="/bin/busybox", help="static busybox for the rootfs")
     ap.add_argument(
@@ -311,18 +249,6 @@ def select_tests(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict[
     return tests
 
 
-def take_lock() -> io.TextIOWrapper | None:
-    """The run-wide lock (the suite uses fixed cgroup paths), or None if it is taken."""
-    lock_path = LOCK_PATH if os.access("/run", os.W_OK) else "/tmp/rt-conformance.lock"
-    lock = open(lock_path, "w")  # held for the whole run
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        return None
-    return lock
-
-
 def run_all(
     args: argparse.Namespace,
     runtimes: list[tuple[str, str]],
@@ -333,12 +259,8 @@ def run_all(
     """Run every runtime, one after another, in one scratch work dir."""
     suite = args.suite.resolve()
     arch = GOARCH.get(platform.machine(), platform.machine())
-    workdir = Path(tempfile.mkdtemp(prefix="rt-work-", dir=args.workdir_base))
-    # Every path component must be traversable: tests run processes as
-    # non-root users inside bundles under this dir.
-    os.chmod(workdir, 0o755)
     runs: list[RuntimeRun] = []
-    try:
+    with runner.scratch_dir("rt-work-", args.workdir_base) as workdir:
         shutil.copy2(suite / "runtimetest", workdir / "runtimetest")
         os.chmod(workdir / "runtimetest", 0o755)
         make_rootfs_tarball(
@@ -351,9 +273,6 @@ def run_all(
             runs.append(
                 run_runtime(label, path, tests, workdir, out, args.timeout, not args.keep_cgroups)
             )
-    finally:
-        if not safe_rmtree(workdir):
-            print(f"warning: left work dir {workdir}", file=sys.stderr)
     return runs
 
 
@@ -372,13 +291,8 @@ def report(
     cmp = compare(runs, refs) if (args.compare and refs) else None
 
     doc = to_json(runs, names, meta, cmp)
-    if out is not None:
-        (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"results in {out}", file=sys.stderr)
-
+    results.write_results(doc, out, args.json)
     if args.json:
-        json.dump(doc, sys.stdout, indent=1)
-        print()
         return 0
     print_table(runs, names)
     if args.failures:
@@ -396,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     baselines = load_baselines(ap, args.baseline)
     if not runtimes and not baselines:
         ap.error("give at least one --runtime (or --baseline)")
-    labels = [lbl for lbl, _ in runtimes] + [r.label for r in baselines]
-    if len(set(labels)) != len(labels):
-        ap.error("two runtimes (or a runtime and a baseline) have the same label; use LABEL=PATH")
+    clash = runner.label_clash([lbl for lbl, _ in runtimes] + [r.label for r in baselines])
+    if clash:
+        ap.error(clash)
     tests = select_tests(ap, args) if runtimes else {}
 
     runs: list[RuntimeRun] = []
@@ -409,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tempfile.mkdtemp(prefix="runtime-tools-results-", dir="/var/tmp"))
         out = out.resolve()
         out.mkdir(parents=True, exist_ok=True)
-        lock = take_lock()
+        # One run at a time: the suite uses fixed cgroup paths.
+        lock_path = LOCK_PATH if os.access("/run", os.W_OK) else "/tmp/rt-conformance.lock"
+        lock = runner.take_lock(lock_path)
         if lock is None:
             print(
                 "another runtime-tools run is in progress (the suite uses fixed cgroup "

@@ -12,54 +12,39 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Self
 
-# A TAP test line: column 0, "ok" or "not ok", optional number, optional
-# "- description", optional "# DIRECTIVE reason".
-TEST_LINE = re.compile(r"^(not ok|ok)\b[ \t]*(\d+)?[ \t]*(?:-[ \t]*)?(.*)$")
-DIRECTIVE = re.compile(r"(?:^|\s)#\s*(SKIP|TODO)\S*\s*(.*)$", re.IGNORECASE)
-PLAN_LINE = re.compile(r"^1\.\.(\d+)")
+from conformance.suitecore.results import FileRecord, SuiteTest, entry_fields, entry_of_test
+from conformance.suitecore.tap import TapDialect, split_test_line, stderr_tail, truncate
+
+TAP_GO = TapDialect(
+    # A TAP test line: column 0, "ok" or "not ok", optional number, optional
+    # "- description", optional "# DIRECTIVE reason".
+    test_line=re.compile(r"^(not ok|ok)\b[ \t]*(\d+)?[ \t]*(?:-[ \t]*)?(.*)$"),
+    directive=re.compile(r"(?:^|\s)#\s*(SKIP|TODO)\S*\s*(.*)$", re.IGNORECASE),
+    # (a plan may carry a directive: 1..0 # SKIP)
+    plan_line=re.compile(r"^1\.\.(\d+)"),
+)
 # tap-go writes its "YAML" diagnostics as JSON objects; accept both forms.
 YAML_ERROR = re.compile(r'^\s*"?error"?\s*:\s*(.*)$', re.MULTILINE)
 DIAG_LIMIT = 8000
 
 
 @dataclass
-class Assertion:
-    status: str  # "ok", "not ok" or "skip"
-    number: int | None
+class Assertion(SuiteTest):
     description: str
     directive: str = ""  # "SKIP", "TODO" or ""
-    diagnostic: str = ""
-    synthetic: bool = False  # made up by this runner (exit status, timeout...)
 
 
 @dataclass
-class TestResult:
-    name: str
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    exit_code: int | None = None
-    timed_out: bool = False
-    duration: float = 0.0
-    plan: int | None = None
-    tap_file: str = ""
-    stderr_file: str = ""
-    notes: list[str] = field(default_factory=list)
+class TestResult(FileRecord):
+    """One validation program run against one runtime."""
+
     assertions: list[Assertion] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
-            "passed": self.passed,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "exit_code": self.exit_code,
-            "timed_out": self.timed_out,
-            "duration": round(self.duration, 3),
-            "plan": self.plan,
-            "tap": self.tap_file,
-            "stderr": self.stderr_file,
-            "notes": self.notes,
+            **super().to_json(),
             "failures": [
                 {
                     "number": a.number,
@@ -71,25 +56,12 @@ class TestResult:
                 for a in self.assertions
                 if a.status == "not ok"
             ],
-            "assertions": [
-                {
-                    "status": a.status,
-                    "number": a.number,
-                    "description": a.description,
-                    "synthetic": a.synthetic,
-                }
-                for a in self.assertions
-            ],
+            "assertions": [entry_of_test(a, description=a.description) for a in self.assertions],
         }
 
     @classmethod
-    def from_json(cls, name: str, d: dict) -> TestResult:
-        r = cls(name=name)
-        for k in ("passed", "failed", "skipped", "exit_code", "timed_out", "duration", "plan"):
-            setattr(r, k, d.get(k, getattr(r, k)))
-        r.tap_file = d.get("tap", "")
-        r.stderr_file = d.get("stderr", "")
-        r.notes = list(d.get("notes", []))
+    def from_json(cls, name: str, d: dict) -> Self:
+        r = super().from_json(name, d)
         diags = {
             (f.get("number"), f.get("description")): f.get("diagnostic", "")
             for f in d.get("failures", [])
@@ -97,11 +69,9 @@ class TestResult:
         for a in d.get("assertions", []):
             r.assertions.append(
                 Assertion(
-                    status=a["status"],
-                    number=a.get("number"),
+                    **entry_fields(a),
                     description=a.get("description", ""),
                     diagnostic=diags.get((a.get("number"), a.get("description")), ""),
-                    synthetic=bool(a.get("synthetic", False)),
                 )
             )
         return r
@@ -131,32 +101,20 @@ def parse_tap(text: str) -> tuple[list[Assertion], list[int], list[str]]:
             i += 1  # skip the "  ..." (or run off the end)
             items.append(("yaml", "\n".join(block)))
             continue
-        m = TEST_LINE.match(line)
-        if m:
-            status, num, rest = m.group(1), m.group(2), m.group(3)
-            directive = ""
-            dm = DIRECTIVE.search(rest)
-            desc = rest
-            if dm:
-                directive = dm.group(1).upper()
-                desc = (rest[: dm.start()].strip() + " " + dm.group(2).strip()).strip()
-            if status == "ok" and directive == "SKIP":
-                status = "skip"
+        t = split_test_line(line, TAP_GO)
+        if t is not None:
+            # The description keeps a directive's reason (the comparison keys on it).
+            desc = f"{t.text} {t.directive_text}".strip()
             items.append(
                 (
                     "test",
-                    Assertion(
-                        status=status,
-                        number=int(num) if num else None,
-                        description=desc.strip(),
-                        directive=directive,
-                    ),
+                    Assertion(t.status, t.number, desc, directive=t.directive.upper()),
                 )
             )
         else:
-            pm = PLAN_LINE.match(line)
-            if pm:
-                plans.append(int(pm.group(1)))
+            planned = TAP_GO.plan(line)
+            if planned is not None:
+                plans.append(planned)
             if line.startswith("#") or not line.strip():
                 items.append(("comment", line))
             else:
@@ -197,8 +155,8 @@ def parse_tap(text: str) -> tuple[list[Assertion], list[int], list[str]]:
     for a in asserts:
         if a.status != "not ok":
             a.diagnostic = ""
-        elif len(a.diagnostic) > DIAG_LIMIT:
-            a.diagnostic = a.diagnostic[:DIAG_LIMIT] + "\n[... truncated]"
+        else:
+            a.diagnostic = truncate(a.diagnostic, DIAG_LIMIT)
     return asserts, plans, orphans
 
 
@@ -218,14 +176,14 @@ def count(result: TestResult, text: str, stderr_text: str = "") -> None:
     result.plan = plans[-1] if plans else None
     has_fail = any(a.status == "not ok" for a in asserts)
     if not has_fail:
-        tail = stderr_text.strip().splitlines()[-5:]
+        tail = stderr_tail(stderr_text)
         if result.timed_out:
             asserts.append(
                 Assertion(
                     "not ok",
                     None,
                     f"(runner) timed out after {result.duration:.0f}s",
-                    diagnostic="\n".join(tail),
+                    diagnostic=tail,
                     synthetic=True,
                 )
             )
@@ -235,7 +193,7 @@ def count(result: TestResult, text: str, stderr_text: str = "") -> None:
                     "not ok",
                     None,
                     f"(runner) exited with status {result.exit_code} without a 'not ok'",
-                    diagnostic="\n".join(tail),
+                    diagnostic=tail,
                     synthetic=True,
                 )
             )
@@ -266,6 +224,4 @@ def count(result: TestResult, text: str, stderr_text: str = "") -> None:
     if plans and n_tests not in plans:
         result.notes.append(f"plan 1..{plans[-1]} but {n_tests} test lines")
     result.assertions = asserts
-    result.passed = sum(1 for a in asserts if a.status == "ok")
-    result.failed = sum(1 for a in asserts if a.status == "not ok")
-    result.skipped = sum(1 for a in asserts if a.status == "skip")
+    result.tally(a.status for a in asserts)
