@@ -945,12 +945,18 @@ def test_destination_written_as_a_host_path_below_the_rootfs(
     assert not os.path.lexists(os.path.join(bundle.rootfs, bundle.rootfs.lstrip("/")))
 
 
-def _is_our_child(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+def _our_children() -> set[int]:
+    """Our live children now. We are a subreaper: a daemon an earlier test started
+    (lxcfs, for the procfs view) is among them, so a test compares before and after."""
+
+    def parent(pid: str) -> int:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            return 0
+
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and parent(p) == os.getpid()}
 
 
 USERNS_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
@@ -993,10 +999,12 @@ def test_bind_sources_below_the_rootfs_see_earlier_mounts(
     ]:
         entry = {"source": source, "destination": dest, "type": "bind", "options": opts}
         bundle.config["mounts"].append({**entry, **extra})
+    reap_zombies()
+    before = _our_children()
     out = _run(runtime, bundle, cid, "cat", "/final/x/y/z/z/x/y/z/x/file").out
     assert out == "a/x\n"
     reap_zombies()  # a source helper (userns-idmap) is gone, not left behind
-    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_our_child(int(p))]
+    assert not _our_children() - before
     assert not os.path.lexists(os.path.join(rootfs, rootfs.lstrip("/")))
 
 
