@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
 import pytest
 
-from tests.helpers import Bundle, Runtime, error_message, is_dead, proc_ns
+from tests.helpers import Bundle, Runtime, created, error_message, is_dead, proc_ns
 
 
 def _wait_status(runtime: Runtime, cid: str, want: str, timeout: float = 5) -> dict:
@@ -123,6 +124,38 @@ def test_no_process_may_be_created_but_not_started(
     r = runtime("run", "--bundle", bundle.path, cid)  # run is create + start
     assert r.code == 1 and "process property must not be empty" in error_message(r.err), r.err
     assert runtime("state", cid).code == 1
+
+
+# What runc's create.bats "detect fd leak" lets a created init hold: stdio ptys, anon
+# inodes, a procfs handle ("/" when mounted nowhere), sockets, pipes, and exec.fifo.
+_INIT_MAY_HOLD = re.compile(
+    r"/dev/pts/\d+|anon_inode:\[.+\]|/(proc)?|socket:\[\d+\]|pipe:\[\d+\]|.*/exec\.fifo"
+)
+_USERNS_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["plain", "userns"])
+def test_created_init_holds_its_fifo_and_no_host_directory(
+    runtime: Runtime, bundle: Bundle, cid: str, userns: bool
+) -> None:
+    """Until `start`, init waits on exec.fifo: it holds the fifo, never the state dir (a
+    host directory an fd inside the container could walk out of), and start goes
+    through that fd (reopened in a procfs of the container's own)."""
+    if userns:
+        bundle.config["linux"]["namespaces"].append({"type": "user"})
+        bundle.config["linux"]["uidMappings"] = _USERNS_MAP
+        bundle.config["linux"]["gidMappings"] = _USERNS_MAP
+    bundle.set_args("sh", "-c", "exit 3").save()
+    with created(runtime, bundle, cid) as pid:
+        fd_dir = f"/proc/{pid}/fd"
+        # 0-2 are the caller's stdio (bats gives a pty; we give files): the rest is ours.
+        held = {n: os.readlink(os.path.join(fd_dir, n)) for n in os.listdir(fd_dir) if int(n) > 2}
+        assert all(_INIT_MAY_HOLD.fullmatch(t) for t in held.values()), held
+        fifos = [t for t in held.values() if t.endswith("/exec.fifo")]
+        assert fifos == [os.path.join(runtime.root, cid, "exec.fifo")], held
+        runtime.ok("start", cid)
+        st = _wait_status(runtime, cid, "stopped")
+        assert st["status"] == "stopped" and is_dead(pid)
 
 
 def test_delete_force_unknown_is_silent(runtime: Runtime, cid: str) -> None:

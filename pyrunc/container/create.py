@@ -98,7 +98,7 @@ def _create_locked(
 
     manager = None
     rdt = None  # linux.intelRdt's resctrl group
-    dir_fd = -1
+    fifo_fd = -1
     console_fd = -1
     ours = None  # our end of the console socketpair when we relay the terminal
     try:
@@ -130,14 +130,16 @@ def _create_locked(
         if rdt is not None:
             rdt.set()
         timing.mark("cgroups")
-        dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        # The fifo alone, not its directory: init holds this fd until `start`, inside
+        # the container (runc's create.bats checks what init holds open).
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         if console_socket:
             console_fd = connect_console_socket(console_socket)
         elif relay_console:
             ours, theirs = console_socketpair()
             console_fd = theirs.detach()
         opts = InitOptions(
-            dir_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug
+            fifo_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug
         )
         warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg), rdt)
@@ -173,7 +175,7 @@ def _create_locked(
             raise CreateFailed("container init was OOM-killed (memory limit too low?)") from None
         raise
     finally:
-        for fd in (dir_fd, console_fd):
+        for fd in (fifo_fd, console_fd):
             if fd >= 0:
                 os.close(fd)
         if ours is not None:

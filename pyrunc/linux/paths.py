@@ -192,6 +192,23 @@ def open_procfs(path: str = "/proc") -> int:
         raise
 
 
+def open_private_procfs() -> int:
+    """A procfs of our pid namespace mounted nowhere (fsopen/fsmount), with only the
+    pid directories (subset=pid, where the kernel has it): a handle for /proc/self/fd
+    that neither the bundle nor the container's mounts can have touched, and that shows
+    nothing of the host's pid namespace. Needs CAP_SYS_ADMIN over that pid namespace."""
+    fs = syscalls.fsopen("proc", syscalls.FSOPEN_CLOEXEC)
+    try:
+        try:
+            syscalls.fsconfig(fs, syscalls.FSCONFIG_SET_STRING, "subset", "pid")
+        except OSError:
+            pass  # kernel < 5.8: the whole procfs, of our pid namespace all the same
+        syscalls.fsconfig(fs, syscalls.FSCONFIG_CMD_CREATE)
+        return syscalls.fsmount(fs, syscalls.FSMOUNT_CLOEXEC)
+    finally:
+        os.close(fs)
+
+
 def open_in_proc(proc_fd: int, subpath: str, flags: int) -> int:
     """Open subpath below a procfs root, refusing overmounts and anything not procfs."""
     fd = syscalls.openat2(proc_fd, subpath, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0, _IN_PROC)

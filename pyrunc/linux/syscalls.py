@@ -252,6 +252,38 @@ def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: in
     )
 
 
+_SYS_FSOPEN = 430
+_SYS_FSCONFIG = 431
+_SYS_FSMOUNT = 432
+FSOPEN_CLOEXEC = 0x1
+FSMOUNT_CLOEXEC = 0x1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+
+
+def fsopen(fstype: str, flags: int) -> int:
+    return _check(_libc.syscall(_SYS_FSOPEN, _b(fstype), ctypes.c_uint(flags)), "fsopen", fstype)
+
+
+def fsconfig(fs_fd: int, cmd: int, key: str | None = None, value: str | None = None) -> None:
+    _check(
+        _libc.syscall(
+            _SYS_FSCONFIG, ctypes.c_int(fs_fd), ctypes.c_uint(cmd), _b(key), _b(value),
+            ctypes.c_int(0),
+        ),
+        "fsconfig",
+        key,
+    )  # fmt: skip
+
+
+def fsmount(fs_fd: int, flags: int, attr: int = 0) -> int:
+    """A detached mount of the superblock fsconfig created: an fd, attached nowhere."""
+    return _check(
+        _libc.syscall(_SYS_FSMOUNT, ctypes.c_int(fs_fd), ctypes.c_uint(flags), ctypes.c_uint(attr)),
+        "fsmount",
+    )
+
+
 def close_fds_except(keep: set[int], first: int) -> None:
     """Close every fd >= first not in keep (what a forked stage inherited from the runtime)."""
     for name in os.listdir("/proc/self/fd"):

@@ -25,7 +25,7 @@ def run(
     """Never returns. Everything it imports lazily, prepared loaded (preload.for_init)."""
     first = timing.count()
     try:
-        path = _set_up(cfg, opts, cgroups, ch, prepared)
+        path, fifo_procfs = _set_up(cfg, opts, cgroups, ch, prepared)
         importguard.check()
         timing.mark("process")
         ch.send("ready", marks=timing.since(first))
@@ -38,13 +38,15 @@ def run(
         except OSError:
             pass
         os._exit(1)
-    _wait_for_start(opts.state_dir_fd, cfg)
+    _wait_for_start(opts.exec_fifo_fd, fifo_procfs, cfg)
     _exec(cfg.process, path)
 
 
 def _set_up(
     cfg: Config, opts: InitOptions, cgroups: CgroupManager, ch: Channel, prepared: Prepared
-) -> str | None:
+) -> tuple[str | None, int]:
+    """Everything up to the exec: (the executable's path, the procfs that init
+    reopens exec.fifo through at `start`)."""
     nss = cfg.linux.namespaces
     seccomp = prepared.seccomp_filter()  # compiled by stage 1, with the host's libseccomp
     os.setsid()
@@ -77,6 +79,7 @@ def _set_up(
     # (CVE-2019-16884, CVE-2025-52881).
     with step("opening procfs"):
         proc_fd = paths.open_procfs()
+        fifo_procfs = _procfs_for_start(proc_fd)
     try:
         with step("switching root"):
             rootfs.switch_root(cfg, opts.no_pivot)
@@ -84,8 +87,20 @@ def _set_up(
     finally:
         os.close(proc_fd)
     if proc is None:
-        return None
-    return _set_up_process(proc, opts, seccomp, ch)
+        return None, fifo_procfs
+    return _set_up_process(proc, opts, seccomp, ch), fifo_procfs
+
+
+def _procfs_for_start(host_proc_fd: int) -> int:
+    """Init holds exec.fifo as an O_PATH fd and opens it for writing through
+    /proc/self/fd at the end, when neither the state dir nor the host's /proc is in
+    reach. The procfs for that: one of the container's pid namespace, mounted nowhere;
+    without CAP_SYS_ADMIN over that namespace (one joined, owned by another user
+    namespace) the host's, as runc's procfs handle falls back to it."""
+    try:
+        return paths.open_private_procfs()
+    except OSError:
+        return os.dup(host_proc_fd)  # close-on-exec, as every fd Python makes
 
 
 def _set_up_after_switch(cfg: Config, opts: InitOptions, proc_fd: int) -> None:
@@ -148,16 +163,18 @@ def _process_env(cfg: Config) -> dict[str, str] | None:
     return final_env(cfg.process.env, cfg.process.user.uid)
 
 
-def _wait_for_start(state_dir_fd: int, cfg: Config) -> None:
+def _wait_for_start(fifo_fd: int, procfs: int, cfg: Config) -> None:
     """Opening the fifo for writing blocks until `start` opens it for reading.
 
     startContainer hooks run then, before the user's process; `start` reads "0" for
     success or "1" and the error, which it reports (we exit: the container stops).
     """
     try:
-        fd = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_dir_fd)
+        fd = os.open(f"self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=procfs)
     except OSError:
         os._exit(1)
+    os.close(procfs)
+    os.close(fifo_fd)
     try:
         state = {**_hook_state, "status": CREATED}
         hooks.run(cfg.hooks.get("startContainer", ()), "startContainer", state, _process_env(cfg))

@@ -23,7 +23,7 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
     """Never returns: the process ends here or in init's exec."""
     try:
         # Drop what the runtime had open (its state-dir lock above all) right away.
-        keep = {ch.fileno(), opts.state_dir_fd, opts.console_fd}
+        keep = {ch.fileno(), opts.exec_fifo_fd, opts.console_fd}
         sc.close_fds_except(keep, 3 + opts.preserve_fds)
         sc.set_dumpable(False)  # before entering any container namespace
         # While the runtime moves us into the cgroup: from the namespaces on, the

@@ -7,7 +7,7 @@ from pyrunc.record import dataclass
 
 @dataclass(frozen=True)
 class InitOptions:
-    state_dir_fd: int          # O_PATH fd of the container's state dir (holds exec.fifo)
+    exec_fifo_fd: int          # O_PATH fd of the container's exec.fifo (init reopens it)
     no_pivot: bool = False
     no_new_keyring: bool = False
     preserve_fds: int = 0

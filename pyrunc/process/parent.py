@@ -67,8 +67,8 @@ def launch_init(
 
 
 def _container_id(opts: InitOptions) -> str:
-    # The state dir is named after the container (store.new): no extra plumbing.
-    return os.path.basename(os.readlink(f"/proc/self/fd/{opts.state_dir_fd}"))
+    # The fifo's directory is named after the container (store.new): no extra plumbing.
+    return os.path.basename(os.path.dirname(os.readlink(f"/proc/self/fd/{opts.exec_fifo_fd}")))
 
 
 def _drive(
