@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference", default="runc", metavar="LABEL", help="reference for --compare (runc)"
     )
     runner.add_baseline_option(ap)
+    ap.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 unless every test of the files run passed or was skipped, no file "
+        "timed out and none left anything behind (the CI subset)",
+    )
     ap.add_argument("--list", action="store_true", help="list the suite's .bats files and stop")
     ap.add_argument(
         "--prepare-only",
@@ -432,7 +438,30 @@ def main(argv: list[str] | None = None) -> int:
     with lock:
         runs = run_all(args, suite, resolved, files, out)
     meta["seconds"] = round(time.monotonic() - t0)
-    return report(args, baselines + runs, files, meta, out)
+    status = report(args, baselines + runs, files, meta, out)
+    if args.strict:
+        return status or strict_verdict(runs, files)
+    return status
+
+
+def strict_verdict(runs: list[RuntimeRun], files: list[str]) -> int:
+    """1, with one line per problem on stderr, unless every file ran to its plan with
+    no failure, no timeout and no leftovers."""
+    problems = []
+    for run in runs:
+        for name in files:
+            r = run.files.get(name)
+            if r is None:
+                problems.append(f"{name}: not run (interrupted)")
+                continue
+            if r.failed or r.timed_out:
+                why = "timed out" if r.timed_out else f"{r.failed} failed"
+                problems.append(f"{name}: {why}")
+            if r.leftovers:
+                problems.append(f"{name}: left {'; '.join(r.leftovers[:3])}")
+    for p in problems:
+        print(f"strict: {p}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
