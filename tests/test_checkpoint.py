@@ -8,6 +8,7 @@ option checks (its texts, checkpoint.bats) hold on every host: they come before 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from functools import cache
 
 import pytest
 
-from tests.helpers import TREE_ENV, Bundle, Result, Runtime, error_message, is_dead
+from tests.helpers import REPO, TREE_ENV, Bundle, Result, Runtime, error_message, is_dead
 
 
 @cache
@@ -147,6 +148,19 @@ def test_restore_without_a_checkpoint_makes_nothing(
     assert os.listdir(image) == []
 
 
+def test_restore_onto_an_existing_container_leaves_it_alone(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    image = os.path.join(tmp_path, "image")
+    os.mkdir(image)
+    with open(os.path.join(image, "descriptors.json"), "w") as f:
+        f.write('["/dev/null", "/dev/null", "/dev/null"]')
+    r = runtime("restore", "-d", "--image-path", image, "--bundle", bundle.path, cid)
+    assert _one_line(r) == "container with given ID already exists"
+    _still_running(runtime, cid, pid, start)
+
+
 # -- a host where CRIU cannot work --------------------------------------------------------
 
 
@@ -238,3 +252,92 @@ def test_checkpoint_and_restore_round_trip(
         assert count >= 5  # resumed, not restarted
     finally:
         runtime("delete", "--force", cid)
+
+
+# -- the RPC conversation, against a stand-in criu (tests/fake_criu.py) ---------------------
+# What pyrunc asks CRIU and does with the container around the conversation, checked
+# against the kernel; on any host, whatever CRIU can do here.
+
+
+def _fake_criu(tmp_path: str, behaviour: str) -> tuple[dict[str, str], str]:
+    """(environment with the stand-in first on PATH, where it records the request)."""
+    bin_dir = os.path.join(tmp_path, "bin")
+    os.mkdir(bin_dir)
+    path = os.path.join(bin_dir, "criu")
+    with open(path, "w") as f:  # exec keeps the swrk socket's fd
+        f.write(f'#!/bin/sh\nexec {sys.executable} {REPO}/tests/fake_criu.py "$@"\n')
+    os.chmod(path, 0o755)
+    record = os.path.join(tmp_path, "request.json")
+    env = {**TREE_ENV, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    return {**env, "FAKE_CRIU": behaviour, "FAKE_CRIU_RECORD": record}, record
+
+
+def _pyrunc(runtime: Runtime, env: dict[str, str], cwd: str, *args: str) -> Result:
+    cmd = [*runtime.argv, "--root", runtime.root, *args]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def _recorded(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_checkpoint_asks_criu_for_the_containers_dump(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """The DUMP request names the init, the rootfs, the image and work dirs, the bind
+    mount as external; descriptors.json holds the init's stdio as the kernel names them;
+    afterwards the container is gone (CRIU ended the init, delete removed the rest)."""
+    work = str(tmp_path)
+    shared = os.path.join(work, "shared")
+    os.mkdir(shared)
+    bundle.config["mounts"].append(
+        {"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]}
+    )
+    pid, _ = _run_sleeping(runtime, bundle, cid)
+    stdio = [os.readlink(f"/proc/{pid}/fd/{n}") for n in range(3)]
+    env, record = _fake_criu(work, "dump")
+    r = _pyrunc(runtime, env, work, "checkpoint", "--work-path", "./work-dir",
+                "--manage-cgroups-mode", "ignore", cid)  # fmt: skip
+    assert r.code == 0, r.err
+    req = _recorded(record)
+    opts = req["opts"]
+    assert req["type"] == 1  # DUMP
+    assert opts["pid"] == pid
+    assert opts["root"] == bundle.rootfs
+    assert req["images"] == os.path.join(work, "checkpoint")
+    assert req["logs"] == os.path.join(work, "work-dir")
+    assert opts["manage_cgroups_mode"] == 0  # IGNORE
+    assert opts["empty_ns"] == 0x40000000  # the network namespace's contents are not ours
+    assert {"key": "/shared", "val": "/shared"} in opts["ext_mnt"]
+    with open(os.path.join(work, "checkpoint", "descriptors.json")) as f:
+        assert json.load(f) == stdio
+    assert is_dead(pid)
+    assert runtime("state", cid).code == 1
+
+
+def test_checkpoint_leave_running_keeps_the_container(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    env, record = _fake_criu(str(tmp_path), "dump")
+    r = _pyrunc(runtime, env, str(tmp_path), "checkpoint", "--leave-running", cid)
+    assert r.code == 0, r.err
+    assert _recorded(record)["opts"]["leave_running"] is True
+    _still_running(runtime, cid, pid, start)
+
+
+def test_a_criu_refusal_is_one_line_with_its_log(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """CRIU said no: its error from the log, where the log is; the container runs on."""
+    pid, start = _run_sleeping(runtime, bundle, cid)
+    work = str(tmp_path)
+    env, _ = _fake_criu(work, "refuse")
+    r = _pyrunc(runtime, env, work, "checkpoint", "--work-path", "./work-dir", cid)
+    log = os.path.join(work, "work-dir", "dump.log")
+    assert _one_line(r) == (f"criu failed: type DUMP errno 5: fake: cannot dump this (log: {log})")
+    _still_running(runtime, cid, pid, start)

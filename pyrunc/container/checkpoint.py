@@ -370,7 +370,7 @@ def external_mounts(
         for m in cfg.mounts:
             if is_bind(m):
                 dest = paths.resolve_in_root(root_fd, m.destination)
-                out.append({"key": dest, "val": m.source if restore else dest})
+                out.append({"key": dest, "val": bind_source(cfg, m) if restore else dest})
     finally:
         os.close(root_fd)
     if manager is not None and cfg.linux.namespace("cgroup") is None:
@@ -389,6 +389,11 @@ def external_mounts(
 
 def is_bind(m: Mount) -> bool:
     return m.type == "bind" or "bind" in m.options or "rbind" in m.options
+
+
+def bind_source(cfg: Config, m: Mount) -> str:
+    """A bind's host source; a relative one is the bundle's, as create takes it."""
+    return os.path.join(cfg.bundle, m.source) if not os.path.isabs(m.source) else m.source
 
 
 def _cgroup_v1_binds(cfg: Config, manager: CgroupManager) -> list[dict[str, str]]:

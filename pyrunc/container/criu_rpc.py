@@ -224,7 +224,8 @@ def probe(timeout: float = CHECK_TIMEOUT) -> str:
         raise CriuUnusable(f"criu check: {os.strerror(e.errno or 0).lower()}") from None
     if done.returncode != 0:
         text = (done.stderr + done.stdout).decode(errors="replace")
-        raise CriuUnusable(f"criu check: {summary(text.splitlines()) or 'failed'}")
+        why = summary(text.splitlines()) or f"exit status {done.returncode}"
+        raise CriuUnusable(f"criu check: {why}")
     return binary
 
 

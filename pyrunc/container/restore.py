@@ -62,10 +62,14 @@ def restore(
     terminal = cfg.process is not None and cfg.process.terminal
     check_console_socket(terminal, console_socket)
     descriptors = read_descriptors(opts.image_path)
+    store = StateStore(options.root)
+    if store.exists(container_id):  # as runc: refused before CRIU is asked
+        from pyrunc.errors import ContainerExists
+
+        raise ContainerExists(container_id)
     binary = cp.probe("restore")
     ver = rpc.version(binary)
     _check_version(ver, criu)
-    store = StateStore(options.root)
     state_dir = store.new(container_id)
     with store.lock(container_id):
         job = _Restore(store, options, container_id, cfg, state_dir, opts, binary)
@@ -282,11 +286,12 @@ class _Restore:
                 if m.type == "cgroup" or any(m.destination.startswith(t + "/") for t in tmpfs):
                     continue
                 bind = cp.is_bind(m)
-                is_dir = not bind or os.path.isdir(m.source)
+                source = cp.bind_source(self.cfg, m) if bind else m.source
+                is_dir = not bind or os.path.isdir(source)
                 fd = paths.create_in_root(root_fd, m.destination, is_dir)
                 try:
                     if bind:
-                        syscalls.mount(m.source, paths.fd_path(fd), None, _MS_BIND | _MS_REC)
+                        syscalls.mount(source, paths.fd_path(fd), None, _MS_BIND | _MS_REC)
                         where = paths.resolve_in_root(root_fd, m.destination)
                         self.unmount.append(self.cfg.root_path.rstrip("/") + where)
                 finally:
