@@ -166,6 +166,7 @@ def _create(args: argparse.Namespace, log: Log, relay_console: bool = False) -> 
             os.close(pidfd_sock)
     if log.debug_on:
         log.debug(f"create phases (ms): {timing.report()}")
+        _log_seccomp_flags(log, c)
         for step in CREATE_STEPS:
             log.debug(step)
     return c
@@ -179,6 +180,15 @@ CREATE_STEPS = (
     "child process in init(): the container's init runs",
     "init: closing the pipe to signal completion: init is ready",
 )
+
+
+def _log_seccomp_flags(log: Log, c: Container) -> None:
+    """runc's debug line for the filter init loaded (seccomp.bats checks the number)."""
+    section = c.record.get("seccomp")
+    if section:
+        from pyrunc.linux import seccomp
+
+        log.debug(f"seccomp filter flags: {seccomp.filter_flags(section)}")
 
 
 def _send_init_pidfd(c: Container, sock: int) -> None:

@@ -124,8 +124,11 @@ def _launch(
         )  # fmt: skip
         warmed()  # no other thread across the fork
         started = Started(
-            launch_tenant(proc, c.cgroup_manager(), opts, _intel_rdt(c), joined, sub_cgroups)
-        )
+            launch_tenant(
+                proc, c.cgroup_manager(), opts, _intel_rdt(c), joined, sub_cgroups,
+                _seccomp_agent(c),
+            )
+        )  # fmt: skip
         if ours is not None:
             from pyrunc.linux.tty import recv_master
 
@@ -136,6 +139,31 @@ def _launch(
             os.close(console_fd)
         if ours is not None:
             ours.close()
+
+
+def _seccomp_agent(c: Container) -> Callable[[int, int], None] | None:
+    """Where the exec'd process's SCMP_ACT_NOTIFY listener goes: the container's agent,
+    told of the running container, as runc's exec does."""
+    from pyrunc.container.container import SPEC_VERSION
+
+    section = c.record.get("seccomp")
+    if not section or not section.get("listenerPath"):
+        return None
+    state = {
+        "ociVersion": SPEC_VERSION,
+        "id": c.id,
+        "status": st.RUNNING,
+        "pid": c.pid,
+        "bundle": c.bundle,
+        "annotations": c.record.get("annotations") or {},
+    }
+
+    def send(fd: int, pid: int) -> None:
+        from pyrunc.linux import seccomp_agent
+
+        seccomp_agent.send_listener(section, fd, state, pid)
+
+    return send
 
 
 def _intel_rdt(c: Container) -> IntelRdtManager | None:

@@ -7,12 +7,15 @@ offline. It is imported lazily, only for a config that has a seccomp section.
 libseccomp only *compiles* the filter here (seccomp_export_bpf); we load the BPF
 ourselves with seccomp(2), as runc's patchbpf does, so the flags the spec names
 (LOG, SPEC_ALLOW, WAIT_KILLABLE_RECV, the notify listener) do not depend on
-which attributes this libseccomp version knows.
+which attributes this libseccomp version knows. In front of the program goes
+runc's -ENOSYS stub for syscalls newer than the profile (seccomp_enosys.py); a
+listener goes to the agent from the runtime (seccomp_agent.py).
 
 Public surface for callers (init and exec): `validate(section)` (pure, no
 libseccomp); `prepare(section) -> Filter` while the host's filesystem is still
 ours (libseccomp.so is dlopened from it, so never after the root switch), then
-`load(filter) -> listener fd or -1` right before exec; `apply` does both.
+`load(filter) -> listener fd or -1` right before exec; `apply` does both;
+`filter_flags(section)`, the flags loaded, for the runtime's --debug line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import ctypes
 import errno
 import os
 
+from pyrunc.linux import seccomp_enosys
 from pyrunc.record import dataclass
 from pyrunc.spec.lenient import arr, integer, obj
 
@@ -96,7 +100,7 @@ def validate(section: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
     the same things when it converts the spec.
     """
     if section.get("defaultAction") == "SCMP_ACT_NOTIFY":
-        yield ("defaultAction",), "SCMP_ACT_NOTIFY cannot be the default action"
+        yield ("defaultAction",), "SCMP_ACT_NOTIFY cannot be used as default action"
     uses_notify = False
     # Run on schema-invalid documents too (pyrunc check lists every problem): look only
     # at the shapes understood, the schema check reports the rest.
@@ -106,8 +110,11 @@ def validate(section: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
         if action == "SCMP_ACT_NOTIFY":
             uses_notify = True
             if "write" in arr(rule.get("names")):
-                # We (and runc) write to the runtime after loading the filter.
-                yield ("syscalls", i, "names"), "SCMP_ACT_NOTIFY cannot be used for write"
+                # We (and runc) write to the runtime after loading the filter; runc's words.
+                yield (
+                    ("syscalls", i, "names"),
+                    "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                )
         if "errnoRet" in rule and action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
             yield ("syscalls", i, "errnoRet"), "only for SCMP_ACT_ERRNO or SCMP_ACT_TRACE"
         for j, arg in enumerate(arr(rule.get("args"))):
@@ -160,6 +167,8 @@ def _lib() -> ctypes.CDLL:
     lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
     lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+    lib.seccomp_arch_native.restype = ctypes.c_uint32
     lib.seccomp_rule_add_array.argtypes = [
         ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp),
     ]  # fmt: skip
@@ -274,9 +283,28 @@ def compile_bpf(section: dict[str, Any]) -> bytes:
             if action == default:
                 continue  # libseccomp refuses rules that repeat the default (runc skips too)
             _add_syscall_rules(ctx, rule, action, i)
-        return _export(ctx)
+        return _enosys_stub(section) + _export(ctx)
     finally:
         lib.seccomp_release(ctx)
+
+
+def _enosys_stub(section: dict[str, Any]) -> bytes:
+    """runc's -ENOSYS stub for calls newer than the profile (seccomp_enosys.py)."""
+    if not seccomp_enosys.wanted(section["defaultAction"], section.get("defaultErrnoRet")):
+        return b""
+    return seccomp_enosys.stub(_largest_syscalls(section))
+
+
+def _largest_syscalls(section: dict[str, Any]) -> dict[int, int]:
+    """{architecture: the largest number among the syscalls the profile names}, for
+    the native architecture and those listed; names an architecture lacks are skipped."""
+    lib = _lib()
+    archs = {lib.seccomp_arch_native()}
+    archs.update(_arch_token(a) for a in section.get("architectures") or ())
+    names = {n.encode() for rule in section.get("syscalls") or () for n in rule.get("names") or ()}
+    resolve = lib.seccomp_syscall_resolve_name_arch
+    # Negative: unknown (-1) or a pseudo-number for a call the architecture lacks.
+    return {arch: max((resolve(arch, n) for n in names), default=-1) for arch in archs}
 
 
 def _export(ctx: int) -> bytes:
@@ -299,8 +327,15 @@ class _SockFprog(ctypes.Structure):
 
 
 def filter_flags(section: dict[str, Any]) -> int:
+    """What seccomp(2) gets, as runc computes it (runc's --debug line shows the number,
+    which seccomp.bats checks; the CLI prints the same)."""
+    names = section.get("flags")
+    if names is None:
+        # Flags not given (not even []): runc's default, SPEC_ALLOW where the kernel takes
+        # it; without it the kernel forces the costly store-bypass mitigation on.
+        names = ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"] if _kernel_takes(_FLAG_SPEC_ALLOW) else []
     flags = 0
-    for name in section.get("flags") or ():
+    for name in names:
         flags |= _FLAGS[name]
     # We are single-threaded here: TSYNC has nothing to sync, and the kernel
     # refuses it together with a listener.
@@ -321,13 +356,7 @@ def load_bpf(program: bytes, flags: int) -> int:
         ctypes.c_uint(flags), ctypes.byref(prog),
     )  # fmt: skip
     if ret < 0:
-        err = ctypes.get_errno()
-        if err == errno.EINVAL and flags & _FLAG_WAIT_KILLABLE_RECV:
-            raise SeccompError(
-                "linux.seccomp.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV "
-                "is not supported by this kernel"
-            )
-        raise SeccompError(f"loading seccomp filter: {os.strerror(err)}")
+        raise SeccompError(f"loading seccomp filter: {os.strerror(ctypes.get_errno())}")
     return ret if flags & _FLAG_NEW_LISTENER else -1
 
 
@@ -347,7 +376,16 @@ def prepare(section: dict[str, Any] | None) -> Filter | None:
     if problem is not None:
         path = "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in problem[0])
         raise SeccompError(f"linux.seccomp{path}: {problem[1]}")
+    _check_flags_supported(section)
     return Filter(compile_bpf(section), filter_flags(section))
+
+
+def _check_flags_supported(section: dict[str, Any]) -> None:
+    """A flag given that this kernel does not know fails here, named (runc refuses it
+    when it converts the spec), not as seccomp(2)'s bare EINVAL at load."""
+    for name in section.get("flags") or ():
+        if _FLAGS[name] != _FLAG_TSYNC and not _kernel_takes(_FLAGS[name]):
+            raise SeccompError(f"linux.seccomp.flags: {name} is not supported by this kernel")
 
 
 def load(filt: Filter | None) -> int:
@@ -367,35 +405,3 @@ def load(filt: Filter | None) -> int:
 def apply(section: dict[str, Any] | None) -> int:
     """prepare + load, for a caller that still sees the host's filesystem."""
     return load(prepare(section))
-
-
-# ------------------------------------------------------ SCMP_ACT_NOTIFY agent
-
-
-def send_listener(section: dict[str, Any], fd: int, state: dict[str, Any]) -> None:
-    """Hand the listener fd to the agent at listenerPath, as the spec says: one
-    message holding the containerProcessState JSON, the fd in SCM_RIGHTS."""
-    import array
-    import socket
-
-    from pyrunc import jsonio as json
-
-    path = section["listenerPath"]
-    doc = {
-        "ociVersion": state.get("ociVersion", ""),
-        "fds": ["seccompFd"],
-        "pid": state["pid"],
-        "metadata": section.get("listenerMetadata", ""),
-        "state": state,
-    }
-    rights = array.array("i", [fd]).tobytes()
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.connect(path)
-            sock.sendmsg(
-                [json.dumps(doc).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)]
-            )
-    except OSError as e:
-        raise SeccompError(
-            f"linux.seccomp.listenerPath: sending the listener to {path}: {e.strerror}"
-        ) from None

@@ -125,7 +125,7 @@ class _Listener:
     def deliver(self, pid: int) -> None:
         if self.fd < 0 or not pid:
             return
-        from pyrunc.linux import seccomp
+        from pyrunc.linux import seccomp_agent
 
         state = {
             "ociVersion": self.cfg.oci_version,
@@ -136,7 +136,7 @@ class _Listener:
             "annotations": self.cfg.annotations,
         }
         try:
-            seccomp.send_listener(self.cfg.linux.seccomp or {}, self.fd, state)
+            seccomp_agent.send_listener(self.cfg.linux.seccomp or {}, self.fd, state)
         except ValueError as e:
             raise CreateFailed(str(e)) from None
         self.close()

@@ -56,9 +56,12 @@ def launch_tenant(
     rdt: IntelRdtManager | None = None,
     joined: Callable[[], None] | None = None,
     sub_cgroups: dict[str, str] | None = None,
+    on_listener: Callable[[int, int], None] | None = None,
 ) -> int:
     """Start proc in the container; return its host pid once it is about to exec.
     sub_cgroups: exec --cgroup's existing sub-cgroups to join instead ({controller: path}).
+    on_listener(fd, pid): the process's SCMP_ACT_NOTIFY listener, for the seccomp agent
+    (the fd is closed after the call); without it such a filter fails the exec.
     rdt: the container's resctrl group (linux.intelRdt), joined after the cgroup.
     joined: called once the process is in the container's cgroup (and resctrl group),
     before it runs there: in a paused container it waits there until resumed.
@@ -75,7 +78,7 @@ def launch_tenant(
     stage_ch.close()
     pid = 0
     try:
-        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt, joined, sub_cgroups)
+        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt, joined, sub_cgroups, on_listener)
         reap(stage)
         return pid
     except BaseException as e:
@@ -143,6 +146,7 @@ def _setaffinity(pid: int, cpus: frozenset[int], name: str) -> None:
 class _Progress:
     pid = 0
     ready = False
+    listener = -1  # the tenant's seccomp listener, held until its pid is known
 
 
 def _drive(
@@ -153,6 +157,7 @@ def _drive(
     rdt: IntelRdtManager | None = None,
     joined: Callable[[], None] | None = None,
     sub_cgroups: dict[str, str] | None = None,
+    on_listener: Callable[[int, int], None] | None = None,
 ) -> int:
     seen = _Progress()
     try:
@@ -169,14 +174,42 @@ def _drive(
             joined()
         ch.send("cgroup-applied")
         while not (seen.pid and seen.ready):
-            _handle(ch.recv(), seen, ch)
+            msg, fds = ch.recv_with_fds(1)
+            _handle(msg, fds, seen, ch)
+            _deliver_listener(seen, on_listener)
         return seen.pid
     except ChannelError:
         raise ExecFailed("the exec'd process exited before it was ready") from None
+    finally:
+        if seen.listener >= 0:
+            os.close(seen.listener)
 
 
-def _handle(msg: dict[str, Any], seen: _Progress, ch: Channel) -> None:
+def _deliver_listener(seen: _Progress, on_listener: Callable[[int, int], None] | None) -> None:
+    """The listener goes on once the tenant's pid is known (the stage's message may come
+    after it). The tenant does not wait for this: a notified call waits for the agent."""
+    if seen.listener < 0 or not seen.pid:
+        return
+    if on_listener is None:
+        raise _FailedWithPid("linux.seccomp: SCMP_ACT_NOTIFY needs a seccomp agent", seen.pid)
+    fd, seen.listener = seen.listener, -1
+    try:
+        on_listener(fd, seen.pid)
+    except ValueError as e:  # the agent's refusal, one line naming the field
+        raise _FailedWithPid(str(e), seen.pid) from None
+    finally:
+        os.close(fd)
+
+
+def _handle(msg: dict[str, Any], fds: list[int], seen: _Progress, ch: Channel) -> None:
     kind = msg["type"]
+    if kind == "seccomp-listener" and len(fds) == 1 and seen.listener < 0:
+        seen.listener = fds[0]
+        return
+    for fd in fds:  # only the tenant's one listener may carry one
+        os.close(fd)
+    if fds:
+        raise ExecFailed(f"the exec'd process sent a file descriptor with {kind!r}")
     if kind == "tenant-pid":
         seen.pid = checked_pid(msg.get("pid"))
     elif kind == "ready":  # the tenant's; may overtake the stage's tenant-pid
@@ -296,8 +329,10 @@ def _tenant(proc: Process, ch: Channel, opts: TenantOptions, filt: Any, proc_fd:
                 tty.set_up_console(opts.console_fd, mount=False, size=proc.console_size)
         _apply_lsm(proc, proc_fd)
         attributes.write_oom_score_adj(proc)
-        # A SCMP_ACT_NOTIFY listener has no taker here (no on_listener): refused.
-        path = attributes.apply(proc, opts.preserve_fds, filt)
+        # A SCMP_ACT_NOTIFY listener goes to the runtime, which hands it to the agent.
+        path = attributes.apply(
+            proc, opts.preserve_fds, filt, lambda fd: ch.send_fd("seccomp-listener", fd)
+        )
         importguard.check()
         ch.send("ready")
         ch.close()
