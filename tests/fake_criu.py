@@ -1,11 +1,13 @@
 """A stand-in for `criu` in tests/test_checkpoint.py: CRIU's side of `criu swrk`.
 
-`check` passes; over the swrk socket it answers VERSION (3.17.1), records the DUMP
-request it got in $FAKE_CRIU_RECORD (with the paths of the image and work dir fds it
-was handed), writes its log there, and then, as $FAKE_CRIU says, either ends the
-dumped init as CRIU does (SIGKILL, unless leave_running) or refuses with an error in
-its log. Its messages are encoded with pyrunc's codec, which tests/unit/test_criu_rpc.py
-checks against CRIU's own protobuf classes.
+`check` passes; over the swrk socket it answers VERSION (3.17.1), records the DUMP or
+RESTORE request it got in $FAKE_CRIU_RECORD (with the paths of the image and work dir
+fds it was handed), writes its log there, and then, as $FAKE_CRIU says, refuses with an
+error in its log, or does its part: a dump ends the dumped init as CRIU does (SIGKILL,
+unless leave_running); a restore starts a `sleep` as the restored init (in CRIU's
+cgroup, where the runtime put it) and notifies setup-namespaces and post-restore.
+Its messages are encoded with pyrunc's codec, which tests/unit/test_criu_rpc.py checks
+against CRIU's own protobuf classes.
 """
 
 from __future__ import annotations
@@ -25,22 +27,60 @@ def _send(sock: socket.socket, resp: dict) -> None:
     sock.send(rpc.encode("criu_resp", resp))
 
 
-def _dump(sock: socket.socket, req: dict) -> None:
+def _record(req: dict, **facts: object) -> tuple[dict, str]:
+    """Write down the request; (its opts, the log dir)."""
     opts = req["opts"]
     images = os.readlink(f"/proc/self/fd/{opts['images_dir_fd']}")
     logs = images
     if "work_dir_fd" in opts:
         logs = os.readlink(f"/proc/self/fd/{opts['work_dir_fd']}")
     with open(os.environ["FAKE_CRIU_RECORD"], "w") as f:
-        json.dump({"type": req["type"], "opts": opts, "images": images, "logs": logs}, f)
-    refuse = os.environ["FAKE_CRIU"] == "refuse"
-    with open(os.path.join(logs, opts["log_file"]), "w") as f:
+        doc = {"type": req["type"], "opts": opts, "images": images, "logs": logs, **facts}
+        json.dump(doc, f)
+    return opts, logs
+
+
+def _log(logs: str, name: str, refuse: bool) -> None:
+    with open(os.path.join(logs, name), "w") as f:
         f.write("(00.000) Version: 3.17.1\n")
         if refuse:
-            f.write("(00.001) Error (criu/cr-dump.c:1): fake: cannot dump this\n")
+            f.write("(00.001) Error (criu/cr-fake.c:1): fake: cannot do this\n")
+
+
+def _dump(sock: socket.socket, req: dict) -> None:
+    opts, logs = _record(req)
+    refuse = os.environ["FAKE_CRIU"] == "refuse"
+    _log(logs, opts["log_file"], refuse)
     if not refuse and not opts.get("leave_running"):
         os.kill(opts["pid"], signal.SIGKILL)
     _send(sock, {"type": req["type"], "success": not refuse, "cr_errno": 5 if refuse else 0})
+
+
+def _notify(sock: socket.socket, script: str, pid: int) -> None:
+    """A notification, and the runtime's answer to it (it must say success)."""
+    _send(sock, {"type": rpc.NOTIFY, "success": True, "notify": {"script": script, "pid": pid}})
+    answer = rpc.decode("criu_req", sock.recv(1 << 16))
+    assert answer == {"type": rpc.NOTIFY, "notify_success": True}, answer
+
+
+def _restore(sock: socket.socket, req: dict) -> None:
+    with open("/proc/self/cgroup") as f:
+        cgroups = f.read()
+    with open("/proc/self/mountinfo") as f:  # not ismount: a bind on the same fs fools it
+        root_is_mount = req["opts"].get("root") in [line.split()[4] for line in f]
+    opts, logs = _record(req, cgroups=cgroups, root_is_mount=root_is_mount)
+    refuse = os.environ["FAKE_CRIU"] == "refuse"
+    _log(logs, opts["log_file"], refuse)
+    if refuse:
+        _send(sock, {"type": rpc.RESTORE, "success": False, "cr_errno": 5})
+        return
+    pid = os.fork()
+    if pid == 0:  # the "restored" init: nothing of CRIU's open in it
+        os.closerange(3, 1024)
+        os.execv("/bin/sleep", ["sleep", "1000"])
+    _notify(sock, "setup-namespaces", pid)
+    _notify(sock, "post-restore", pid)
+    _send(sock, {"type": rpc.RESTORE, "success": True, "restore": {"pid": pid}})
 
 
 def main() -> int:
@@ -53,7 +93,7 @@ def main() -> int:
             version = {"major_number": 3, "minor_number": 17, "sublevel": 1}
             _send(sock, {"type": rpc.VERSION, "success": True, "version": version})
             continue
-        _dump(sock, req)
+        (_restore if req["type"] == rpc.RESTORE else _dump)(sock, req)
         break
     return 0
 

@@ -273,11 +273,16 @@ def _fake_criu(tmp_path: str, behaviour: str) -> tuple[dict[str, str], str]:
 
 
 def _pyrunc(runtime: Runtime, env: dict[str, str], cwd: str, *args: str) -> Result:
+    """The CLI with env; its output through files (a restored init keeps its stdio)."""
     cmd = [*runtime.argv, "--root", runtime.root, *args]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        done = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
+            timeout=60, check=False,
+        )  # fmt: skip
+        out.seek(0)
+        err.seek(0)
+        return Result(done.returncode, out.read().decode(), err.read().decode())
 
 
 def _recorded(path: str) -> dict:
@@ -339,5 +344,84 @@ def test_a_criu_refusal_is_one_line_with_its_log(
     env, _ = _fake_criu(work, "refuse")
     r = _pyrunc(runtime, env, work, "checkpoint", "--work-path", "./work-dir", cid)
     log = os.path.join(work, "work-dir", "dump.log")
-    assert _one_line(r) == (f"criu failed: type DUMP errno 5: fake: cannot dump this (log: {log})")
+    assert _one_line(r) == f"criu failed: type DUMP errno 5: fake: cannot do this (log: {log})"
     _still_running(runtime, cid, pid, start)
+
+
+def _image_dir(tmp_path: str, descriptors: list[str]) -> str:
+    image = os.path.join(tmp_path, "image")
+    os.mkdir(image)
+    with open(os.path.join(image, "descriptors.json"), "w") as f:
+        json.dump(descriptors, f)
+    return image
+
+
+def _mounts_under(path: str) -> list[str]:
+    """Mount points at or below path, as the kernel lists ours."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p == path or p.startswith(path.rstrip("/") + "/")]
+
+
+def test_restore_asks_criu_and_records_the_restored_init(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """The RESTORE request: the rootfs bound as CRIU's root (a mount point while CRIU
+    runs, gone after), the bind mount external with its host source, the dumped init's
+    pipe handed over as our fd 0, CRIU inside the container's new cgroup before it
+    forks; the prestart hook runs at setup-namespaces with the restored pid; the
+    restored process is the container's running init, in that cgroup."""
+    work = str(tmp_path)
+    shared = os.path.join(work, "shared")
+    os.mkdir(shared)
+    hook_out = os.path.join(work, "prestart.json")
+    bundle.config["mounts"].append(
+        {"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]}
+    )
+    bundle.config["hooks"] = {
+        "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {hook_out}"]}]
+    }
+    bundle.save()
+    image = _image_dir(work, ["pipe:[4242]", "/dev/null", "/dev/null"])
+    env, record = _fake_criu(work, "restore")
+    r = _pyrunc(runtime, env, work, "restore", "-d", "--image-path", image,
+                "--work-path", "./work-dir", "--manage-cgroups-mode", "ignore",
+                "--bundle", bundle.path, cid)  # fmt: skip
+    assert r.code == 0, r.err
+    try:
+        req = _recorded(record)
+        opts = req["opts"]
+        pid = runtime.state(cid)["pid"]
+        assert runtime.state(cid)["status"] == "running"
+        assert req["type"] == 2  # RESTORE
+        assert req["images"] == image and req["logs"] == os.path.join(work, "work-dir")
+        assert opts["rst_sibling"] is True and opts["manage_cgroups_mode"] == 0
+        assert req["root_is_mount"] is True
+        assert opts["root"].startswith(os.path.join(runtime.root, cid))
+        assert _mounts_under(opts["root"]) == []
+        assert _mounts_under(os.path.join(bundle.rootfs, "shared")) == []
+        assert {"key": "/shared", "val": shared} in opts["ext_mnt"]
+        assert {"key": "pipe:[4242]", "fd": 0} in opts["inherit_fd"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            assert f.read() == req["cgroups"]  # the init's cgroups are CRIU's
+        assert cid in req["cgroups"]  # ...which were the container's, not ours
+        with open(hook_out) as f:
+            assert json.load(f)["pid"] == pid
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_a_refused_restore_leaves_nothing(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """One line with CRIU's error and its log; no state, cgroup or mount left (the leak
+    check after each test looks for cgroups and mounts too)."""
+    work = str(tmp_path)
+    image = _image_dir(work, ["/dev/null", "/dev/null", "/dev/null"])
+    env, record = _fake_criu(work, "refuse")
+    r = _pyrunc(runtime, env, work, "restore", "-d", "--image-path", image,
+                "--bundle", bundle.path, cid)  # fmt: skip
+    log = os.path.join(image, "restore.log")
+    assert _one_line(r) == f"criu failed: type RESTORE errno 5: fake: cannot do this (log: {log})"
+    assert runtime("state", cid).code == 1
+    assert _mounts_under(_recorded(record)["opts"]["root"]) == []
