@@ -4,7 +4,7 @@
 RESTORE request it got in $FAKE_CRIU_RECORD (with the paths of the image and work dir
 fds it was handed), writes its log there, and then, as $FAKE_CRIU says, refuses with an
 error in its log, or does its part: a dump ends the dumped init as CRIU does (SIGKILL,
-unless leave_running); a restore starts a `sleep` as the restored init (in CRIU's
+unless leave_running); a restore starts a process as the restored init (in CRIU's
 cgroup, where the runtime put it) and notifies setup-namespaces and post-restore.
 Its messages are encoded with pyrunc's codec, which tests/unit/test_criu_rpc.py checks
 against CRIU's own protobuf classes.
@@ -56,9 +56,16 @@ def _dump(sock: socket.socket, req: dict) -> None:
     _send(sock, {"type": req["type"], "success": not refuse, "cr_errno": 5 if refuse else 0})
 
 
-def _notify(sock: socket.socket, script: str, pid: int) -> None:
-    """A notification, and the runtime's answer to it (it must say success)."""
-    _send(sock, {"type": rpc.NOTIFY, "success": True, "notify": {"script": script, "pid": pid}})
+def _notify(sock: socket.socket, script: str, pid: int, fds: tuple[int, ...] = ()) -> None:
+    """A notification (with fds: SCM_RIGHTS), and the runtime's answer to it (it must
+    say success)."""
+    data = rpc.encode(
+        "criu_resp", {"type": rpc.NOTIFY, "success": True, "notify": {"script": script, "pid": pid}}
+    )
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
     answer = rpc.decode("criu_req", sock.recv(1 << 16))
     assert answer == {"type": rpc.NOTIFY, "notify_success": True}, answer
 
@@ -74,10 +81,22 @@ def _restore(sock: socket.socket, req: dict) -> None:
     if refuse:
         _send(sock, {"type": rpc.RESTORE, "success": False, "cr_errno": 5})
         return
+    # $FAKE_CRIU_INIT: what the "restored" init runs (sh -c); on a pty of its own when
+    # $FAKE_CRIU_PTY is set, whose master goes to the runtime as CRIU's orphan pts master.
+    master = slave = -1
+    if os.environ.get("FAKE_CRIU_PTY"):
+        master, slave = os.openpty()
     pid = os.fork()
     if pid == 0:  # the "restored" init: nothing of CRIU's open in it
+        if slave >= 0:
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
         os.closerange(3, 1024)
-        os.execv("/bin/sleep", ["sleep", "1000"])
+        os.execv("/bin/sh", ["sh", "-c", os.environ.get("FAKE_CRIU_INIT", "exec sleep 1000")])
+    if master >= 0:
+        os.close(slave)
+        _notify(sock, "orphan-pts-master", 0, (master,))
+        os.close(master)
     _notify(sock, "setup-namespaces", pid)
     _notify(sock, "post-restore", pid)
     _send(sock, {"type": rpc.RESTORE, "success": True, "restore": {"pid": pid}})

@@ -425,3 +425,43 @@ def test_a_refused_restore_leaves_nothing(
     assert _one_line(r) == f"criu failed: type RESTORE errno 5: fake: cannot do this (log: {log})"
     assert runtime("state", cid).code == 1
     assert _mounts_under(_recorded(record)["opts"]["root"]) == []
+
+
+def test_restore_sends_criu_s_pty_master_to_the_console_socket(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """A terminal container: CRIU's orphan-pts-master reaches --console-socket, and what
+    the restored process writes to its terminal is read there."""
+    from tests.test_terminal import console_socket, read_until, receive_master
+
+    bundle.config["process"]["terminal"] = True
+    bundle.save()
+    work = str(tmp_path)
+    image = _image_dir(work, ["/dev/pts/0", "/dev/pts/0", "/dev/pts/0"])
+    env, _ = _fake_criu(work, "restore")
+    env = {**env, "FAKE_CRIU_PTY": "1", "FAKE_CRIU_INIT": "echo restored-here; exec sleep 1000"}
+    with console_socket(bundle) as (path, srv):
+        r = _pyrunc(runtime, env, work, "restore", "-d", "--image-path", image,
+                    "--console-socket", path, "--bundle", bundle.path, cid)  # fmt: skip
+        assert r.code == 0, r.err
+        master = receive_master(srv)
+    try:
+        assert "restored-here" in read_until(master, "restored-here")
+        assert runtime.state(cid)["status"] == "running"
+    finally:
+        os.close(master)
+        runtime("delete", "--force", cid)
+
+
+def test_restore_in_the_foreground_exits_with_the_inits_status(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """Without -d: restore waits for the restored init, exits with its status and
+    deletes the container, as `run` does (and runc's restore)."""
+    work = str(tmp_path)
+    image = _image_dir(work, ["/dev/null", "/dev/null", "/dev/null"])
+    env, _ = _fake_criu(work, "restore")
+    env = {**env, "FAKE_CRIU_INIT": "sleep 0.5; exit 3"}
+    r = _pyrunc(runtime, env, work, "restore", "--image-path", image, "--bundle", bundle.path, cid)
+    assert r.code == 3, r.err
+    assert runtime("state", cid).code == 1
