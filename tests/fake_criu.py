@@ -66,7 +66,10 @@ def _notify(sock: socket.socket, script: str, pid: int, fds: tuple[int, ...] = (
         socket.send_fds(sock, [data], list(fds))
     else:
         sock.send(data)
-    answer = rpc.decode("criu_req", sock.recv(1 << 16))
+    data = sock.recv(1 << 16)
+    if not data:  # the runtime gave up (a hook failed): CRIU aborts, in its log only
+        sys.exit(1)
+    answer = rpc.decode("criu_req", data)
     assert answer == {"type": rpc.NOTIFY, "notify_success": True}, answer
 
 

@@ -465,3 +465,20 @@ def test_restore_in_the_foreground_exits_with_the_inits_status(
     r = _pyrunc(runtime, env, work, "restore", "--image-path", image, "--bundle", bundle.path, cid)
     assert r.code == 3, r.err
     assert runtime("state", cid).code == 1
+
+
+def test_a_failing_prestart_hook_undoes_the_restore(
+    runtime: Runtime, bundle: Bundle, cid: str, tmp_path: str
+) -> None:
+    """The hook's error alone (not CRIU's), and nothing left: the process CRIU had
+    started is killed with the cgroup (the leak check counts processes too)."""
+    bundle.config["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]}
+    bundle.save()
+    work = str(tmp_path)
+    image = _image_dir(work, ["/dev/null", "/dev/null", "/dev/null"])
+    env, _ = _fake_criu(work, "restore")
+    r = _pyrunc(runtime, env, work, "restore", "-d", "--image-path", image,
+                "--bundle", bundle.path, cid)  # fmt: skip
+    msg = _one_line(r)
+    assert msg.startswith("error running prestart hook #0") and "criu" not in msg, msg
+    assert runtime("state", cid).code == 1

@@ -237,7 +237,7 @@ def _dump(c: Container, cfg: Config, opts: Checked, binary: str, dirs: _Dirs) ->
                 _dump_notifications(opts.options),
                 pass_fds=pass_fds,
             )
-        except PyruncError as e:
+        except rpc.CriuFailed as e:
             raise criu_failed(e, os.path.join(log_dir, "dump.log")) from None
     finally:
         for fd in (image_fd, work_fd):

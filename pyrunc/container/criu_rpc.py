@@ -197,6 +197,10 @@ class CriuUnusable(PyruncError):
     """CRIU is absent or cannot work on this host (`criu check` fails)."""
 
 
+class CriuFailed(PyruncError):
+    """CRIU refused a request, ended without an answer, or exited with an error."""
+
+
 def criu_binary() -> str:
     from shutil import which
 
@@ -297,7 +301,7 @@ class Session:
 
         data, fds, _ = recv_fds(self.sock, _RESPONSE_SIZE, 4)
         if not data:
-            raise PyruncError("criu: unexpected EOF (criu ended without an answer)")
+            raise CriuFailed("criu: unexpected EOF (criu ended without an answer)")
         return decode("criu_resp", data), fds
 
     def close(self) -> int:
@@ -316,9 +320,10 @@ def call(
     inherit_stdio: bool = False,
 ) -> dict[str, Any]:
     """Send one request to a new `criu swrk`, answer its notifications (on_notify gets
-    script, pid and fds), and return the final response; a refusal raises PyruncError
-    naming the request type and CRIU's errno/errmsg. started(pid): called with CRIU's pid
-    before the request goes out (restore puts CRIU in the container's cgroup there).
+    script, pid and fds), and return the final response; a refusal raises CriuFailed
+    naming the request type and CRIU's errno/errmsg (on_notify's own errors pass).
+    started(pid): called with CRIU's pid before the request goes out (restore puts
+    CRIU in the container's cgroup there).
     inherit_stdio: CRIU gets our fds 0-2 (restore hands them to the restored tree),
     else /dev/null."""
     session = Session(binary, pass_fds, quiet=not inherit_stdio)
@@ -331,7 +336,7 @@ def call(
             resp, fds = session.receive()
             if not resp.get("success"):
                 _close_fds(fds)
-                raise PyruncError(_refusal(resp))
+                raise CriuFailed(_refusal(resp))
             if resp.get("type") != NOTIFY:
                 _close_fds(fds)
                 answered = True
@@ -348,7 +353,7 @@ def call(
         # A pre-dump's CRIU waits for more requests and is ended by our close: its
         # status says nothing once the answer came.
         if answered and status not in (0, None) and request.get("type") not in (PRE_DUMP,):
-            raise PyruncError(f"criu failed: exit status {status}")
+            raise CriuFailed(f"criu failed: exit status {status}")
 
 
 _TYPE_NAMES = {DUMP: "DUMP", RESTORE: "RESTORE", PRE_DUMP: "PRE_DUMP", NOTIFY: "NOTIFY",

@@ -141,7 +141,7 @@ class _Restore:
                     started=lambda pid: self._enter_cgroup(pid, request["opts"]),
                     inherit_stdio=True,
                 )
-            except PyruncError as e:
+            except rpc.CriuFailed as e:
                 raise cp.criu_failed(e, os.path.join(log_dir, "restore.log")) from None
             pid = self.record["pid"] or (resp.get("restore") or {}).get("pid", 0)
             if not pid:
