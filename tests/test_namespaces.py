@@ -361,3 +361,38 @@ def test_join_user_namespace_by_path(runtime: Runtime, bundle: Bundle, cid: str)
         assert (uid, gid, uid_map) == ("0", "0", ["0", "100000", "65536"])
         assert [user, net, ipc] == [proc_ns(a_pid, n) for n in ("user", "net", "ipc")]
         assert mnt != proc_ns(a_pid, "mnt")
+
+
+def test_join_user_namespace_with_a_network_namespace_it_does_not_own(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc#4390 (userns.bats "wrong userns owner"): B joins A's user namespace and the
+    host's network namespace, which that user namespace does not own. Joined after the
+    user namespace, it would be refused (no CAP_SYS_ADMIN over it in there)."""
+    _set_namespaces(bundle, *ALL_BUT_USER, "user")
+    _map_root_to(bundle, 100000, 100000)
+    bundle.set_args("sleep", "1000")
+    with created(runtime, bundle, cid) as a_pid:
+        _set_namespaces(
+            bundle,
+            "pid",
+            "mount",
+            "ipc",
+            "uts",
+            {"type": "user", "path": f"/proc/{a_pid}/ns/user"},
+            {"type": "network", "path": "/proc/self/ns/net"},  # ours: the host's
+        )
+        del bundle.config["linux"]["uidMappings"], bundle.config["linux"]["gidMappings"]
+        # sysfs needs CAP_SYS_ADMIN over the network namespace: the host's, bound instead
+        bundle.config["mounts"] = [
+            {"source": "/sys", "destination": m["destination"], "type": "bind",
+             "options": ["rbind"]} if m["type"] == "sysfs" else m
+            for m in bundle.config["mounts"]
+        ]  # fmt: skip
+        out = _run(
+            runtime, bundle, cid + "b", "sh", "-c",
+            "id -u; for n in user net; do readlink /proc/self/ns/$n; done",
+        )  # fmt: skip
+        uid, user, net = out.split()
+        assert uid == "0"
+        assert (user, net) == (proc_ns(a_pid, "user"), proc_ns("self", "net"))

@@ -33,24 +33,45 @@ PROC_NAMES: dict[str, str] = {
     "time": "time",
 }
 
-# Join the user namespace first (it owns the others), mount last (it changes our view
-# of the paths of the remaining ones).
-_JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+# Mount last: it changes our view of the paths of the remaining ones (all opened before
+# any is joined, all the same).
+_JOIN_ORDER = ("ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
 def join_namespaces(namespaces: tuple[Namespace, ...]) -> None:
-    """setns into every namespace given by path, opening all paths before joining any."""
+    """setns into every namespace given by path, opening all paths before joining any.
+
+    A namespace need not belong to the user namespace joined with it (runc#4390: a
+    network namespace of the host's with a container's user namespace). So each is
+    joined before the user namespace where our present credentials may join it, and
+    only those we may not (EPERM: owned by a user namespace we hold no CAP_SYS_ADMIN
+    over, as a rootless runtime) after it, as runc does.
+    """
     by_type = {ns.type: ns for ns in namespaces if ns.path}
-    fds: list[tuple[int, int]] = []
+    opened: list[tuple[int, int]] = []
     try:
-        for t in _JOIN_ORDER:
+        for t in ("user", *_JOIN_ORDER):
             if t in by_type:
-                fds.append((os.open(by_type[t].path, os.O_RDONLY | os.O_CLOEXEC), NS_FLAGS[t]))
-        for fd, flag in fds:
+                fd = os.open(by_type[t].path, os.O_RDONLY | os.O_CLOEXEC)
+                opened.append((fd, NS_FLAGS[t]))
+        user = [(fd, flag) for fd, flag in opened if flag == NS_FLAGS["user"]]
+        later = _join_where_allowed([(fd, f) for fd, f in opened if f != NS_FLAGS["user"]])
+        for fd, flag in user + later:
             sc.setns(fd, flag)
     finally:
-        for fd, _ in fds:
+        for fd, _ in opened:
             os.close(fd)
+
+
+def _join_where_allowed(fds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join each namespace our credentials allow; the ones refused with EPERM, in order."""
+    refused = []
+    for fd, flag in fds:
+        try:
+            sc.setns(fd, flag)
+        except PermissionError:
+            refused.append((fd, flag))
+    return refused
 
 
 def new_namespace_flags(namespaces: tuple[Namespace, ...], exclude_user: bool = True) -> int:
