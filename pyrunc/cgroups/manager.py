@@ -12,6 +12,8 @@ import os
 import time
 from abc import ABC, abstractmethod
 
+from pyrunc.errors import CgroupError
+
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
@@ -21,6 +23,15 @@ _CGROUP2_SUPER_MAGIC = 0x63677270
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 THAWED, FROZEN = "THAWED", "FROZEN"
+
+
+class CgroupWriteError(CgroupError):
+    """The kernel refused a value: errno kept, since some refusals depend on the order
+    of writes (a period checked against the current quota) and are tried again later."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.errno = code
 
 
 class CgroupManager(ABC):
@@ -138,8 +149,6 @@ def subdirs_deepest_first(directory: str) -> list[str]:
 
 def sub_cgroup_dir(base: str, sub: str) -> str:
     """base/sub, never outside base (runc's words when it would be)."""
-    from pyrunc.errors import CgroupError
-
     joined = os.path.normpath(os.path.join(base, sub.lstrip("/")))
     if joined != base and not joined.startswith(base.rstrip("/") + "/"):
         raise CgroupError(f"bad sub cgroup path: {sub}")
@@ -148,8 +157,6 @@ def sub_cgroup_dir(base: str, sub: str) -> str:
 
 def add_pid(directory: str, pid: int) -> None:
     """pid into one cgroup, failing in runc's words (exec --cgroup's errors)."""
-    from pyrunc.errors import CgroupError
-
     try:
         write_file(directory, "cgroup.procs", pid)
     except CgroupError as e:
@@ -162,15 +169,11 @@ def write_file(directory: str, name: str, value: str | int) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as e:
-        from pyrunc.errors import CgroupError
-
         raise CgroupError(f"open {path}: {e.strerror.lower()}") from None
     try:
         os.write(fd, str(value).encode())
     except OSError as e:
-        from pyrunc.errors import CgroupError
-
-        raise CgroupError(f"write {path} ({value}): {e.strerror.lower()}") from None
+        raise CgroupWriteError(f"write {path} ({value}): {e.strerror.lower()}", e.errno) from None
     finally:
         os.close(fd)
 
@@ -211,8 +214,6 @@ def rmdir_parent(directory: str) -> bool:
     except OSError as e:
         if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
             return False
-        from pyrunc.errors import CgroupError
-
         raise CgroupError(f"rmdir {directory}: {e.strerror.lower()}") from None
     return True
 

@@ -156,6 +156,10 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
         # an error naming the field for a limit (as runc; docker drops it beforehand).
         opt = "?" if mem["swap"] == -1 else ""
         yield ("memory", opt + "memory.memsw.limit_in_bytes", _limit(mem["swap"]))
+    elif (mem.get("limit") or 0) < 0:
+        # No limit and no swap asked for: memory+swap unlimited too, as runc reads it
+        # (the kernel refuses a memory limit above the memsw one: EINVAL otherwise).
+        yield ("memory", "?memory.memsw.limit_in_bytes", "-1")
     if mem.get("reservation"):
         yield ("memory", "memory.soft_limit_in_bytes", _limit(mem["reservation"]))
     refuse_kernel_memory(mem)
@@ -173,27 +177,39 @@ def memory_writes(mem: dict[str, Any]) -> Iterator[Write]:
 
 
 def cpu_writes(cpu: dict[str, Any]) -> Iterator[Write]:
+    """In runc's order: each value is checked against the others' current ones, and
+    RETRY_AFTER says which refusal is tried again after which later write."""
     if cpu.get("shares"):
         yield ("cpu", "cpu.shares", str(cpu["shares"]))
-    # The period first: a quota larger than the old period may be refused otherwise.
     if cpu.get("period"):
         yield ("cpu", "cpu.cfs_period_us", str(cpu["period"]))
-    if cpu.get("quota"):
-        yield ("cpu", "cpu.cfs_quota_us", str(cpu["quota"]))
     if cpu.get("burst") is not None:
         # runc: a missing file is fine for burst 0 only.
         opt = "?" if cpu["burst"] == 0 else ""
         yield ("cpu", opt + "cpu.cfs_burst_us", str(cpu["burst"]))
+    if cpu.get("quota"):
+        yield ("cpu", "cpu.cfs_quota_us", str(cpu["quota"]))
+    if cpu.get("idle") is not None:
+        yield ("cpu", "cpu.idle", str(cpu["idle"]))
     if cpu.get("realtimePeriod"):
         yield ("cpu", "cpu.rt_period_us", str(cpu["realtimePeriod"]))
     if cpu.get("realtimeRuntime"):
         yield ("cpu", "cpu.rt_runtime_us", str(cpu["realtimeRuntime"]))
-    if cpu.get("idle") is not None:
-        yield ("cpu", "cpu.idle", str(cpu["idle"]))
     if cpu.get("cpus"):
         yield ("cpuset", "cpuset.cpus", cpu["cpus"])
     if cpu.get("mems"):
         yield ("cpuset", "cpuset.mems", cpu["mems"])
+
+
+# file -> the later file of the same set after which an EINVAL on it is tried again.
+# The kernel checks each new value against the others' current ones (the quota/period
+# ratio against the parent's, burst <= quota, rt runtime <= rt period), so no fixed
+# order fits every change: as runc, the first is tried first and, refused, again after.
+RETRY_AFTER = {
+    "cpu.cfs_period_us": "cpu.cfs_quota_us",
+    "cpu.cfs_burst_us": "cpu.cfs_quota_us",
+    "cpu.rt_period_us": "cpu.rt_runtime_us",
+}
 
 
 def pids_max(limit: int) -> str:

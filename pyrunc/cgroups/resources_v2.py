@@ -56,7 +56,7 @@ def swap_max(swap: int, limit: int) -> int:
 
     -1 is unlimited, 0 unset; otherwise a limit is needed and swap must cover it.
     """
-    if swap == -1:
+    if swap == -1 or (swap == 0 and limit == -1):  # no memory limit, no swap: unlimited too
         return -1
     if swap == 0:
         return 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
-from pyrunc.cgroups import resources_v1
+from pyrunc.cgroups import devices_v1, resources_v1
 from pyrunc.cgroups.manager import (
     FROZEN,
     THAWED,
     CgroupManager,
+    CgroupWriteError,
     add_pid,
     all_pids,
     read_file,
@@ -122,8 +124,8 @@ class V1Manager(CgroupManager):
             except OSError as e:
                 raise CgroupError(f"mkdir {d}: {e.strerror.lower()}") from None
             self.created.append(d)
-            if is_cpuset:
-                _inherit_cpuset(d)
+        if is_cpuset:
+            _fill_cpusets(directory)
 
     def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
         if not sub:
@@ -139,15 +141,51 @@ class V1Manager(CgroupManager):
             add_pid(directory if where is None else sub_cgroup_dir(directory, where), pid)
 
     def set(self, resources: dict[str, Any], update: bool = False) -> None:
-        if update:  # rules of a running container stay (runc's update has none)
-            resources = {k: v for k, v in resources.items() if k != "devices"}
         writes = list(resources_v1.to_files(resources))
         mem = resources.get("memory") or {}
         usage = self._memory_usage() if mem.get("checkBeforeUpdate") else None
         if usage is not None:
             resources_v1.check_memory_usage(mem, usage)
-        for controller, name, value in _ordered_memory(writes, self._dir_for("memory")):
-            self._write(controller, name, value, resources)
+        if not update:  # rules of a running container stay (runc's update has none)
+            self._set_devices([w for w in writes if w[0] == "devices"], resources)
+        others = [w for w in writes if w[0] != "devices"]
+        self._write_all(_ordered_memory(others, self._dir_for("memory")), resources)
+
+    def _write_all(self, writes: list[Write], resources: dict[str, Any]) -> None:
+        """In order; a write refused with EINVAL that RETRY_AFTER names is tried again
+        right after its partner's, when the partner comes later in this set."""
+        waiting: dict[str, list[Write]] = {}
+        for i, (controller, name, value) in enumerate(writes):
+            try:
+                self._write(controller, name, value, resources)
+            except CgroupWriteError as e:
+                partner = resources_v1.RETRY_AFTER.get(name.lstrip("?"))
+                later = {n.lstrip("?") for _, n, _ in writes[i + 1 :]}
+                if e.errno != errno.EINVAL or partner not in later:
+                    raise
+                waiting.setdefault(partner, []).append((controller, name, value))
+                continue
+            for again in waiting.pop(name.lstrip("?"), ()):
+                self._write(*again, resources)
+
+    def _set_devices(self, writes: list[Write], resources: dict[str, Any]) -> None:
+        """The device rules as a minimal transition from the current list (runc's), so
+        that a process already in the cgroup never loses a device it keeps."""
+        directory = self._dir_for("devices")
+        if directory is None or not os.path.exists(os.path.join(directory, "devices.list")):
+            for controller, name, value in writes:  # refused (naming the field) or optional
+                self._write(controller, name, value, resources)
+            return
+        wanted = devices_v1.target((n.lstrip("?") == "devices.allow", v) for _, n, v in writes)
+        current = devices_v1.from_list(read_file(directory, "devices.list"))
+        for name, rule in devices_v1.transition(current, wanted):
+            write_file(directory, name, rule)
+        after = devices_v1.from_list(read_file(directory, "devices.list"))
+        # A blacklist's deny rules are not listed: only its mode can be compared.
+        if (after[0] if wanted[0] else after) != (wanted[0] if wanted[0] else wanted):
+            raise CgroupError(  # runc's words
+                "linux.resources.devices: resulting devices cgroup doesn't precisely match target"
+            )
 
     def _write(self, controller: str, name: str, value: str, resources: dict[str, Any]) -> None:
         optional = name.startswith("?")
@@ -286,12 +324,17 @@ def _ordered_memory(writes: list[Write], memory_dir: str | None) -> list[Write]:
     return writes
 
 
-def _inherit_cpuset(directory: str) -> None:
-    """A new v1 cpuset cgroup starts empty and refuses tasks; copy the parent's sets."""
-    parent = os.path.dirname(directory)
-    for name in ("cpuset.cpus", "cpuset.mems"):
-        with open(os.path.join(directory, name)) as f:
-            if f.read().strip():
-                continue
-        with open(os.path.join(parent, name)) as f:
-            write_file(directory, name, f.read().strip())
+def _fill_cpusets(directory: str) -> None:
+    """A v1 cpuset cgroup starts with no CPUs and no memory nodes and refuses tasks
+    (ENOSPC) until given some: give every empty one from the hierarchy's root down to
+    directory its parent's sets, as runc does, parents made by someone else included
+    (a pod cgroup made with a bare mkdir)."""
+    chain = []
+    d = directory
+    while os.path.exists(os.path.join(os.path.dirname(d), "cpuset.cpus")):
+        chain.append(d)  # below the hierarchy's root: its parent has cpuset files
+        d = os.path.dirname(d)
+    for d in reversed(chain):
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not read_file(d, name).strip():
+                write_file(d, name, read_file(os.path.dirname(d), name).strip())

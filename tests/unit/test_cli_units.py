@@ -300,6 +300,7 @@ def test_memory_cpu_pids_values() -> None:
     got = _non_device(doc)
     assert got == [
         ("memory", "memory.limit_in_bytes", "-1"),
+        ("memory", "memory.memsw.limit_in_bytes", "-1"),  # no swap asked: unlimited too (runc)
         ("memory", "memory.soft_limit_in_bytes", str(1 << 20)),
         ("memory", "memory.swappiness", "0"),  # 0 is a real value here, not "unset"
         ("cpu", "cpu.shares", "512"),
