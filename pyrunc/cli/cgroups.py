@@ -215,10 +215,6 @@ def resources_from_flags(args: argparse.Namespace) -> dict[str, Any]:
             value = parse_int(flag, text)
         else:
             value = text
-        if flag == "--pids-limit" and value == 0:
-            # A flag given is a value set (runc's pointer): 0 is 1, as runc writes it
-            # (#4014), where a 0 in a --resources document stays docker's "unchanged".
-            value = 1
         out.setdefault(section, {})[field] = value
     return out
 
