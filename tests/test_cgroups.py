@@ -316,8 +316,8 @@ def test_a_used_or_frozen_cgroup_is_refused(runtime: Runtime, bundle: Bundle, ci
 
 
 def test_update_pids_limit_flag_as_runc(runtime: Runtime, bundle: Bundle, cid: str) -> None:
-    """runc's update.bats: --pids-limit 12345, -1 (max), 0 (1: a flag given is a value
-    set); a 0 in a --resources document stays docker's "unchanged"."""
+    """runc's update.bats: --pids-limit 12345, -1 (max), 0 (1: a value given is a value
+    set, runc #4014), in a --resources document as with the flag; absent: unchanged."""
     set_cgroup(bundle, f"/pyrunc-test/{cid}", {"pids": {"limit": 20}}, "sleep", "100")
     runtime.ok("run", "-d", "--bundle", bundle.path, cid)
     try:
@@ -326,8 +326,10 @@ def test_update_pids_limit_flag_as_runc(runtime: Runtime, bundle: Bundle, cid: s
             runtime.ok("update", "--pids-limit", value, cid)
             assert read(d, "pids.max") == want, value
         runtime.ok("update", "--pids-limit", "7", cid)
-        runtime.ok("update", "-r", "-", cid, stdin='{"pids": {"limit": 0}}')
+        runtime.ok("update", "--memory", "64m", cid)
         assert read(d, "pids.max") == "7"
+        runtime.ok("update", "-r", "-", cid, stdin='{"pids": {"limit": 0}}')
+        assert read(d, "pids.max") == "1"
     finally:
         runtime("delete", "--force", cid)
 
@@ -1020,3 +1022,174 @@ def test_pause_a_created_container(runtime: Runtime, bundle: Bundle, cid: str) -
         assert r.code == 1 and "paused" in error_message(r.err), r.err
         runtime.ok("resume", cid)
         assert runtime.state(cid)["status"] == "created"
+
+
+# -- update as runc's update.bats does it: the kernel's order rules, runc's field rules ----
+
+
+@contextmanager
+def running(runtime: Runtime, bundle: Bundle, cid: str) -> Iterator[dict[str, str]]:
+    """A detached container; its cgroup directories by hierarchy key. Deleted after."""
+    runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        yield host_dirs(proc_cgroups(runtime.state(cid)["pid"]))
+    finally:
+        runtime("delete", "--force", cid)
+
+
+def test_update_unlimited_memory_lifts_memsw(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """--memory -1 alone removes the memory+swap limit too (runc): written as is, the
+    kernel refuses a memory limit above the old memsw one (EINVAL)."""
+    memory = {"limit": 32 << 20, **swap_limit(64 << 20)}
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"memory": memory}, "sleep", "100")
+    unlimited = read(host.v1_mountpoint("memory") or "", "memory.limit_in_bytes")
+    with running(runtime, bundle, cid) as d:
+        runtime.ok("update", "--memory", "-1", cid)
+        assert read(d["memory"], "memory.limit_in_bytes") == unlimited
+        if host.v1_has("memory", SWAP_FILE):
+            assert read(d["memory"], SWAP_FILE) == unlimited
+        runtime.ok("update", "--memory", "30m", cid)  # and a limit again, alone
+        assert read(d["memory"], "memory.limit_in_bytes") == str(30 << 20)
+
+
+def test_update_cpu_burst_zero_is_written(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's update.bats "cpu burst": 0 is a value (not "unchanged"); an update of
+    something else leaves the burst alone."""
+    if not host.v1_has("cpu", "cpu.cfs_burst_us"):
+        pytest.skip("this kernel has no cpu.cfs_burst_us")
+    cpu = {"quota": 500000, "period": 1000000}
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"cpu": cpu}, "sleep", "100")
+    with running(runtime, bundle, cid) as d:
+        assert read(d["cpu"], "cpu.cfs_burst_us") == "0"
+        runtime.ok("update", "--cpu-period", "900000", "--cpu-burst", "500000", cid)
+        assert read(d["cpu"], "cpu.cfs_burst_us") == "500000"
+        runtime.ok("update", "--memory", "100m", cid)
+        assert read(d["cpu"], "cpu.cfs_burst_us") == "500000"
+        runtime.ok("update", "--cpu-period", "900000", "--cpu-burst", "0", cid)
+        assert read(d["cpu"], "cpu.cfs_burst_us") == "0"
+
+
+def test_update_cpu_idle_zero_is_written(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's update.bats "cpu.idle": 1, 0, 1 from a document and from the flag, with
+    shares set at create (an idle cgroup refuses cpu.shares writes: not rewritten);
+    values the kernel refuses fail and leave the file as it was."""
+    if not host.v1_has("cpu", "cpu.idle"):
+        pytest.skip("this kernel has no cpu.idle")
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"cpu": {"shares": 100}}, "sleep", "100")
+    with running(runtime, bundle, cid) as d:
+        assert read(d["cpu"], "cpu.idle") == "0"
+        for val in ("1", "0", "1"):
+            runtime.ok("update", "-r", "-", cid, stdin=f'{{"cpu": {{"idle": {val}}}}}')
+            assert read(d["cpu"], "cpu.idle") == val
+        for val in ("0", "1"):
+            runtime.ok("update", "--cpu-idle", val, cid)
+            assert read(d["cpu"], "cpu.idle") == val
+        for val in ("-1", "2"):
+            r = runtime("update", "--cpu-idle", val, cid)
+            assert r.code == 1 and "cpu.idle" in error_message(r.err), r.err
+            assert read(d["cpu"], "cpu.idle") == "1"
+        runtime.ok("update", "--cpu-period", "10000", cid)
+        assert read(d["cpu"], "cpu.idle") == "1"
+
+
+def test_update_cpus_by_runcs_case_blind_names(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's decoder takes {"CPU": {"Cpus": ...}} for cpu.cpus (update.bats does so)."""
+    cpu = _one_allowed_cpu()
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", None, "sleep", "100")
+    with running(runtime, bundle, cid) as d:
+        runtime.ok("update", "-r", "-", cid, stdin=f'{{"CPU": {{"Cpus": "{cpu}"}}}}')
+        assert read(d["cpuset"], "cpuset.cpus") == cpu
+
+
+def _parents(name: str, controllers: tuple[str, ...]) -> list[str]:
+    """A parent cgroup made the way the suite makes a pod's: a bare mkdir per hierarchy
+    (a cpuset one is then empty: no CPUs, no memory nodes)."""
+    made = []
+    for controller in controllers:
+        d = os.path.join(host.v1_mountpoint(controller) or "", name)
+        os.makedirs(d)
+        made.append(d)
+    return made
+
+
+def test_lower_period_and_quota_below_a_limited_pod(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc's update.bats pod test. The pod's cpuset is empty (a bare mkdir): the
+    container still joins it (its sets come down from the root, as runc's). The pod
+    holds 50% of a CPU; lowering the period under the container's quota is refused by
+    the kernel, so the quota goes first; a quota over the pod's share is refused."""
+    pod = f"pyrunc-pod-{cid}"
+    made = _parents(pod, ("cpu", "cpuset"))
+    with removed_after(*made, *(os.path.join(d, "c") for d in made)):
+        cpu_pod, cpuset_pod = made
+        with open(os.path.join(cpu_pod, "cpu.cfs_quota_us"), "w") as f:
+            f.write("50000")
+        cpu = {"shares": 100, "quota": 500000, "period": 1000000}
+        set_cgroup(bundle, f"/{pod}/c", {"cpu": cpu}, "sleep", "100")
+        with running(runtime, bundle, cid) as d:
+            assert d["cpuset"] == os.path.join(cpuset_pod, "c")
+            root = host.v1_mountpoint("cpuset") or ""
+            assert read(cpuset_pod, "cpuset.cpus") == read(root, "cpuset.cpus")
+            assert read(cpuset_pod, "cpuset.mems") == read(root, "cpuset.mems")
+            r = runtime("update", "--cpu-quota", "600000", cid)
+            assert r.code == 1 and "cpu.cfs_quota_us" in error_message(r.err), r.err
+            runtime.ok("update", "--cpu-period", "10000", "--cpu-quota", "3000", cid)
+            assert read(d["cpu"], "cpu.cfs_quota_us") == "3000"
+            assert read(d["cpu"], "cpu.cfs_period_us") == "10000"
+            runtime.ok("update", "--cpu-period", "100000", "--cpu-quota", "40000", cid)
+            assert read(d["cpu"], "cpu.cfs_quota_us") == "40000"
+            assert read(d["cpu"], "cpu.cfs_period_us") == "100000"
+
+
+def test_update_rt_period_and_runtime_both_ways(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """runc's update.bats rt test (runc #4094): a new rt period is checked against the
+    current runtime, so a lower pair goes runtime first, a higher one period first."""
+    if not host.rt_group_sched():
+        pytest.skip("no CONFIG_RT_GROUP_SCHED: no cpu.rt_* files")
+    root = host.v1_mountpoint("cpu") or ""
+    period, budget = read(root, "cpu.rt_period_us"), read(root, "cpu.rt_runtime_us")
+    parent = os.path.join(root, f"pyrunc-rt-{cid}")
+    leaf = os.path.join(parent, "c")
+    with removed_after(parent, leaf):
+        for d in (parent, leaf):  # the suite's setup: the root's budget, level by level
+            os.makedirs(d)
+            for name, value in (("cpu.rt_period_us", period), ("cpu.rt_runtime_us", budget)):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+        set_cgroup(bundle, f"/pyrunc-rt-{cid}/c", None, "sleep", "100")
+        with running(runtime, bundle, cid) as d:
+            runtime.ok("update", "-r", "-", cid, stdin='{"cpu": {"realtimeRuntime": 500001}}')
+            assert read(d["cpu"], "cpu.rt_period_us") == period
+            assert read(d["cpu"], "cpu.rt_runtime_us") == "500001"
+            for p, rt in (("900001", "600001"), ("10000", "3000"), ("100000", "20000")):
+                runtime.ok("update", "--cpu-rt-period", p, "--cpu-rt-runtime", rt, cid)
+                assert read(d["cpu"], "cpu.rt_period_us") == p
+                assert read(d["cpu"], "cpu.rt_runtime_us") == rt
+
+
+KMSG_RULES = [  # runc's update.bats: deny all, and c 1:11 with an "a" the kernel refuses
+    {"allow": False, "access": "rwm"},
+    {"allow": False, "type": "c", "major": 1, "minor": 11, "access": "rwa"},
+]
+
+
+def test_device_rules_are_a_transition_and_update_keeps_them(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """The rules reach devices.list as the whitelist they mean (the "a" letter is no
+    access: nothing of it is written); update leaves the list alone: a rule allowing
+    a device survives, and the defaults are never taken away meanwhile (a process
+    opening /dev/null in a loop never fails, as in runc's "minimal transition rules")."""
+    rules = [*KMSG_RULES, {"allow": True, "type": "c", "major": 240, "minor": 0, "access": "rw"}]
+    bundle.config["linux"]["devices"] = [{"path": FAKE, "type": "c", "major": 240, "minor": 0}]
+    loop = "while :; do echo > /dev/null || { echo FAILED; exit 1; }; done"
+    set_cgroup(bundle, f"/pyrunc-test/{cid}", {"devices": rules}, "sh", "-c", loop)
+    with running(runtime, bundle, cid) as d:
+        listed = read(d["devices"], "devices.list").splitlines()
+        assert "c 240:0 rw" in listed and "c 1:3 rwm" in listed, listed
+        assert not any(ln.startswith(("a ", "c 1:11")) for ln in listed), listed
+        for _ in range(30):
+            runtime.ok("update", "--pids-limit", "30", cid)
+        assert read(d["devices"], "devices.list").splitlines() == listed
+        assert runtime.state(cid)["status"] == "running"  # the loop never failed
