@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what pyrunc needs on a fresh Debian machine (as root): busybox-static for the
 # demo/test bundles, libcap-dev for python-prctl, runc for side-by-side tests, lxcfs for
-# the /proc view (--procfs-view), qemu for the cgroup v2 VM, and pyrunc.
+# the /proc view (--procfs-view), criu for checkpoint/restore, qemu for the cgroup v2 VM,
+# and pyrunc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Another apt (an unattended upgrade, a user's install) may hold dpkg's lock: wait for
 # it rather than fail the set-up.
 apt=(apt-get -o DPkg::Lock::Timeout=600)
 need=()
-for pkg in busybox-static libcap-dev libseccomp2 runc lxcfs; do
+for pkg in busybox-static libcap-dev libseccomp2 runc lxcfs criu; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
