@@ -135,17 +135,76 @@ def parse_options(options: tuple[str, ...] | list[str]) -> MountOptions:
     return MountOptions(flags, tuple(propagation), ",".join(data), tuple(extra), cleared)
 
 
-def bind_remount_flags(opts: MountOptions, source_flags: int) -> int:
-    """The flags a bind's remount passes: those asked for, plus the source's ro, nosuid,
-    nodev, noexec and atime mode unless an option turned them off. A remount sets
-    exactly what it is given: dropping these would silently widen what the source
-    allowed (a read-only source made writable), and where they are locked (a user
-    namespace) the kernel refuses with EPERM."""
-    asked = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
-    keep = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
-    flags = asked | (source_flags & keep & ~opts.cleared)
-    if not (asked | opts.cleared) & ATIME_FLAGS:
-        flags |= source_flags & (ATIME_FLAGS | sc.MS_NODIRATIME)
+# The flags a bind mount's own options name beyond making it (bind, rbind, remount).
+_BIND_ONLY = sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT
+# Every atime flag: the mode (ATIME_FLAGS) and nodiratime.
+ALL_ATIME_FLAGS = ATIME_FLAGS | sc.MS_NODIRATIME
+# What the kernel locks (MNT_LOCK_*) on the mounts a mount namespace of a less
+# privileged user namespace copied: a remount there that drops one is refused.
+LOCKABLE_FLAGS = sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ALL_ATIME_FLAGS
+
+
+def bind_wants_remount(opts: MountOptions) -> bool:
+    """A bind takes its source's flags as they are unless an option sets or clears one
+    (rw, suid, dev... count too, as in runc: "bind,dev" must clear nodev)."""
+    return bool(opts.flags & ~_BIND_ONLY or opts.cleared)
+
+
+def bind_remount_flags(opts: MountOptions) -> int:
+    """The first remount of a bind, as `mount --bind -o OPTS` means it: exactly the
+    flags asked for, the others cleared. With no atime flag asked, the kernel keeps
+    the source's atime mode (a remount's default), as runc and mount(8) do."""
+    return (opts.flags & ~sc.MS_REC) | sc.MS_BIND | sc.MS_REMOUNT
+
+
+def locked_remount_flags(opts: MountOptions, source_flags: int) -> int:
+    """The second remount, after the kernel refused the first: in a user namespace the
+    source's ro, nosuid, nodev, noexec and atime flags are locked, so they are added
+    to those asked for (runc's fallback, `mount --bind -o remount,OPTS`).
+
+    Raises ValueError where that would not give what was asked: an option clears a
+    locked flag the source has ("bind,rw" of a ro source), or asks for an atime mode
+    other than the source's (the kernel would silently keep noatime for relatime, or
+    strictatime for either).
+    """
+    cannot_clear = source_flags & opts.cleared & LOCKABLE_FLAGS
+    if cannot_clear:
+        raise ValueError(f"cannot clear locked flags {flag_names(cannot_clear)}")
+    asked_atime = opts.flags & ALL_ATIME_FLAGS
+    if asked_atime and asked_atime != source_flags & ALL_ATIME_FLAGS:
+        locked = flag_names(source_flags & ALL_ATIME_FLAGS)
+        raise ValueError(f"cannot change locked atime flags {locked}")
+    return bind_remount_flags(opts) | (source_flags & LOCKABLE_FLAGS)
+
+
+def flag_names(flags: int) -> str:
+    """mount(2) flags as the options that set them ("ro,nodev")."""
+    names = [o for o, (clear, f) in FLAG_OPTIONS.items() if not clear and f and flags & f == f]
+    return ",".join(n for n in names if n not in ("bind", "rbind", "remount"))
+
+
+_ST_NOSYMFOLLOW = 0x2000  # <linux/statfs.h>; Python's os lacks it
+# statvfs's f_flag bit -> mount(2) flag: per-mount flags and the superblock's ro.
+_STATVFS_TO_MS = (
+    (os.ST_RDONLY, sc.MS_RDONLY),
+    (os.ST_NOSUID, sc.MS_NOSUID),
+    (os.ST_NODEV, sc.MS_NODEV),
+    (os.ST_NOEXEC, sc.MS_NOEXEC),
+    (os.ST_MANDLOCK, sc.MS_MANDLOCK),
+    (os.ST_SYNCHRONOUS, sc.MS_SYNCHRONOUS),
+    (os.ST_NOATIME, sc.MS_NOATIME),
+    (os.ST_NODIRATIME, sc.MS_NODIRATIME),
+    (os.ST_RELATIME, sc.MS_RELATIME),
+    (_ST_NOSYMFOLLOW, sc.MS_NOSYMFOLLOW),
+)
+
+
+def statvfs_flags(f_flag: int) -> int:
+    """statvfs's f_flag as mount(2) flags. strictatime is no flag the kernel keeps: a
+    mount with none of noatime and relatime is strictatime."""
+    flags = sum(ms for st, ms in _STATVFS_TO_MS if f_flag & st)
+    if not flags & ATIME_FLAGS:
+        flags |= sc.MS_STRICTATIME
     return flags
 
 
@@ -153,12 +212,5 @@ def locked_flags(f_flag: int) -> int:
     """statvfs's f_flag as the mount(2) flags a remount must repeat: nosuid, nodev,
     noexec and the atime mode are locked where a user namespace owns the mount, and
     a remount without them is refused (read-only is left to the caller)."""
-    table = (
-        (os.ST_NOSUID, sc.MS_NOSUID),
-        (os.ST_NODEV, sc.MS_NODEV),
-        (os.ST_NOEXEC, sc.MS_NOEXEC),
-        (os.ST_NOATIME, sc.MS_NOATIME),
-        (os.ST_NODIRATIME, sc.MS_NODIRATIME),
-        (os.ST_RELATIME, sc.MS_RELATIME),
-    )
-    return sum(ms for st, ms in table if f_flag & st)
+    keep = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_NOATIME | sc.MS_NODIRATIME
+    return statvfs_flags(f_flag) & (keep | sc.MS_RELATIME)

@@ -14,7 +14,15 @@ import stat
 
 from pyrunc.linux import fdpass, lsm, mountinfo, paths, tmpcopyup, userns
 from pyrunc.linux import syscalls as sc
-from pyrunc.linux.mount_options import bind_remount_flags, locked_flags, parse_options
+from pyrunc.linux.mount_options import (
+    MountOptions,
+    bind_remount_flags,
+    bind_wants_remount,
+    locked_flags,
+    locked_remount_flags,
+    parse_options,
+    statvfs_flags,
+)
 from pyrunc.record import replace
 from pyrunc.spec.config import Config, Mount
 
@@ -67,19 +75,25 @@ def _is_procfs(path: str) -> bool:
 # What stage 1 prepared per mount entry, in order (init inherits the fds):
 # ("tree", fd) an idmapped detached tree to attach; ("userns", fd) the user
 # namespace to idmap with, the tree being cloned by init itself at its turn; or
-# ("helper", -1): the tree comes from the source helper at init's request.
+# ("helper", job): the tree comes from the source helper's job at init's request.
 _IDMAPPED: dict[Mount, list[tuple[str, int]]] = {}
-# Detached clones (open_tree) of bind sources outside the rootfs, made by stage 1 with
-# the host's credentials, for a container with a user namespace whose root may not
-# reach the path (runc's mount fds). A clone, not an O_PATH fd: a mount of another
-# mount namespace's path is refused (EINVAL), a detached tree attaches anywhere.
+# The source helper's job for each bind source outside the rootfs of a container with
+# a user namespace, asked for only if init cannot reach the path (its root kept out of
+# a 0700 directory): runc's mount source thread opens it from the host's user
+# namespace in init's mount namespace. Not a clone made by stage 1 on the host: the
+# host's mounts have no MNT_LOCK_* flags, so the container's root could then clear a
+# ro or nodev the host's mount has (runc's mounts_sshfs.bats); init's copy has them.
 _SOURCES: dict[Mount, list[int]] = {}
 # init's end of the source helper's socket (_start_helper), if one was started.
 _HELPER: list[fdpass.socket] = []
+# A source helper's job: ("idmap", mount, source, userns fd) clones the source and
+# idmaps the clone; ("open", mount, source, -1) opens the source O_PATH.
+_Job = tuple[str, Mount, str, int]
 
 
 def prepare_idmapped(cfg: Config) -> None:
-    """Ready each idmap mount, and hold each bind source, from the host's user namespace.
+    """Ready each idmap mount, and each bind source init may not reach, from the host's
+    user namespace.
 
     Only stage 1 calls this; init inherits the fds (mount_entry). With a user
     namespace the idmapped tree must be made here (MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN
@@ -89,7 +103,7 @@ def prepare_idmapped(cfg: Config) -> None:
     entries before it made (runc's mount order tests).
     """
     in_userns = cfg.linux.namespace("user") is not None
-    pending: list[tuple[Mount, str, int]] = []
+    jobs: list[_Job] = []
     for m in cfg.mounts:
         is_bind = parse_options(m.options).is_bind
         if userns.wants_idmap(m):
@@ -99,8 +113,8 @@ def prepare_idmapped(cfg: Config) -> None:
             if in_userns and _is_under(os.path.abspath(source), cfg.root_path):
                 # Below the rootfs: only what init mounts before it makes the source.
                 ns = _prepare_idmap(cfg, m, False)[1]
-                pending.append((m, source, ns))
-                _IDMAPPED.setdefault(m, []).append(("helper", -1))
+                _IDMAPPED.setdefault(m, []).append(("helper", len(jobs)))
+                jobs.append(("idmap", m, source, ns))
                 continue
             _IDMAPPED.setdefault(m, []).append(_prepare_idmap(cfg, m, in_userns))
         elif is_bind and in_userns:
@@ -108,66 +122,81 @@ def prepare_idmapped(cfg: Config) -> None:
             # Below the rootfs, init reaches it (and it may only exist once the
             # entries before it are mounted).
             if not _is_under(os.path.abspath(source), cfg.root_path):
-                _SOURCES.setdefault(m, []).append(_clone_source(source, m))
-    if pending:
-        _start_helper(cfg.root_path, pending)
+                _SOURCES.setdefault(m, []).append(len(jobs))
+                jobs.append(("open", m, source, -1))
+    if jobs:
+        _start_helper(cfg.root_path, jobs)
 
 
-def _start_helper(root: str, pending: list[tuple[Mount, str, int]]) -> None:
+def _start_helper(root: str, jobs: list[_Job]) -> None:
     """Fork the source helper: it stays in the host's user namespace (it alone may
-    idmap), joins init's mount namespace at init's first request and, for each idmap
-    mount whose source is below the rootfs, clones and idmaps the source as init's
-    earlier mounts made it (runc's host-side mount source thread). It ends when init
-    has had them all, or closes its end."""
+    idmap, and reach what the host's root may), joins init's mount namespace at init's
+    first request and does the jobs init asks for, in any order: it clones and idmaps
+    a source below the rootfs as init's earlier mounts made it, or opens a source
+    init cannot reach (runc's host-side mount source thread). It ends when init has
+    had them all, or closes its end."""
     ours, theirs = fdpass.socketpair(fdpass.AF_UNIX, fdpass.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the helper
         try:
             ours.close()
-            keep = {theirs.fileno(), *(ns for _, _, ns in pending)}
+            keep = {theirs.fileno(), *(ns for *_, ns in jobs if ns >= 0)}
             sc.close_fds_except(keep, 3)  # the runtime's channel above all
-            _serve(theirs, root, pending)
+            _serve(theirs, root, jobs)
         finally:
             os._exit(0)
     theirs.close()
-    for _, _, ns in pending:
-        os.close(ns)
+    for *_, ns in jobs:
+        if ns >= 0:
+            os.close(ns)
     _HELPER.append(ours)
 
 
-def _serve(sock: fdpass.socket, root: str, pending: list[tuple[Mount, str, int]]) -> None:
+def _serve(sock: fdpass.socket, root: str, jobs: list[_Job]) -> None:
     joined = False
-    for m, source, ns in pending:
-        _, fds, _ = fdpass.recv_fds(sock, 16, 1)
+    for _ in jobs:  # each job at most once
+        data, fds, _ = fdpass.recv_fds(sock, 16, 1)
         if not fds:
-            return  # init is gone or failed: nothing more to do
+            return  # init is gone, or done with its mounts
         try:
             if not joined:
                 sc.setns(fds[0], sc.CLONE_NEWNS)
                 joined = True
-            tree = _idmapped_now(m, source, ns, root)
+            kind, m, source, ns = jobs[int(data)]
+            if kind == "idmap":
+                fd = _idmapped_now(m, source, ns, root)
+            else:
+                fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
         except (OSError, ValueError) as e:
             sock.send(str(e).encode() or b"failed")
-            return
+            continue
         finally:
             fdpass.close_all(fds)
-        fdpass.send_fds(sock, b"ok", [tree])
-        os.close(tree)
+        fdpass.send_fds(sock, b"ok", [fd])
+        os.close(fd)
 
 
-def _tree_from_helper(m: Mount) -> int:
-    """Ask the source helper for m's idmapped tree, handing it our mount namespace."""
+def _from_helper(job: int) -> tuple[int, str]:
+    """Have the source helper do a job, handing it our mount namespace: its fd, or -1
+    and why not."""
     ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        fdpass.send_fds(_HELPER[0], b"tree", [ns])
+        fdpass.send_fds(_HELPER[0], str(job).encode(), [ns])
     finally:
         os.close(ns)
     data, fds, _ = fdpass.recv_fds(_HELPER[0], 4096, 1)
     if data != b"ok" or len(fds) != 1:
         fdpass.close_all(fds)
-        why = data.decode(errors="replace") or "the source helper ended"
+        return -1, data.decode(errors="replace") or "the source helper ended"
+    return fds[0], ""
+
+
+def _tree_from_helper(m: Mount, job: int) -> int:
+    """m's idmapped tree, made by the source helper."""
+    tree, why = _from_helper(job)
+    if tree < 0:
         raise ValueError(f"mounts: {m.destination}: idmapped mount: {why}")
-    return fds[0]
+    return tree
 
 
 def _prepare_idmap(cfg: Config, m: Mount, in_userns: bool) -> tuple[str, int]:
@@ -188,18 +217,9 @@ def _is_under(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
-def _clone_source(source: str, m: Mount) -> int:
-    recursive = sc.AT_RECURSIVE if parse_options(m.options).flags & sc.MS_REC else 0
-    try:
-        return sc.open_tree(-100, source, sc.OPEN_TREE_CLONE | os.O_CLOEXEC | recursive)
-    except OSError:
-        return -1  # init tries the path itself, and reports what is wrong
-
-
 def release_prepared() -> None:
     """Close what stage 1 prepared and no entry used (init calls it after the mounts)."""
-    fds = [fd for held in _IDMAPPED.values() for _, fd in held]
-    fds += [fd for held in _SOURCES.values() for fd in held if fd >= 0]
+    fds = [fd for held in _IDMAPPED.values() for kind, fd in held if kind != "helper"]
     _IDMAPPED.clear()
     _SOURCES.clear()
     for fd in fds:
@@ -220,11 +240,6 @@ def _label_new_mount(root_fd: int, destination: str, label: str) -> None:
 def _take_idmap(m: Mount) -> tuple[str, int] | None:
     held = _IDMAPPED.get(m)
     return held.pop(0) if held else None
-
-
-def _take_source(m: Mount) -> int:
-    held = _SOURCES.get(m)
-    return held.pop(0) if held else -1
 
 
 def _idmapped_now(m: Mount, source: str, ns: int, root: str) -> int:
@@ -265,17 +280,20 @@ def _open_tree_in_root(source: str, root: str, flags: int) -> int:
 
 
 def _unreachable_source(m: Mount, source: str) -> int:
-    """Stage 1's clone of the bind's source if init cannot reach the path (a user
-    namespace's root kept out of a 0700 directory: runc asks its host side), else -1."""
-    held = _take_source(m)
-    if held < 0:
+    """An O_PATH fd of the bind's source in our mount namespace, opened by the source
+    helper, if we cannot reach the path (a user namespace's root kept out of a 0700
+    directory); else -1, and the path is used."""
+    held = _SOURCES.get(m)
+    if not held:
         return -1
+    job = held.pop(0)
     try:
         os.stat(source)
+        return -1
     except OSError:
-        return held
-    os.close(held)
-    return -1
+        pass
+    fd, _ = _from_helper(job)
+    return fd  # -1: the helper could not open it either; the path says why
 
 
 def _covered_mode(root_fd: int, dest: str, data: str) -> str:
@@ -320,7 +338,6 @@ def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> N
     opts = parse_options(m.options)
     idmap = _take_idmap(m) if opts.is_bind else None
     source = _source_for(m, bundle)
-    clone = _unreachable_source(m, source) if opts.is_bind else -1
     root = os.readlink(paths.fd_path(root_fd))
     m = replace(m, destination=paths.strip_root(root, m.destination))
     if m.type in ("proc", "sysfs") and not opts.is_bind:
@@ -330,7 +347,8 @@ def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> N
         opts = replace(opts, data=lsm.with_mount_label(opts.data, mount_label))
     if m.type == "tmpfs" and not opts.is_bind:
         opts = replace(opts, data=_covered_mode(root_fd, m.destination, opts.data))
-    src_st = os.fstat(clone) if clone >= 0 else os.stat(source) if opts.is_bind else None
+    src_fd = _unreachable_source(m, source) if opts.is_bind and idmap is None else -1
+    src_st = os.fstat(src_fd) if src_fd >= 0 else os.stat(source) if opts.is_bind else None
     src_is_dir = src_st is None or stat.S_ISDIR(src_st.st_mode)
     target_fd = paths.create_in_root(root_fd, m.destination, src_is_dir)
     copy_up = "tmpcopyup" in opts.extra and m.type == "tmpfs"
@@ -340,46 +358,73 @@ def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> N
         if idmap is not None:
             kind, fd = idmap
             if kind == "helper":
-                tree = _tree_from_helper(m)
+                tree = _tree_from_helper(m, fd)
             else:
                 tree = fd if kind == "tree" else _idmapped_now(m, source, fd, root)
             try:
                 userns.attach_tree(tree, target_fd)
             finally:
                 os.close(tree)
-        elif clone >= 0:
-            userns.attach_tree(clone, target_fd)
         elif opts.is_bind:
-            sc.mount(source, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC), None)
+            # The helper's fd is of our own mount namespace's copy of the source mount:
+            # a bind of it keeps the kernel's locks on the flags, as one of the path.
+            src = paths.fd_path(src_fd) if src_fd >= 0 else source
+            sc.mount(src, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC), None)
         else:
             sc.mount(source or m.type, target, m.type, flags, opts.data or None)
             if copy_up:  # target_fd still names the directory now covered
                 tmpcopyup.copy_up(target_fd, root_fd, m.destination)
     finally:
         os.close(target_fd)
-        if clone >= 0:
-            os.close(clone)
+        if src_fd >= 0:
+            os.close(src_fd)
     if mount_label and m.type == "mqueue":
         _label_new_mount(root_fd, m.destination, mount_label)
     # The fd above names the covered directory; the new mount is reached by
     # resolving the destination again (still inside the root).
-    bind_extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT) if opts.is_bind else 0
+    remount = opts.is_bind and bind_wants_remount(opts)
     rec_set, rec_clear = opts.recursive
-    if not (bind_extra or opts.propagation or rec_set or rec_clear):
+    if not (remount or opts.propagation or rec_set or rec_clear):
         return
     fd = paths.open_in_root(root_fd, m.destination)
     try:
         target = paths.fd_path(fd)
-        if bind_extra:
+        if remount:
             # Bind mounts ignore flags on creation: apply them with a remount.
-            flags = bind_remount_flags(opts, current_flags(target))
-            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
+            remount_bind(target, opts, m.destination)
         if rec_set or rec_clear:
             set_tree_flags(os.readlink(target), rec_set, rec_clear, fd)
         for prop in opts.propagation:
             sc.mount(None, target, None, prop, None)
     finally:
         os.close(fd)
+
+
+def remount_bind(target: str, opts: MountOptions, destination: str) -> None:
+    """Give the bind at target the flags its options ask for, as runc: first exactly
+    those (the source's other flags cleared); if the kernel refuses, because a user
+    namespace locks the source's flags, again with the locked ones the source has
+    added, unless that would not be what was asked (locked_remount_flags)."""
+    try:
+        sc.mount(None, target, None, bind_remount_flags(opts), None)
+        return
+    except OSError as e:
+        refused = f"remount {destination}: {_strerror(e)}"
+    what = "failed to set user-requested vfs flags on bind-mount"
+    # The bind still has its source's flags (and their locks): the remount failed.
+    source_flags = statvfs_flags(os.statvfs(target).f_flag)
+    try:
+        flags = locked_remount_flags(opts, source_flags)
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}: {refused}") from None
+    try:
+        sc.mount(None, target, None, flags, None)
+    except OSError as e:
+        raise ValueError(f"{what}: remount with locked flags re-applied: {_strerror(e)}") from None
+
+
+def _strerror(e: OSError) -> str:
+    return os.strerror(e.errno).lower() if e.errno else str(e)
 
 
 def remount_readonly(root_fd: int, m: Mount, root: str) -> None:
