@@ -8,7 +8,6 @@ this module, so it imports only the record helper (no dataclasses, no typing).
 
 from __future__ import annotations
 
-from pyrunc.errors import InvalidArgument
 from pyrunc.record import dataclass
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -22,8 +21,8 @@ class RuntimeOptions:
     systemd_cgroup: cgroupsPath is "slice:prefix:name", mapped onto cgroupfs (--systemd-cgroup).
     procfs_view: every container gets the lxcfs /proc view, as if each config had the
         run.pyrunc.procfs-view annotation (--procfs-view); the annotation still wins.
-    rootless: --rootless true (True), false (False) or auto (None, runc's default).
-        Rootless containers are not supported yet: True is refused.
+    rootless: --rootless true (True), false (False) or auto (None, runc's default);
+        is_rootless() says what auto means for this process (pyrunc/rootless.py).
     debug: log debug lines, such as create's phases, and arm the import guard of the
         container side (pyrunc/process/importguard.py) (--debug).
     """
@@ -35,9 +34,15 @@ class RuntimeOptions:
     debug: bool = False
 
     def check_supported(self) -> None:
-        """Refuse a mode this runtime cannot run yet (the one place that says so)."""
-        if self.rootless:
-            raise InvalidArgument("--rootless: rootless containers are not supported yet")
+        """Refuse a mode this runtime cannot run yet (the one place that says so): every
+        mode is supported now; the CLI and the API still ask here first."""
+
+    def is_rootless(self) -> bool:
+        """Whether containers run rootless: cgroups the user cannot write are done
+        without (pyrunc/cgroups/rootless.py). The flag when given, else runc's auto rule."""
+        from pyrunc.rootless import decide
+
+        return decide(self.rootless, self.systemd_cgroup)
 
 
 # The options of a runtime called without any flag.

@@ -90,6 +90,9 @@ class CgroupManager(ABC):
     def mount_views(self) -> list[tuple[str, str]]:
         """(host dir of the container's cgroup, name under /sys/fs/cgroup) per hierarchy."""
 
+    def started(self, pid: int) -> None:
+        """The container's init runs as pid (a manager without a cgroup keeps it)."""
+
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer has struck in this cgroup (False if unknown)."""
         try:
@@ -134,6 +137,10 @@ def manager_from_state(data: dict[str, Any]) -> CgroupManager | None:
         from pyrunc.cgroups.v2 import V2Manager
 
         return V2Manager.from_state(data)
+    if data.get("version") == "none":  # rootless, no cgroup of its own
+        from pyrunc.cgroups.rootless import NoCgroup
+
+        return NoCgroup.from_state(data)
     from pyrunc.cgroups.v1 import V1Manager
 
     return V1Manager.from_state(data)

@@ -67,7 +67,9 @@ def cmd_list(args: argparse.Namespace, log: Log) -> int:
         # runc: no containers yet under the default root is an empty list; a --root
         # that does not exist is an error (a typo must not look like "nothing runs").
         raise PyruncError(f"open {root}: no such file or directory")
-    states = [c.state() for c in Container.list(options=args.options)]
+    states = [
+        c.state() | {"owner": _owner(root, c.id)} for c in Container.list(options=args.options)
+    ]
     if args.quiet:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif args.format == "json":
@@ -76,6 +78,20 @@ def cmd_list(args: argparse.Namespace, log: Log) -> int:
     else:
         sys.stdout.write(_table(states))
     return 0
+
+
+def _owner(root: str, container_id: str) -> str:
+    """runc's OWNER: the user owning the container's state dir (a rootless user's own)."""
+    import pwd
+
+    try:
+        uid = os.stat(os.path.join(root, container_id)).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def _table(states: list[dict]) -> str:

@@ -49,7 +49,6 @@ _COMMAND_MODULES = {
 _ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "criu", "check")
 _VALUED_GLOBALS = ("--root", "--log", "--log-format", "--rootless", "--criu")
 _MIGRATING = ("create", "run", "exec")  # commands that move a process into a cgroup
-_ROOTLESS = {"auto": None, "false": False}  # runc's --rootless values; any other is "true"
 
 # runc's Usage of the runtime (main.go): the NAME line and the paragraphs under it.
 USAGE = """Open Container Initiative runtime
@@ -109,7 +108,7 @@ def _add_global_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--root",
         default=None,  # None: not given (list tells a missing default root from a wrong one)
-        default_text=f'"{DEFAULT_ROOT}"',  # shown as urfave quotes a string
+        default_text=f'"{default_state_root()}"',  # shown as urfave quotes a string
         help="root directory for storage of container state (this should be located in tmpfs)",
     )
     p.add_argument(
@@ -197,13 +196,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The global flags as the options record the subcommands pass on (args.options)."""
+    from pyrunc import rootless
+
+    root = args.root
+    if root is None:
+        root = rootless.xdg_state_root()
+        if root is None:
+            root = DEFAULT_ROOT
+        else:
+            rootless.prepare_xdg_state_root(root)  # runc makes it for every command
     return RuntimeOptions(
-        root=args.root if args.root is not None else DEFAULT_ROOT,
+        root=root,
         systemd_cgroup=args.systemd_cgroup,
         procfs_view=args.procfs_view,
-        rootless=_ROOTLESS.get(args.rootless, True),
+        rootless=rootless.parse_flag(args.rootless),
         debug=args.debug,
     )
+
+
+def default_state_root() -> str:
+    """--root's default: /run/pyrunc, or $XDG_RUNTIME_DIR/pyrunc (pyrunc/rootless.py)."""
+    from pyrunc.rootless import xdg_state_root
+
+    return xdg_state_root() or DEFAULT_ROOT
 
 
 def _route_warnings(log: Log) -> None:

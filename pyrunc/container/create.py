@@ -90,7 +90,7 @@ def _create_locked(
     relay_console: bool = False,
     warmed: Callable[[], None] = lambda: None,
 ) -> Container:
-    from pyrunc.cgroups.manager import new_manager
+    from pyrunc.cgroups.rootless import manager_for
     from pyrunc.container import notify
     from pyrunc.container.container import Container
     from pyrunc.process.options import InitOptions
@@ -106,7 +106,7 @@ def _create_locked(
         os.mkfifo(fifo, 0o600)
         os.chmod(fifo, 0o622)  # writable by the container's user, whatever it is
         cfg = notify.with_notify_socket(cfg, state_dir)
-        cgroup = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
+        cgroup = manager_for(container_id, cfg, options)  # rootless: maybe none
         if FAULT:
             hit("after-fifo")
         _check_cgroup_unused(cgroup)
@@ -143,6 +143,7 @@ def _create_locked(
         )
         warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg), rdt)
+        manager.started(pid)
         if after_init:
             manager.set(after_init, update=True)
         record.update(pid=pid, pid_start_time=st.process_start_time(pid), cgroup=manager.to_state())

@@ -19,13 +19,24 @@ def _keepcaps(on: bool) -> None:
 
 def switch_user(user: User) -> None:
     """Become user.uid/gid keeping the permitted capabilities (they are set after)."""
-    os.setgroups(list(user.additional_gids))
+    if _setgroups_allowed():
+        os.setgroups(list(user.additional_gids))
     _keepcaps(True)
     try:
         os.setresgid(user.gid, user.gid, user.gid)
         os.setresuid(user.uid, user.uid, user.uid)
     finally:
         _keepcaps(False)
+
+
+def _setgroups_allowed() -> bool:
+    """False in a user namespace whose setgroups is "deny" (a rootless runtime must deny
+    it to write the gid map): the groups stay as they are, as runc leaves them."""
+    try:
+        with open("/proc/self/setgroups", "rb") as f:
+            return f.read().strip() != b"deny"
+    except OSError:
+        return True
 
 
 def apply_umask(user: User) -> None:

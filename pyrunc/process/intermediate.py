@@ -72,8 +72,12 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
 def _enter_new_userns(ch: Channel) -> None:
     with step("creating user namespace"):
         sc.unshare(sc.CLONE_NEWUSER)
+    # Dumpable while the runtime writes our maps: a non-dumpable process's /proc files
+    # belong to root, and a rootless runtime could not open them (runc does the same).
+    sc.set_dumpable(True)
     ch.send("userns")  # the runtime writes our uid/gid maps from outside
     ch.expect("userns-mapped")
+    sc.set_dumpable(False)
     _become_root("new")
 
 

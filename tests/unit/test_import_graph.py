@@ -13,7 +13,10 @@ import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = "pyrunc"
-GROUND_FLOOR = ("pyrunc.errors", "pyrunc.notices", "pyrunc.options", "pyrunc.record")
+GROUND_FLOOR = (
+    "pyrunc.errors", "pyrunc.notices", "pyrunc.options", "pyrunc.record",
+    "pyrunc.rootless",  # the rules of the --rootless mode, read by options
+)  # fmt: skip
 
 
 def module_files(root: str = REPO) -> dict[str, str]:

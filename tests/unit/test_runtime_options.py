@@ -35,18 +35,22 @@ def test_no_flags_are_the_defaults() -> None:
         (("--rootless", "auto"), RuntimeOptions(rootless=None)),
         (("--rootless", "false"), RuntimeOptions(rootless=False)),
         (("--rootless", "true"), RuntimeOptions(rootless=True)),
-        (("--rootless", "yes"), RuntimeOptions(rootless=True)),  # refused like true, as before
+        (("--rootless", "1"), RuntimeOptions(rootless=True)),  # Go's ParseBool, as runc
+        (("--rootless", "F"), RuntimeOptions(rootless=False)),
     ],
 )
 def test_each_global_flag_is_a_field(argv: tuple[str, ...], want: RuntimeOptions) -> None:
     assert options_of(*argv) == want
 
 
-def test_only_rootless_true_is_refused() -> None:
-    for options in (DEFAULTS, RuntimeOptions(rootless=False), options_of("--systemd-cgroup")):
+def test_every_mode_is_supported() -> None:
+    for options in (DEFAULTS, RuntimeOptions(rootless=True), options_of("--systemd-cgroup")):
         options.check_supported()
-    with pytest.raises(InvalidArgument, match="^--rootless: rootless containers are not"):
-        RuntimeOptions(rootless=True).check_supported()
+
+
+def test_a_rootless_value_go_cannot_parse_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match='^--rootless: strconv.ParseBool: parsing "yes"'):
+        options_of("--rootless", "yes")
 
 
 def _module_names(tree: ast.Module) -> set[str]:

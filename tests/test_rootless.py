@@ -1,0 +1,340 @@
+"""Rootless mode: pyrunc run by an ordinary user, on a `pyrunc spec --rootless` bundle.
+
+The suite makes that user (useradd, a free uid, removed at the end) and runs pyrunc as
+it (runuser), with an interpreter the user can reach and this tree on PYTHONPATH. What
+is checked is the kernel's view of the container's init: its uid_map and gid_map, its
+credentials, setgroups, its hostname, the cgroups it is in (the ones it was started
+from: the user cannot make a cgroup here), and where the state lives
+($XDG_RUNTIME_DIR/pyrunc). runc, run by the same user on its own rootless spec, is the
+reference where that is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests import host
+from tests.helpers import (
+    REPO,
+    Result,
+    error_message,
+    is_dead,
+    mountinfo,
+    proc_status,
+    reap_zombies,
+)
+from tests.leakcheck import LeakCheck
+
+USER_NAME = f"pyrunc-rl{os.getpid() % 100000}"
+
+
+@dataclass
+class User:
+    name: str
+    uid: int
+    gid: int
+    xdg: str  # its XDG_RUNTIME_DIR
+    python: str  # an interpreter it can run pyrunc with
+
+    def env(self) -> list[str]:
+        return [
+            "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"HOME={self.xdg}",
+            f"USER={self.name}", f"XDG_RUNTIME_DIR={self.xdg}", f"PYTHONPATH={REPO}",
+            "PYRUNC_IMPORT_GUARD=1",
+        ]  # fmt: skip
+
+    def run(self, argv: list[str], cwd: str | None = None, timeout: float = 60) -> Result:
+        """argv as this user; files, not pipes (a detached container keeps its stdio)."""
+        cmd = ["runuser", "-u", self.name, "--", *self.env(), *argv]
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                               cwd=cwd, timeout=timeout)  # fmt: skip
+            out.seek(0)
+            err.seek(0)
+            return Result(p.returncode, out.read().decode(errors="replace"),
+                          err.read().decode(errors="replace"))  # fmt: skip
+
+    def pyrunc(self, *args: str, cwd: str | None = None) -> Result:
+        return self.run([self.python, "-m", "pyrunc", *args], cwd=cwd)
+
+    def ok(self, *args: str, cwd: str | None = None) -> Result:
+        r = self.pyrunc(*args, cwd=cwd)
+        assert r.code == 0, f"pyrunc {' '.join(args)} as {self.name} failed ({r.code}): {r.err}"
+        return r
+
+
+def _free_uid(start: int = 2600) -> int:
+    taken = {p.pw_uid for p in pwd.getpwall()}
+    uid = start
+    while uid in taken or _in_subid_files(uid):
+        uid += 1
+    return uid
+
+
+def _in_subid_files(uid: int) -> bool:
+    """Whether uid lies in another user's subordinate range (it would be mapped there)."""
+    for path in ("/etc/subuid", "/etc/subgid"):
+        try:
+            with open(path) as f:
+                lines = f.read().split()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                if int(parts[1]) <= uid < int(parts[1]) + int(parts[2]):
+                    return True
+    return False
+
+
+def _reachable_python(user: User) -> str | None:
+    """The first interpreter that, run as user, imports this tree's CLI."""
+    probe = f"import sys; sys.path.insert(0, {REPO!r}); import pyrunc.cli.main"
+    candidates = [sys.executable, shutil.which("python3", path="/usr/bin:/bin"),
+                  f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]  # fmt: skip
+    for python in dict.fromkeys(c for c in candidates if c):
+        if user.run([python, "-I", "-c", probe]).code == 0:
+            return python
+    return None
+
+
+@pytest.fixture(scope="session")
+def rootless_user() -> Iterator[User]:
+    if shutil.which("useradd") is None or shutil.which("runuser") is None:
+        pytest.skip("useradd/runuser missing: cannot make an unprivileged user")
+    uid = _free_uid()
+    subprocess.run(["useradd", "-M", "-N", "-u", str(uid), "-s", "/bin/sh", USER_NAME],
+                   check=True, capture_output=True)  # fmt: skip
+    xdg = tempfile.mkdtemp(prefix=f"pyrunc-xdg-{uid}-", dir="/run")
+    try:
+        gid = pwd.getpwnam(USER_NAME).pw_gid
+        os.chown(xdg, uid, gid)
+        os.chmod(xdg, 0o700)
+        user = User(USER_NAME, uid, gid, xdg, "")
+        python = _reachable_python(user)
+        if python is None:
+            pytest.skip(f"no Python interpreter with this tree that {USER_NAME} can run "
+                        f"({sys.executable} lies where it cannot go)")  # fmt: skip
+        user.python = python
+        if user.run(["unshare", "--user", "true"]).code != 0:
+            pytest.skip("unprivileged user namespaces are disabled on this host")
+        yield user
+    finally:
+        reap_zombies()
+        shutil.rmtree(xdg, ignore_errors=True)
+        subprocess.run(["userdel", USER_NAME], capture_output=True)
+
+
+@pytest.fixture
+def leaks(workdir: str, state_root: str) -> Iterator[None]:
+    """The suite's leak check (mounts, cgroups, processes, fds) for these tests too."""
+    check = LeakCheck.for_run(workdir, state_root)
+    yield
+    assert check.leaks() == {}
+
+
+def _user_bundle(user: User, workdir: str, rootfs: str, name: str, spec: list[str]) -> str:
+    """A bundle the user owns: config.json from `spec --rootless` (run as the user, so
+    its ids are the mapping), the busybox rootfs (root's, readable by all)."""
+    path = os.path.join(workdir, f"rl-{name}")
+    os.makedirs(path)
+    os.chown(path, user.uid, user.gid)
+    r = user.run([*spec, "spec", "--rootless"], cwd=path)
+    assert r.code == 0, r.err
+    shutil.copytree(rootfs, os.path.join(path, "rootfs"), symlinks=True)
+    return path
+
+
+def _edit(bundle: str, *args: str, **linux: object) -> None:
+    p = os.path.join(bundle, "config.json")
+    with open(p) as f:
+        cfg = json.load(f)
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = list(args)
+    cfg["linux"].update(linux)
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+
+
+@pytest.fixture
+def user_bundle(rootless_user: User, workdir: str, busybox_rootfs: str, cid: str) -> str:
+    user = rootless_user
+    return _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
+
+
+def _set_user(bundle: str, uid: int, gid: int) -> None:
+    p = os.path.join(bundle, "config.json")
+    with open(p) as f:
+        cfg = json.load(f)
+    cfg["process"]["user"] = {"uid": uid, "gid": gid}
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+
+
+def _map(pid: int, name: str) -> list[str]:
+    with open(f"/proc/{pid}/{name}") as f:
+        return f.read().split()
+
+
+def _cgroups(pid: int | str) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return f.read()
+
+
+def _wait_dead(pid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not is_dead(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_spec_rootless_maps_the_callers_ids(rootless_user: User, user_bundle: str) -> None:
+    with open(os.path.join(user_bundle, "config.json")) as f:
+        lx = json.load(f)["linux"]
+    one = [{"containerID": 0, "hostID": rootless_user.uid, "size": 1}]
+    assert lx["uidMappings"] == one
+    assert lx["gidMappings"] == [{"containerID": 0, "hostID": rootless_user.gid, "size": 1}]
+    assert "resources" not in lx and "network" not in [n["type"] for n in lx["namespaces"]]
+
+
+def test_lifecycle_as_an_ordinary_user(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """create/start/state/list/exec/ps/kill/delete by the user, checked in /proc."""
+    user = rootless_user
+    _edit(user_bundle, "sleep", "300")
+    state_dir = os.path.join(user.xdg, "pyrunc", cid)
+    user.ok("create", "--bundle", user_bundle, cid)
+    try:
+        state = json.loads(user.ok("state", cid).out)
+        pid = state["pid"]
+        assert state["status"] == "created"
+        # The kernel's view of init: our single-id mapping, setgroups denied first.
+        assert _map(pid, "uid_map") == ["0", str(user.uid), "1"]
+        assert _map(pid, "gid_map") == ["0", str(user.gid), "1"]
+        assert _map(pid, "setgroups") == ["deny"]
+        assert proc_status(pid, "Uid").split() == [str(user.uid)] * 4
+        # Devices are the host's nodes bound in (mknod is not for a user namespace).
+        points = {line.split()[4]: line.split()[3] for line in mountinfo(pid)}
+        for name in ("null", "zero", "tty"):
+            assert f"/dev/{name}" in points, f"/dev/{name} is not a bind mount"
+            there = os.stat(f"/proc/{pid}/root/dev/{name}")
+            assert (there.st_rdev, there.st_ino) == (os.stat(f"/dev/{name}").st_rdev,
+                                                     os.stat(f"/dev/{name}").st_ino)  # fmt: skip
+        # No cgroup of its own: it is where runuser started pyrunc, as this process.
+        assert _cgroups(pid) == _cgroups("self")
+        assert cid not in _cgroups(pid)
+        # The state root is $XDG_RUNTIME_DIR/pyrunc, as runc's is .../runc.
+        st = os.stat(state_dir)
+        assert st.st_uid == user.uid
+        assert os.stat(os.path.dirname(state_dir)).st_mode & 0o7777 == 0o1700
+        assert not os.path.exists(os.path.join("/run/pyrunc", cid))
+        listed = user.ok("list", "--format", "json").json()
+        assert [(c["id"], c["pid"], c["owner"]) for c in listed] == [(cid, pid, user.name)]
+        assert user.ok("list").out.splitlines()[1].split()[-1] == user.name  # runc's OWNER
+
+        user.ok("start", cid)
+        assert json.loads(user.ok("state", cid).out)["status"] == "running"
+        r = user.ok("exec", cid, "sh", "-c", "id -u; hostname; cat /proc/self/uid_map")
+        assert r.out.split() == ["0", "pyrunc", "0", str(user.uid), "1"]
+        user.ok("exec", "-d", cid, "sleep", "301")
+        pids = user.ok("ps", "--format", "json", cid).json()
+        assert pid in pids and len(pids) == 2
+        other = next(p for p in pids if p != pid)
+        with open(f"/proc/{other}/cmdline", "rb") as f:
+            assert f.read().split(b"\0")[:2] == [b"sleep", b"301"]
+        assert os.readlink(f"/proc/{other}/ns/pid") == os.readlink(f"/proc/{pid}/ns/pid")
+
+        user.ok("kill", "--all", cid, "KILL")
+        assert _wait_dead(pid) and _wait_dead(other)
+        assert json.loads(user.ok("state", cid).out)["status"] == "stopped"
+        user.ok("delete", cid)
+        assert not os.path.exists(state_dir)
+        assert user.ok("list", "-q").out == ""
+    finally:
+        user.pyrunc("delete", "--force", cid)
+        reap_zombies()
+
+
+def test_delete_force_kills_every_process(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    user = rootless_user
+    _edit(user_bundle, "sh", "-c", "sleep 300 & sleep 300")
+    user.ok("run", "-d", "--bundle", user_bundle, cid)
+    pids = user.ok("ps", "--format", "json", cid).json()
+    assert len(pids) >= 2, pids  # sh's two sleeps (sh execs the last)
+    user.ok("delete", "--force", cid)
+    assert all(_wait_dead(p) for p in pids)
+    assert user.pyrunc("state", cid).code == 1
+
+
+def test_limits_without_a_cgroup_are_refused_as_runc(
+    rootless_user: User, workdir: str, busybox_rootfs: str, cid: str, leaks: None
+) -> None:
+    """runc's rootless v1 words when the config asks for a limit and the user has no
+    cgroup to hold it; nothing is left behind."""
+    user = rootless_user
+    ours = _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
+    _edit(ours, "true", resources={"pids": {"limit": 10}})
+    r = user.pyrunc("run", "--bundle", ours, cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    want = "cannot set pids limit: container could not join or create cgroup"
+    assert error_message(r.err) == want
+    assert user.pyrunc("state", cid).code == 1
+    assert not os.path.exists(os.path.join(user.xdg, "pyrunc", cid))
+    runc = host.runc_binary()
+    if runc is not None:
+        theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
+        _edit(theirs, "true", resources={"pids": {"limit": 10}})
+        root = os.path.join(user.xdg, "runc-ref")
+        r = user.run([runc, "--root", root, "run", "--bundle", theirs, cid])
+        assert r.code != 0 and want in r.err, r.err
+        user.run([runc, "--root", root, "delete", "--force", cid])
+
+
+def test_run_prints_what_runc_prints(
+    rootless_user: User, workdir: str, busybox_rootfs: str, cid: str, leaks: None
+) -> None:
+    """The issue's example, side by side: uid 0 inside, the caller's id outside."""
+    runc = host.runc_binary()
+    if runc is None:
+        pytest.skip("runc is not installed: nothing to compare")
+    user = rootless_user
+    script = ("sh", "-c", "id; cat /proc/self/uid_map /proc/self/gid_map; hostname")
+    ours = _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
+    theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
+    _edit(ours, *script)
+    _edit(theirs, *script)
+    got = user.pyrunc("run", "--bundle", ours, cid)
+    root = os.path.join(user.xdg, "runc-ref")
+    want = user.run([runc, "--root", root, "run", "--bundle", theirs, cid])
+    reap_zombies()
+    assert (got.code, want.code) == (0, 0), (got.err, want.err)
+    assert got.out.split() == want.out.replace("runc", "pyrunc").split()
+    assert got.out.split()[:3] == ["uid=0(root)", "gid=0(root)", "groups=0(root)"]
+    assert got.out.split()[3:6] == ["0", str(user.uid), "1"]
+
+
+def test_rootless_false_keeps_the_cgroup_error(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """--rootless false: the user asked for cgroups, and gets the kernel's refusal."""
+    user = rootless_user
+    _edit(user_bundle, "true")
+    r = user.pyrunc("--rootless", "false", "run", "--bundle", user_bundle, cid)
+    assert r.code == 1 and "permission denied" in error_message(r.err), r.err
+    assert user.pyrunc("state", cid).code == 1
