@@ -338,3 +338,82 @@ def test_rootless_false_keeps_the_cgroup_error(
     r = user.pyrunc("--rootless", "false", "run", "--bundle", user_bundle, cid)
     assert r.code == 1 and "permission denied" in error_message(r.err), r.err
     assert user.pyrunc("state", cid).code == 1
+
+
+def _subordinate_start(path: str, name: str) -> int | None:
+    """The start of name's first range of at least 65536 ids in /etc/subuid or subgid."""
+    try:
+        with open(path) as f:
+            lines = f.read().split()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        parts = line.split(":")
+        if len(parts) == 3 and parts[0] == name and int(parts[2]) >= 65536:
+            return int(parts[1])
+    return None
+
+
+def test_several_ranges_through_newuidmap(
+    rootless_user: User, workdir: str, busybox_rootfs: str, cid: str, leaks: None
+) -> None:
+    """More than the caller's own id: the maps go through newuidmap/newgidmap (which
+    check /etc/subuid and subgid), as runc does; the kernel's view matches runc's."""
+    user = rootless_user
+    tools = [shutil.which(t, path="/usr/bin:/bin") for t in ("newuidmap", "newgidmap")]
+    if None in tools:
+        pytest.skip("newuidmap/newgidmap missing (Debian: apt-get install uidmap)")
+    subuid = _subordinate_start("/etc/subuid", user.name)
+    subgid = _subordinate_start("/etc/subgid", user.name)
+    if subuid is None or subgid is None:
+        pytest.skip(f"useradd gave {user.name} no subordinate ids (/etc/subuid, /etc/subgid)")
+    uids = [{"containerID": 0, "hostID": user.uid, "size": 1},
+            {"containerID": 1, "hostID": subuid, "size": 65536}]  # fmt: skip
+    gids = [{"containerID": 0, "hostID": user.gid, "size": 1},
+            {"containerID": 1, "hostID": subgid, "size": 65536}]  # fmt: skip
+    # As uid 1000 (no CAP_CHOWN in the spec), in /dev/shm (the spec's root is read-only).
+    script = ("sh", "-c", "touch /dev/shm/f.tmp; mv /dev/shm/f.tmp /dev/shm/f; sleep 300")
+    ours = _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
+    _edit(ours, *script, uidMappings=uids, gidMappings=gids)
+    _set_user(ours, 1000, 1000)
+    user.ok("run", "-d", "--bundle", ours, cid)
+    try:
+        pid = json.loads(user.ok("state", cid).out)["pid"]
+        want_uids = ["0", str(user.uid), "1", "1", str(subuid), "65536"]
+        assert _map(pid, "uid_map") == want_uids
+        assert _map(pid, "gid_map") == ["0", str(user.gid), "1", "1", str(subgid), "65536"]
+        made = f"/proc/{pid}/root/dev/shm/f"  # what the container's uid 1000 is outside
+        deadline = time.monotonic() + 5
+        while not os.path.exists(made):
+            assert time.monotonic() < deadline, "the container did not make /dev/shm/f"
+            time.sleep(0.05)
+        assert (os.stat(made).st_uid, os.stat(made).st_gid) == (subuid + 999, subgid + 999)
+        assert proc_status(pid, "Uid").split() == [str(subuid + 999)] * 4
+        assert _cgroups(pid) == _cgroups("self")
+    finally:
+        user.pyrunc("delete", "--force", cid)
+        reap_zombies()
+    runc = host.runc_binary()
+    if runc is not None:  # runc, same maps, same script: the same maps in the kernel
+        theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
+        _edit(theirs, "cat", "/proc/self/uid_map", uidMappings=uids, gidMappings=gids)
+        root = os.path.join(user.xdg, "runc-ref")
+        r = user.run([runc, "--root", root, "run", "--bundle", theirs, cid])
+        reap_zombies()
+        assert r.code == 0, r.err
+        assert r.out.split() == want_uids
+
+
+def test_a_map_outside_the_users_ranges_is_refused(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """newuidmap's own refusal, in one line, and nothing left behind."""
+    user = rootless_user
+    if shutil.which("newuidmap", path="/usr/bin:/bin") is None:
+        pytest.skip("newuidmap missing (Debian: apt-get install uidmap)")
+    _edit(user_bundle, "true", uidMappings=[{"containerID": 0, "hostID": 0, "size": 1}])
+    r = user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "failed to use newuidmap" in error_message(r.err), r.err
+    assert user.pyrunc("state", cid).code == 1
+    assert not os.path.exists(os.path.join(user.xdg, "pyrunc", cid))

@@ -15,6 +15,7 @@ import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import errno
 import os
 
+from pyrunc.linux import idmap_tools
 from pyrunc.linux import syscalls as sc
 from pyrunc.spec.config import IdMapping, Mount
 
@@ -41,14 +42,16 @@ def write_id_maps(
     setgroups: a writer without CAP_SETGID in the parent namespace (rootless) may
     only write a gid_map after setgroups is "deny" (kernel rule since 3.19, what runc
     does for rootless). With CAP_SETGID we leave "allow", so the container's
-    additionalGids still work.
+    additionalGids still work. A map the kernel refuses us (rootless, more than our
+    own id) goes through newuidmap/newgidmap (pyrunc/linux/idmap_tools.py).
     """
     if uid_mappings:
-        _write(f"/proc/{pid}/uid_map", format_map(uid_mappings))
+        idmap_tools.write_map(pid, "uid", format_map(uid_mappings), uid_mappings)
     if gid_mappings:
-        if not _has_cap(_CAP_SETGID):
+        # More than our own gid goes through newgidmap, which sets setgroups itself.
+        if not _has_cap(_CAP_SETGID) and idmap_tools.is_own_id(gid_mappings, os.getegid()):
             _write(f"/proc/{pid}/setgroups", "deny")
-        _write(f"/proc/{pid}/gid_map", format_map(gid_mappings))
+        idmap_tools.write_map(pid, "gid", format_map(gid_mappings), gid_mappings)
 
 
 def _write(path: str, data: str) -> None:
