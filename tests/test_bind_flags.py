@@ -213,3 +213,21 @@ def test_a_source_the_container_root_cannot_reach_keeps_its_locks(
             listing = os.listdir(f"/proc/{pid}/root/mnt")
     assert {"ro", "nodev", "nosuid"} <= got, got
     assert listing == [MARKER], listing
+
+
+@pytest.mark.skipif(not _userns_allowed(), reason="user namespaces disabled on this host")
+def test_an_idmapped_bind_keeps_the_locks_too(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """An idmapped bind in a user namespace is cloned in the container's mount
+    namespace (runc's mount source thread): its locked ro stays."""
+    source = os.path.join(bundle.path, "flagged")
+    _configure(bundle, source, ["bind", "idmap", "nosuid"], userns=True)
+    with _flagged_source(source, "ro,nodev"):
+        r = runtime("create", "--bundle", bundle.path, cid)
+        if r.code != 0 and "idmap" in r.err and "not supported" in r.err:
+            pytest.skip(f"idmapped tmpfs mounts unsupported here: {r.err.strip()}")
+        assert r.code == 0, r.err
+        try:
+            got = _mount_opts(runtime.state(cid)["pid"], "/mnt")
+        finally:
+            runtime("delete", "--force", cid)
+    assert {"ro", "nodev", "nosuid", "idmapped"} <= got, got

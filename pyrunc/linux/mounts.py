@@ -72,10 +72,10 @@ def _is_procfs(path: str) -> bool:
         os.close(fd)
 
 
-# What stage 1 prepared per mount entry, in order (init inherits the fds):
-# ("tree", fd) an idmapped detached tree to attach; ("userns", fd) the user
-# namespace to idmap with, the tree being cloned by init itself at its turn; or
-# ("helper", job): the tree comes from the source helper's job at init's request.
+# What stage 1 prepared per idmap mount entry, in order (init inherits the fds):
+# ("userns", fd) the user namespace to idmap with, the tree being cloned by init
+# itself at its turn (no user namespace: it has the host's caps); or ("helper", job)
+# the tree comes from the source helper's job at init's request.
 _IDMAPPED: dict[Mount, list[tuple[str, int]]] = {}
 # The source helper's job for each bind source outside the rootfs of a container with
 # a user namespace, asked for only if init cannot reach the path (its root kept out of
@@ -96,11 +96,13 @@ def prepare_idmapped(cfg: Config) -> None:
     user namespace.
 
     Only stage 1 calls this; init inherits the fds (mount_entry). With a user
-    namespace the idmapped tree must be made here (MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN
-    over the source's filesystem, which init then lacks). Without one, init keeps the
-    host's capabilities and clones the source at its turn, as runc does in the
-    container's mount namespace: a source below the rootfs then holds the mounts the
-    entries before it made (runc's mount order tests).
+    namespace the idmapped tree is made by the source helper forked here, in the
+    host's user namespace (MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the source's
+    filesystem, which init then lacks). Without one, init keeps the host's
+    capabilities and clones the source at its turn. Either way the clone is made in
+    the container's mount namespace when init is at that entry, as runc does: a
+    source below the rootfs then holds the mounts the entries before it made (runc's
+    mount order tests), and the clone has the locks of that namespace's mounts.
     """
     in_userns = cfg.linux.namespace("user") is not None
     jobs: list[_Job] = []
@@ -109,14 +111,15 @@ def prepare_idmapped(cfg: Config) -> None:
         if userns.wants_idmap(m):
             if not is_bind:
                 raise ValueError(f"mounts: {m.destination}: idmap is only for bind mounts")
-            source = _source_for(m, cfg.bundle)
-            if in_userns and _is_under(os.path.abspath(source), cfg.root_path):
-                # Below the rootfs: only what init mounts before it makes the source.
-                ns = _prepare_idmap(cfg, m, False)[1]
+            ns = _idmap_userns(cfg, m)
+            if in_userns:
+                # Cloned by the helper in init's mount namespace: below the rootfs, as
+                # init's earlier mounts made it; anywhere, with the kernel's locks on
+                # the flags (a clone of the host's mount would have none).
                 _IDMAPPED.setdefault(m, []).append(("helper", len(jobs)))
-                jobs.append(("idmap", m, source, ns))
-                continue
-            _IDMAPPED.setdefault(m, []).append(_prepare_idmap(cfg, m, in_userns))
+                jobs.append(("idmap", m, _source_for(m, cfg.bundle), ns))
+            else:
+                _IDMAPPED.setdefault(m, []).append(("userns", ns))
         elif is_bind and in_userns:
             source = _source_for(m, cfg.bundle)
             # Below the rootfs, init reaches it (and it may only exist once the
@@ -158,17 +161,20 @@ def _serve(sock: fdpass.socket, root: str, jobs: list[_Job]) -> None:
         data, fds, _ = fdpass.recv_fds(sock, 16, 1)
         if not fds:
             return  # init is gone, or done with its mounts
+        kind, m, source, ns = jobs[int(data)]
         try:
             if not joined:
                 sc.setns(fds[0], sc.CLONE_NEWNS)
                 joined = True
-            kind, m, source, ns = jobs[int(data)]
             if kind == "idmap":
                 fd = _idmapped_now(m, source, ns, root)
             else:
                 fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
-        except (OSError, ValueError) as e:
-            sock.send(str(e).encode() or b"failed")
+        except ValueError as e:  # _idmapped_now's, naming the mount
+            sock.send(str(e).encode())
+            continue
+        except OSError as e:
+            sock.send(f"mounts: {m.destination}: {kind} source: {_strerror(e)}".encode())
             continue
         finally:
             fdpass.close_all(fds)
@@ -182,12 +188,14 @@ def _from_helper(job: int) -> tuple[int, str]:
     ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
         fdpass.send_fds(_HELPER[0], str(job).encode(), [ns])
+        data, fds, _ = fdpass.recv_fds(_HELPER[0], 4096, 1)
+    except OSError:
+        return -1, ""  # the helper is gone
     finally:
         os.close(ns)
-    data, fds, _ = fdpass.recv_fds(_HELPER[0], 4096, 1)
     if data != b"ok" or len(fds) != 1:
         fdpass.close_all(fds)
-        return -1, data.decode(errors="replace") or "the source helper ended"
+        return -1, data.decode(errors="replace")  # empty: the helper is gone
     return fds[0], ""
 
 
@@ -195,21 +203,20 @@ def _tree_from_helper(m: Mount, job: int) -> int:
     """m's idmapped tree, made by the source helper."""
     tree, why = _from_helper(job)
     if tree < 0:
-        raise ValueError(f"mounts: {m.destination}: idmapped mount: {why}")
+        raise ValueError(why or f"mounts: {m.destination}: idmapped mount: the helper ended")
     return tree
 
 
-def _prepare_idmap(cfg: Config, m: Mount, in_userns: bool) -> tuple[str, int]:
+def _idmap_userns(cfg: Config, m: Mount) -> int:
+    """A user namespace with m's id mappings (its own, else the container's)."""
     uids = m.uid_mappings or cfg.linux.uid_mappings
     gids = m.gid_mappings or cfg.linux.gid_mappings
-    if in_userns:
-        return "tree", userns.idmapped_tree(m, _source_for(m, cfg.bundle), uids, gids)
     if not uids or not gids:
         raise ValueError(
             f"mounts: {m.destination}: idmap needs uidMappings and gidMappings "
             "(on the mount or a user namespace's)"
         )
-    return "userns", userns.userns_fd(uids, gids)
+    return userns.userns_fd(uids, gids)
 
 
 def _is_under(path: str, top: str) -> bool:
@@ -360,7 +367,7 @@ def mount_entry(root_fd: int, m: Mount, bundle: str, mount_label: str = "") -> N
             if kind == "helper":
                 tree = _tree_from_helper(m, fd)
             else:
-                tree = fd if kind == "tree" else _idmapped_now(m, source, fd, root)
+                tree = _idmapped_now(m, source, fd, root)
             try:
                 userns.attach_tree(tree, target_fd)
             finally:
