@@ -146,8 +146,11 @@ def test_execve_failure_is_one_line_in_runcs_words(
     with running(runtime, bundle, cid):
         r = runtime("exec", cid, "/run.sh")
         assert r.code != 0
-        lines = r.err.strip().splitlines()
-        assert len(lines) == 1 and "exec /run.sh: no such file or directory" in lines[0], r.err
+        assert r.err.strip().splitlines() == ["exec /run.sh: no such file or directory"], r.err
+    bundle.set_args("/run.sh")
+    r = runtime("run", "--bundle", bundle.path, cid + "r")
+    assert r.code != 0
+    assert r.err.strip().splitlines() == ["exec /run.sh: no such file or directory"], r.err
 
 
 def test_debug_names_the_steps_as_runc(runtime: Runtime, bundle: Bundle, cid: str) -> None:

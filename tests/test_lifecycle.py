@@ -158,6 +158,23 @@ def test_created_init_holds_its_fifo_and_no_host_directory(
         assert st["status"] == "stopped" and is_dead(pid)
 
 
+@pytest.mark.parametrize("how", ["kill", "host"])
+def test_created_container_dies_of_SIGTERM(
+    runtime: Runtime, bundle: Bundle, cid: str, how: str
+) -> None:
+    """Its init is PID 1 of a pid namespace, which the kernel shields from signals it has
+    no handler for; runc's init dies of SIGTERM all the same (pidfd-socket.bats), from
+    `kill` or from the host (a pidfd, kill(2))."""
+    bundle.set_args("sleep", "1000").save()
+    with created(runtime, bundle, cid) as pid:
+        if how == "kill":
+            runtime.ok("kill", cid, "TERM")
+        else:
+            os.kill(pid, signal.SIGTERM)
+        assert _wait_status(runtime, cid, "stopped")["status"] == "stopped"
+        assert is_dead(pid)
+
+
 def test_delete_force_unknown_is_silent(runtime: Runtime, cid: str) -> None:
     r = runtime("delete", "--force", cid)
     assert (r.code, r.err) == (0, "")

@@ -148,5 +148,6 @@ def exec_or_die(proc: Process, path: str) -> None:
     try:
         execute.exec_process(path, proc.args, proc.env)
     except execute.ExecError as e:
-        os.write(2, f"pyrunc: {e}\n".encode())
+        # runc's line exactly, no prefix: scripts match it (run.bats "[execve error]").
+        os.write(2, f"{e}\n".encode())
     os._exit(127)

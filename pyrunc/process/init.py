@@ -3,6 +3,7 @@ namespaces, reports ready, blocks on exec.fifo until `start`, then execs."""
 
 from __future__ import annotations
 
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import os
 
 from pyrunc import timing
@@ -38,6 +39,7 @@ def run(
         except OSError:
             pass
         os._exit(1)
+    _die_on_terminating_signals()
     _wait_for_start(opts.exec_fifo_fd, fifo_procfs, cfg)
     _exec(cfg.process, path)
 
@@ -161,6 +163,21 @@ def _process_env(cfg: Config) -> dict[str, str] | None:
     from pyrunc.linux.execute import final_env
 
     return final_env(cfg.process.env, cfg.process.user.uid)
+
+
+# Signals whose default action ends a process, as runc's init (a Go program) dies of them.
+_TERMINATING = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM")
+
+
+def _die_on_terminating_signals() -> None:
+    """A created container's init is PID 1 of its pid namespace: the kernel drops any
+    signal it has no handler for, even from the host, but SIGKILL. runc's init has Go's
+    handlers and dies of SIGTERM (pidfd-socket.bats kills a created container so);
+    ours end the process too. exec resets them (caught signals do not survive it)."""
+    sigs = [getattr(signal, name) for name in _TERMINATING]
+    for sig in sigs:
+        signal.signal(sig, lambda s, _f: os._exit(128 + s))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
 
 
 def _wait_for_start(fifo_fd: int, procfs: int, cfg: Config) -> None:
