@@ -211,6 +211,11 @@ def _idmap_userns(cfg: Config, m: Mount) -> int:
     """A user namespace with m's id mappings (its own, else the container's)."""
     uids = m.uid_mappings or cfg.linux.uid_mappings
     gids = m.gid_mappings or cfg.linux.gid_mappings
+    joined = cfg.linux.namespace("user")
+    if not (uids or gids) and joined is not None and joined.path:
+        # The container's mappings are the joined namespace's own (runc reads them
+        # from it): idmap with that namespace itself.
+        return os.open(joined.path, os.O_RDONLY | os.O_CLOEXEC)
     if not uids or not gids:
         raise ValueError(
             f"mounts: {m.destination}: idmap needs uidMappings and gidMappings "
