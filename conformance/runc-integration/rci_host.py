@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,3 +325,64 @@ def _strays_on_the_cgroup_tmpfs(root: Path = CGROUP_ROOT) -> list[str]:
                 os.unlink(entry.path)
         notes.append(f"{entry.path}: not a cgroup hierarchy, made on the cgroup tmpfs (removed)")
     return notes
+
+
+# --------------------------------------------------------------------------
+# Reaping orphans
+
+
+class OrphanReaper:
+    """While a file runs, the runner is the child subreaper of everything bats starts
+    and reaps what is orphaned to it: the containers' inits, `exec -d` processes.
+
+    Without it they go to the machine's PID 1, and whether the suite's `kill -0` checks
+    (kill.bats "wait_pids_gone") see them gone depends on how soon that PID 1 reaps:
+    this kind of machine's (not systemd) leaves zombies for seconds, so a test passed
+    or failed by the machine, whatever the runtime did. runc's own CI runs under an init
+    that reaps at once; so does this.
+
+    Only orphans are reaped: the children the runner started itself (bats: `keep`) are
+    left to their Popen.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.keep: set[int] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> OrphanReaper:
+        _set_child_subreaper()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval):
+            while _reap_one_orphan(self.keep):
+                pass
+
+
+def _set_child_subreaper() -> None:
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def _reap_one_orphan(keep: set[int]) -> bool:
+    """Reap one exited orphan; False when there is none to reap now."""
+    try:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    if info is None or info.si_pid in keep:
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(info.si_pid, 0)
+    return True

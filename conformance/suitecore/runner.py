@@ -25,19 +25,27 @@ from .results import FileRecord
 
 
 def run_captured(
-    result: FileRecord, cmd: list[str], outdir: Path, stem: str, timeout: float, **popen: Any
+    result: FileRecord,
+    cmd: list[str],
+    outdir: Path,
+    stem: str,
+    timeout: float,
+    on_start: Callable[[int], None] | None = None,
+    **popen: Any,
 ) -> tuple[str, str]:
     """Run `cmd` in a new session, stdout to OUTDIR/STEM.tap and stderr to
     OUTDIR/STEM.stderr; fill in result's files, exit code, timeout and duration; return
     the TAP and stderr texts. Whatever is left in the process group when the command
     ends, is killed or is interrupted (SIGINT; the exception goes on) is killed: a
-    file's processes never outlive it."""
+    file's processes never outlive it. on_start gets the command's pid."""
     outdir.mkdir(parents=True, exist_ok=True)
     tap_path, err_path = outdir / f"{stem}.tap", outdir / f"{stem}.stderr"
     result.tap_file, result.stderr_file = str(tap_path), str(err_path)
     start = time.monotonic()
     with open(tap_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True, **popen)
+        if on_start is not None:
+            on_start(proc.pid)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
