@@ -3,7 +3,7 @@
 # containers). Extra arguments go to pytest.
 #
 # Then the engine suites (conformance/engines/run-all.sh: podman, containerd and docker
-# driving pyrunc), and the cgroup v2 leg: this host is cgroup v1 (hybrid), so the tests whose
+# driving pyrunc), the CI subset of runc's integration suite, and the cgroup v2 leg: this host is cgroup v1 (hybrid), so the tests whose
 # answers depend on the cgroup version (V2_TESTS) run in one boot of a throw-away pure-v2
 # VM (../shared/cgroupv2-vm, qemu), bounded by V2VM_TIMEOUT. Skipped when pytest arguments
 # are given (a partial run) or with PYRUNC_SKIP_V2=1; on a pure v2 host they already ran
@@ -23,6 +23,16 @@ if [ $# -eq 0 ] && [ "${PYRUNC_SKIP_ENGINES:-0}" != 1 ]; then
   [ $engines -eq 0 ] || echo "engine suites failed (exit $engines)" >&2
 fi
 [ $status -ne 0 ] || status=$engines
+
+# Then runc's own integration suite, its CI-sized subset (conformance/runc-integration/
+# ci.sh: every test of those files passes; the whole suite is one command in its README),
+# skipped like the engines for a partial run or with PYRUNC_SKIP_RCI=1.
+rci=0
+if [ $# -eq 0 ] && [ "${PYRUNC_SKIP_RCI:-0}" != 1 ]; then
+  timeout 1500 conformance/runc-integration/ci.sh /usr/local/bin/pyrunc || rci=$?
+  [ $rci -eq 0 ] || echo "runc integration subset failed (exit $rci)" >&2
+fi
+[ $status -ne 0 ] || status=$rci
 
 if [ $# -gt 0 ] || [ "${PYRUNC_SKIP_V2:-0}" = 1 ] || [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
   exit $status
