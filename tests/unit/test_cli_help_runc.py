@@ -21,8 +21,8 @@ REFERENCE = os.environ.get("PYRUNC_REFERENCE_RUNC", "/usr/sbin/runc")
 # Options of some runc version that pyrunc does not have, on purpose: (command, option)
 # ("" for the runtime's global options) -> why.
 LACKING: dict[tuple[str, str], str] = {
-    ("", "--criu"): "runc 1.1's path to criu; accepted and ignored, unlisted, until"
-    " checkpoint/restore exist (runc 1.2 dropped it)",
+    ("", "--criu"): "runc 1.1's path to criu; accepted and ignored, unlisted, as runc 1.2"
+    " dropped it: checkpoint/restore run the criu on PATH",
     ("run", "--no-subreaper"): "pyrunc's run is always the subreaper of the container's init:"
     " it reaps the orphans while it waits for its exit status",
 }
