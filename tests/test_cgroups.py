@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests import host
-from tests.helpers import Bundle, Runtime, created, error_message, proc_status
+from tests.helpers import Bundle, Runtime, create_fails, created, error_message, proc_status
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -1193,3 +1193,27 @@ def test_device_rules_are_a_transition_and_update_keeps_them(
             runtime.ok("update", "--pids-limit", "30", cid)
         assert read(d["devices"], "devices.list").splitlines() == listed
         assert runtime.state(cid)["status"] == "running"  # the loop never failed
+
+
+
+@pytest.mark.skipif(not host.v1_mountpoint("devices"), reason="no v1 devices hierarchy")
+def test_device_access_naming_no_permission_is_refused(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runc keeps the r, w and m of an access and ignores other letters (update.bats'
+    "rwa"); an access with none of them would be a rule silently dropped: refused."""
+    rules = [{"allow": False, "access": "rwm"}]
+    rules.append({"allow": True, "type": "c", "major": 1, "minor": 4, "access": "q"})
+    bundle.config["linux"]["resources"]["devices"] = rules
+    bundle.save()
+    msg = create_fails(runtime, bundle, cid)
+    assert msg == "linux.resources.devices[1].access: 'q' has none of r, w, m", msg
+    rules[1]["access"] = "rwa"  # /dev/port read and write; the a ignored, as runc
+    bundle.set_args("sleep", "100")
+    with created(runtime, bundle, cid) as pid:
+        with open(f"/proc/{pid}/cgroup") as f:
+            rel = next(ln.split(":", 2)[2].strip() for ln in f if ":devices:" in ln)
+        path = os.path.join(host.v1_mountpoint("devices"), rel.lstrip("/"), "devices.list")
+        with open(path) as f:
+            listed = f.read().splitlines()
+    assert "c 1:4 rw" in listed, listed

@@ -233,6 +233,16 @@ def device_rule(rule: dict[str, Any]) -> str:
     return f"{dev_type} {major_s}:{minor_s} {rule.get('access') or 'rwm'}"
 
 
+def _refuse_empty_access(index: int, access: str | None) -> None:
+    """runc keeps the r, w and m of an access and ignores other letters ("rwa" is "rw",
+    update.bats relies on it); an access with none of them would allow or deny nothing,
+    a rule silently dropped: refused, naming it."""
+    if access and not set(access) & set("rwm"):
+        raise CgroupError(
+            f"linux.resources.devices[{index}].access: {access!r} has none of r, w, m"
+        )
+
+
 def device_writes(rules: list[dict[str, Any]]) -> Iterator[Write]:
     """Like runc: deny-all, the rules in order, then the devices every container needs.
 
@@ -242,7 +252,8 @@ def device_writes(rules: list[dict[str, Any]]) -> Iterator[Write]:
     """
     opt = "" if rules else "?"
     yield ("devices", opt + "devices.deny", "a")
-    for rule in rules:
+    for i, rule in enumerate(rules):
+        _refuse_empty_access(i, rule.get("access"))
         name = "devices.allow" if rule.get("allow") else "devices.deny"
         yield ("devices", name, device_rule(rule))
     for r in DEFAULT_DEVICE_RULES:
