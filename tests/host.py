@@ -85,6 +85,15 @@ def hugepage_sizes() -> list[str]:
 CAP_SYS_RESOURCE = 24  # <linux/capability.h>
 
 
+def userns_allowed() -> bool:
+    """User namespaces may be made here (absent from a kernel built without them)."""
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as f:
+            return int(f.read()) > 0
+    except FileNotFoundError:
+        return False
+
+
 def capable(cap: int) -> bool:
     """Whether `cap` is in our effective set, and so in the runtime's (our child, root
     like us). Hosts differ: some bounding sets lack CAP_SYS_RESOURCE."""

@@ -18,18 +18,11 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests import host as host_probe
 from tests.helpers import Bundle, Runtime, create_fails, created
 
 MARKER = "from-host"  # a file in the source's tmpfs: the bind shows that mount
 USERNS_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-
-
-def _userns_allowed() -> bool:
-    try:  # absent from a kernel built without user namespaces
-        with open("/proc/sys/user/max_user_namespaces") as f:
-            return int(f.read()) > 0
-    except FileNotFoundError:
-        return False
 
 
 def _mount_opts(pid: int | str, point: str) -> set[str]:
@@ -150,7 +143,7 @@ def test_bind_of_a_flagged_mount(
     present: str,
     absent: str,
 ) -> None:
-    if userns and not _userns_allowed():
+    if userns and not host_probe.userns_allowed():
         pytest.skip("user namespaces disabled on this host")
     source = os.path.join(bundle.path, "flagged")
     _configure(bundle, source, options.split(","), userns)
@@ -177,7 +170,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.skipif(not _userns_allowed(), reason="user namespaces disabled on this host")
+@pytest.mark.skipif(not host_probe.userns_allowed(), reason="user namespaces disabled on this host")
 @pytest.mark.parametrize("source_flags,options,words", REFUSED)
 def test_bind_cannot_undo_locked_flags_in_a_user_namespace(
     runtime: Runtime, bundle: Bundle, cid: str, source_flags: str, options: str, words: str
@@ -190,7 +183,7 @@ def test_bind_cannot_undo_locked_flags_in_a_user_namespace(
     assert msg.endswith("operation not permitted"), msg
 
 
-@pytest.mark.skipif(not _userns_allowed(), reason="user namespaces disabled on this host")
+@pytest.mark.skipif(not host_probe.userns_allowed(), reason="user namespaces disabled on this host")
 @pytest.mark.parametrize("options", ["bind,nosuid", "bind,rw"])
 def test_a_source_the_container_root_cannot_reach_keeps_its_locks(
     runtime: Runtime, bundle: Bundle, cid: str, options: str
@@ -215,7 +208,7 @@ def test_a_source_the_container_root_cannot_reach_keeps_its_locks(
     assert listing == [MARKER], listing
 
 
-@pytest.mark.skipif(not _userns_allowed(), reason="user namespaces disabled on this host")
+@pytest.mark.skipif(not host_probe.userns_allowed(), reason="user namespaces disabled on this host")
 def test_an_idmapped_bind_keeps_the_locks_too(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """An idmapped bind in a user namespace is cloned in the container's mount
     namespace (runc's mount source thread): its locked ro stays."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests import host
 from tests.helpers import (
     Bundle,
     Result,
@@ -167,15 +168,7 @@ def test_no_pivot_moves_and_chroots(runtime: Runtime, bundle: Bundle, cid: str) 
     assert root.root == bundle.rootfs
 
 
-def _userns_allowed() -> bool:
-    try:  # absent from a kernel built without user namespaces
-        with open("/proc/sys/user/max_user_namespaces") as f:
-            return int(f.read()) > 0
-    except FileNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not _userns_allowed(), reason="user namespaces disabled on this host")
+@pytest.mark.skipif(not host.userns_allowed(), reason="user namespaces disabled on this host")
 @pytest.mark.parametrize("flags", [(), ("--no-pivot",)])
 def test_nested_userns_cannot_mount_unmasked_proc(
     runtime: Runtime, bundle: Bundle, cid: str, flags: tuple[str, ...]
