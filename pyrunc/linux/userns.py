@@ -105,43 +105,6 @@ def wants_idmap(m: Mount) -> bool:
     )
 
 
-def idmapped_tree(
-    m: Mount,
-    source: str,
-    default_uid: tuple[IdMapping, ...],
-    default_gid: tuple[IdMapping, ...],
-) -> int:
-    """A detached, idmapped clone of source for mount m (fd for move_mount).
-
-    The mount's own uidMappings/gidMappings, else the container's (runc's rule for a
-    bare `idmap` option). `ridmap` (or `rbind`) takes and maps the whole subtree.
-    """
-    uids = m.uid_mappings or default_uid
-    gids = m.gid_mappings or default_gid
-    if not uids or not gids:
-        raise ValueError(
-            f"mounts: {m.destination}: idmap needs uidMappings and gidMappings "
-            "(on the mount or a user namespace's)"
-        )
-    recursive = "ridmap" in m.options or "rbind" in m.options
-    flags = sc.OPEN_TREE_CLONE | os.O_CLOEXEC | (sc.AT_RECURSIVE if recursive else 0)
-    tree = sc.open_tree(-100, source, flags)  # AT_FDCWD
-    try:
-        ns = userns_fd(uids, gids)
-        try:
-            at = sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if "ridmap" in m.options else 0)
-            sc.mount_setattr(tree, "", at, sc.MOUNT_ATTR_IDMAP, 0, ns)
-        finally:
-            os.close(ns)
-        return tree
-    except OSError as e:
-        os.close(tree)
-        raise ValueError(f"mounts: {m.destination}: idmapped mount: {e.strerror}") from None
-    except BaseException:
-        os.close(tree)
-        raise
-
-
 def attach_tree(tree_fd: int, target_fd: int) -> None:
     """Attach a detached tree on the O_PATH target (inside the rootfs)."""
     flags = sc.MOVE_MOUNT_F_EMPTY_PATH | _MOVE_MOUNT_T_EMPTY_PATH
