@@ -33,10 +33,6 @@ class RuntimeOptions:
     rootless: bool | None = None
     debug: bool = False
 
-    def check_supported(self) -> None:
-        """Refuse a mode this runtime cannot run yet (the one place that says so): every
-        mode is supported now; the CLI and the API still ask here first."""
-
     def is_rootless(self) -> bool:
         """Whether containers run rootless: cgroups the user cannot write are done
         without (pyrunc/cgroups/rootless.py). The flag when given, else runc's auto rule."""

@@ -176,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(_version())
             return 0
         args.options = runtime_options(args)
-        args.options.check_supported()  # every command refuses what is not supported yet
         handler: Callable[[argparse.Namespace, Log], int] | None = getattr(args, "handler", None)
         if handler is None:
             build_parser().print_help()

@@ -54,12 +54,10 @@ def _host_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
 
 def _options(root: str | None, options: RuntimeOptions | None) -> RuntimeOptions:
     """The options an API call runs with: `options` (default: the CLI's without flags),
-    its state root replaced by `root` when that is given. A mode not supported yet is
-    refused here, as the CLI refuses its flag for every command."""
+    its state root replaced by `root` when that is given."""
     chosen = options if options is not None else DEFAULTS
     if root is not None and root != chosen.root:
         chosen = replace(chosen, root=root)
-    chosen.check_supported()
     return chosen
 
 

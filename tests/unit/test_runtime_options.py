@@ -43,11 +43,6 @@ def test_each_global_flag_is_a_field(argv: tuple[str, ...], want: RuntimeOptions
     assert options_of(*argv) == want
 
 
-def test_every_mode_is_supported() -> None:
-    for options in (DEFAULTS, RuntimeOptions(rootless=True), options_of("--systemd-cgroup")):
-        options.check_supported()
-
-
 def test_a_rootless_value_go_cannot_parse_is_refused() -> None:
     with pytest.raises(InvalidArgument, match='^--rootless: strconv.ParseBool: parsing "yes"'):
         options_of("--rootless", "yes")
