@@ -23,19 +23,32 @@ socket = _socket.socket
 socketpair = _socket.socketpair
 
 
+def dial_unix(path: str) -> socket:
+    """A connected AF_UNIX stream socket, as Go's dialer (runc's) makes it: a leading
+    '@' names Linux's abstract namespace. OSError as connect(2) gives it."""
+    sock = socket(AF_UNIX, SOCK_STREAM)
+    try:
+        sock.connect("\0" + path[1:] if path.startswith("@") else path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def reason(e: OSError) -> str:
+    """An OSError in Go's words ("no such file or directory")."""
+    return os.strerror(e.errno).lower() if e.errno else str(e)
+
+
 def connect_unix(path: str, flag: str) -> int:
     """A connected AF_UNIX stream socket's fd; a failure names the CLI flag that gave
     the path (--console-socket, --pidfd-socket), in one line."""
     from pyrunc.errors import InvalidArgument
 
-    sock = socket(AF_UNIX, SOCK_STREAM)
     try:
-        sock.connect(path)
+        return dial_unix(path).detach()
     except OSError as e:
-        sock.close()
-        reason = os.strerror(e.errno).lower() if e.errno else str(e)
-        raise InvalidArgument(f"{flag}: connect {path}: {reason}") from None
-    return sock.detach()
+        raise InvalidArgument(f"{flag}: connect {path}: {reason(e)}") from None
 
 
 def send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:

@@ -8,8 +8,6 @@ container's init (create) and for each process exec'd into it, as runc does.
 
 from __future__ import annotations
 
-import os
-
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.linux import fdpass
 
@@ -44,27 +42,18 @@ def send_listener(
         fdpass.send_fds(sock, json.dumps(doc).encode(), [fd])
     except OSError as e:
         raise AgentError(
-            f"linux.seccomp.listenerPath: cannot send seccomp fd to {path}: {_reason(e)}"
+            f"linux.seccomp.listenerPath: cannot send seccomp fd to {path}: {fdpass.reason(e)}"
         ) from None
     finally:
         sock.close()
 
 
 def _connect(path: str) -> fdpass.socket:
-    sock = fdpass.socket(fdpass.AF_UNIX, fdpass.SOCK_STREAM)
-    # Go's dialer (runc's) takes a leading '@' for Linux's abstract namespace.
-    address = "\0" + path[1:] if path.startswith("@") else path
     try:
-        sock.connect(address)
+        return fdpass.dial_unix(path)
     except OSError as e:
-        sock.close()
         # runc's words (seccomp-notify.bats greps them), after the field's name.
         raise AgentError(
             "linux.seccomp.listenerPath: failed to connect with seccomp agent specified in "
-            f"the seccomp profile: dial unix {path}: connect: {_reason(e)}"
+            f"the seccomp profile: dial unix {path}: connect: {fdpass.reason(e)}"
         ) from None
-    return sock
-
-
-def _reason(e: OSError) -> str:
-    return os.strerror(e.errno).lower() if e.errno else str(e)
