@@ -90,7 +90,7 @@ def test_every_problem_is_reported_in_one_run(runtime: Runtime, bundle: Bundle) 
     cfg["linux"]["namespaces"][2]["type"] = "networking"  # schema: enum
     cfg["linux"]["resources"]["memory"] = {"limit": -5}  # works, but means "no limit"
     cfg["process"]["args"] = ["no-such-program"]  # rootfs
-    cfg["process"]["capabilities"]["effective"].append("CAP_NET_ADMN")  # semantics
+    cfg["process"]["capabilities"]["effective"].append("CAP_NET_ADMN")  # semantics (warning)
     nofile = hard_limit(resource.RLIMIT_NOFILE)
     cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": nofile + 1}]
     cfg["process"]["cwd"] = "/no/such/dir"
@@ -104,6 +104,7 @@ def test_every_problem_is_reported_in_one_run(runtime: Runtime, bundle: Bundle) 
     assert '"network"' in found["linux.namespaces[2].type"][0]["hint"]  # did you mean
     cap = found["process.capabilities.effective[3]"][0]
     assert cap["group"] == "bundle/semantics" and "CAP_NET_ADMIN" in cap["hint"]
+    assert cap["severity"] == "warning"  # runtime-spec 1.1+: ignored with a warning
     args0 = found["process.args[0]"][0]
     assert args0["group"] == "rootfs" and args0["severity"] == "error"
     assert '"no-such-program" not found' in args0["message"]
@@ -120,7 +121,7 @@ def test_every_problem_is_reported_in_one_run(runtime: Runtime, bundle: Bundle) 
     assert "✗ process.args[0]: " in r.out and "      fix: " in r.out
     assert "! linux.resources.memory.limit: " in r.out
     errors = sum(f["severity"] == "error" for f in report["findings"])
-    assert r.out.rstrip().endswith(f"{errors} problems (1 warning): the bundle would not run")
+    assert r.out.rstrip().endswith(f"{errors} problems (2 warnings): the bundle would not run")
     assert r.out.count("✗") == errors
 
 

@@ -322,6 +322,33 @@ def test_unraisable_ambient_capability_is_a_warning(
     assert any(e["level"] == "warning" and "CAP_SETUID" in e["msg"] for e in entries), entries
 
 
+def test_unknown_capabilities_are_ignored_with_a_warning(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    """runtime-spec 1.1+: a name that cannot be mapped to the kernel is "logged as a
+    warning" and the runtime "SHOULD NOT fail"; the others are granted (runc's words)."""
+    caps = {s: ["CAP_KILL", "CAP_UNKNOWN"] for s in ("bounding", "effective", "permitted")}
+    caps["bounding"].append("UNKNOWN_CAP")
+    configure(bundle, "sleep", "100", capabilities=caps)
+    r = runtime("create", "--bundle", bundle.path, cid)
+    try:
+        assert r.code == 0, r.err
+        assert "ignoring unknown or unavailable capabilities: [CAP_UNKNOWN UNKNOWN_CAP]" in r.err
+        pid = runtime.state(cid)["pid"]
+        assert cap_sets(pid) == {"bounding": mask("CAP_KILL"), "effective": mask("CAP_KILL"),
+                                 "permitted": mask("CAP_KILL"), "inheritable": 0, "ambient": 0}
+        runtime.ok("start", cid)
+        # exec --cap adds to the config's sets; an unknown one is dropped the same way.
+        e = runtime("exec", "--cap", "CAP_CHOWN", "--cap", "CAP_NOPE", cid,
+                    "cat", "/proc/self/status")  # fmt: skip
+        assert e.code == 0, e.err
+        assert "ignoring unknown or unavailable capabilities: [CAP_NOPE]" in e.err, e.err
+        status = dict(line.split(":\t", 1) for line in e.out.splitlines())
+        assert int(status["CapEff"], 16) == mask("CAP_KILL", "CAP_CHOWN")
+    finally:
+        runtime("delete", "--force", cid)
+
+
 def test_capabilities_after_exec_root(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """uid 0 regains every bounding capability at execve: the bounding set is the limit."""
     configure(bundle, "cat", "/proc/self/status", capabilities=MIXED_CAPS, noNewPrivileges=False)

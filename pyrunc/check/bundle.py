@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyrunc.check import hints
-from pyrunc.check.findings import SCHEMA, SEMANTICS, Finding, error, ok
+from pyrunc.check.findings import SCHEMA, SEMANTICS, Finding, error, ok, warning
 
 
 def value_at(doc: object, path: tuple) -> object:
@@ -39,12 +39,16 @@ def schema(doc: dict[str, Any]) -> Iterator[Finding]:
 
 
 def semantics(doc: dict[str, Any], bundle: str) -> Iterator[Finding]:
-    from pyrunc.spec.semantic import iter_semantic_problems
+    from pyrunc.spec.semantic import iter_semantic_problems, unknown_capabilities
     from pyrunc.spec.validate import format_path
 
     found = False
     for path, rule in iter_semantic_problems(doc, bundle):
         found = True
         yield error(SEMANTICS, format_path(path), rule, hints.semantic_hint(rule))
+    for path, rule in unknown_capabilities(doc):
+        found = True
+        shown = f"{rule}: create goes on without it, with a warning"
+        yield warning(SEMANTICS, format_path(path), shown, hints.semantic_hint(rule))
     if not found:
         yield ok(SEMANTICS, "", "no semantic problems (namespaces, mappings, sysctls, ...)")

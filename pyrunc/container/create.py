@@ -44,7 +44,10 @@ def create(
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     cfg = load_config(bundle)  # every input problem is reported before anything exists
-    warn_unraisable_ambient(cfg.process)
+    if cfg.process is not None:
+        from pyrunc.record import replace
+
+        cfg = replace(cfg, process=grantable(cfg.process))
     terminal = cfg.process is not None and cfg.process.terminal
     check_console_socket(terminal, console_socket or (terminal and relay_console))
     from pyrunc.container import notify
@@ -252,16 +255,35 @@ def _private(ns) -> bool:  # noqa: ANN001
     return ns is not None and not ns.path
 
 
-def warn_unraisable_ambient(proc) -> None:  # noqa: ANN001 - a spec.config.Process
-    """The kernel raises an ambient capability only if it is permitted and inheritable:
-    the process starts without the others, and runc warns of each in these words."""
+def grantable(proc):  # noqa: ANN001, ANN201 - a spec.config.Process (or None), the same
+    """proc with the capabilities this kernel can grant, warning of the rest.
+
+    runtime-spec 1.1+: a capability that "cannot be mapped to a relevant kernel interface,
+    or cannot be granted otherwise MUST be logged as a warning", and runtimes "SHOULD NOT
+    fail"; runc warns in these words and goes on. And the kernel raises an ambient
+    capability only if it is permitted and inheritable: the process starts without the
+    others, runc warns of each.
+    """
     caps = proc.capabilities if proc is not None else None
-    if caps is None or not caps.ambient:
-        return
+    if caps is None:
+        return proc
+    from pyrunc.linux.capabilities import last_cap
+    from pyrunc.record import replace
+    from pyrunc.spec.capnames import unusable
+
+    sets = ("bounding", "effective", "permitted", "inheritable", "ambient")
+    dropped = set(unusable(sum((getattr(caps, s) for s in sets), ()), last_cap()))
+    if dropped:
+        shown = " ".join(sorted(dropped))
+        notices.warn(f"ignoring unknown or unavailable capabilities: [{shown}]")
+        kept = {s: tuple(n for n in getattr(caps, s) if n not in dropped) for s in sets}
+        caps = replace(caps, **kept)
+        proc = replace(proc, capabilities=caps)
     raisable = set(caps.permitted) & set(caps.inheritable)
     for name in caps.ambient:
         if name not in raisable:
             notices.warn(f"can't raise ambient capability {name}: operation not permitted")
+    return proc
 
 
 def check_console_socket(terminal: bool, console_socket: str | bool | None) -> None:

@@ -69,7 +69,7 @@ def exec_process(
     warmed = warmup.start()  # the kernel's cgroup-migration wait passes meanwhile
     from pyrunc.container.create import (
         check_console_socket,
-        warn_unraisable_ambient,
+        grantable,
         write_pid_file,
     )
     from pyrunc.spec.config import with_container_defaults
@@ -78,7 +78,7 @@ def exec_process(
         raise InvalidArgument("--preserve-fds: must not be negative")
     check_console_socket(proc.terminal, console_socket or (proc.terminal and relay_console))
     proc = with_container_defaults(proc, c.record.get("exec_defaults") or {})
-    warn_unraisable_ambient(proc)
+    proc = grantable(proc)
     # delete waits until the process is in the container's cgroup; resume must not
     # wait for it after that (exec --ignore-paused into a paused container waits there).
     lock = c.store.lock(c.id, shared=True)
@@ -263,13 +263,10 @@ def _parse_user(text: str, gid: int) -> tuple[int, int]:
 
 def _with_caps(base: Process, caps: tuple[str, ...]) -> Any:
     """runc: --cap adds to bounding, effective and permitted (ambient only if
-    the process has inheritable capabilities, which ambient ones need)."""
-    from pyrunc.linux.capabilities import CAP_NUMBERS
+    the process has inheritable capabilities, which ambient ones need). An unknown name
+    is dropped with a warning at launch, as one in config.json (create.grantable)."""
     from pyrunc.spec.config import Capabilities
 
-    for cap in caps:
-        if cap not in CAP_NUMBERS:
-            raise InvalidArgument(f"--cap: unknown capability {cap!r}")
     cur = base.capabilities or Capabilities()
     if not caps:
         return base.capabilities

@@ -13,6 +13,7 @@ import os
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
 from pyrunc.errors import ConfigError
+from pyrunc.spec.capnames import CAPABILITIES
 from pyrunc.spec.idlist import parse_cpu_list
 from pyrunc.spec.lenient import arr, obj, text
 from pyrunc.spec.validate import format_path
@@ -22,18 +23,6 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: Capability names in kernel order: CAPABILITIES[n] is capability number n.
-CAPABILITIES: tuple[str, ...] = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)  # fmt: skip
 _CAPABILITY_SET = frozenset(CAPABILITIES)
 
 #: Resource limits setrlimit(2) knows on Linux.
@@ -157,10 +146,8 @@ def _mount_label(linux: dict) -> Iterator[Problem]:
 
 
 def _capabilities(caps: dict) -> Iterator[Problem]:
-    for which in _CAP_SETS:
-        for i, name in enumerate(arr(caps.get(which))):
-            if isinstance(name, str) and name not in _CAPABILITY_SET:
-                yield ("process", "capabilities", which, i), f"unknown capability {_shown(name)}"
+    # Unknown names are not refused (runtime-spec 1.1+: a warning, see
+    # container/create.py grantable); `pyrunc check` lists them (unknown_capabilities).
     # capset(2) refuses an effective capability that is not permitted (EPERM at start,
     # for runc too): say which one, before anything is made.
     permitted = {name for name in arr(caps.get("permitted")) if isinstance(name, str)}
@@ -170,6 +157,16 @@ def _capabilities(caps: dict) -> Iterator[Problem]:
                 ("process", "capabilities", "effective", i),
                 f"{name} is not in process.capabilities.permitted (the kernel refuses it)",
             )
+
+
+def unknown_capabilities(doc: dict) -> Iterator[Problem]:
+    """Capability names no kernel knows: create goes on without them, with a warning
+    (runtime-spec 1.1+); `pyrunc check` shows them as warnings."""
+    caps = obj(obj(obj(doc).get("process")).get("capabilities"))
+    for which in _CAP_SETS:
+        for i, name in enumerate(arr(caps.get(which))):
+            if isinstance(name, str) and name not in _CAPABILITY_SET:
+                yield ("process", "capabilities", which, i), f"unknown capability {_shown(name)}"
 
 
 def _rlimits(rlimits: list) -> Iterator[Problem]:

@@ -850,10 +850,6 @@ def test_semantic_capability_list_is_the_kernels() -> None:
             "linux.devices[1].path: must be an absolute path",
         ),  # fmt: skip
         (
-            lambda d: d["process"].update(capabilities={"bounding": ["CAP_CHOWN", "CAP_FOO"]}),
-            "process.capabilities.bounding[1]: unknown capability CAP_FOO",
-        ),
-        (
             lambda d: d["process"].update(
                 capabilities={"effective": ["CAP_CHOWN", "CAP_KILL"], "permitted": ["CAP_KILL"]}
             ),
@@ -1028,12 +1024,22 @@ def test_semantic_net_sysctl_refused_when_joining_our_own_netns(tmp_bundle: Path
     ]
 
 
+def test_unknown_capabilities_are_not_refused_but_listed(tmp_bundle: Path) -> None:
+    # runtime-spec 1.1+: a warning, and the runtime SHOULD NOT fail (create drops them).
+    doc = linux_config(["pid"])
+    doc["process"]["capabilities"] = {"bounding": ["CAP_CHOWN", "CAP_FOO"], "ambient": ["X"]}
+    assert semantic_errors(doc, tmp_bundle) == []
+    assert list(semantic.unknown_capabilities(doc)) == [
+        (("process", "capabilities", "bounding", 1), "unknown capability CAP_FOO"),
+        (("process", "capabilities", "ambient", 0), "unknown capability X"),
+    ]
+
+
 def test_semantic_lists_all_problems(tmp_bundle: Path) -> None:
     doc = linux_config(["pid", "pid"], sysctl={"vm.x": "1"})
     doc["mounts"] = [{"destination": "a"}]  # relative: taken from the root, as runc
     doc["process"]["capabilities"] = {"ambient": ["CAP_NOPE"]}
     assert semantic_errors(doc, tmp_bundle) == [
-        "config.json: process.capabilities.ambient[0]: unknown capability CAP_NOPE",
         "config.json: linux.namespaces[1].type: duplicate namespace pid",
         'config.json: linux.sysctl["vm.x"]: not isolated by any namespace',
     ]
