@@ -158,23 +158,51 @@ def test_failing_start_container_hook_stops_the_container(
     runtime.ok("delete", cid)
 
 
-def test_failing_poststart_and_poststop_only_warn(
+def test_failing_poststart_hook_fails_start_and_stops_the_container(
     runtime: Runtime, bundle: Bundle, cid: str
 ) -> None:
+    """runtime-spec 1.3: a failing poststart hook is an error and the container is
+    stopped (runc kills it too); the process had run, poststop runs at delete."""
     log = _record_all(bundle)
     fail = {"path": "/bin/sh", "args": ["sh", "-c", "exit 9"]}
     bundle.config["hooks"]["poststart"].insert(0, fail)
+    bundle.set_args("sleep", "1000")
+    runtime.ok("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    r = runtime("start", cid)
+    assert r.code == 1 and "error running poststart hook #0: exit status 9" in error_message(
+        r.err
+    ), r.err
+    assert is_dead(pid)
+    assert runtime.state(cid)["status"] == "stopped"
+    runtime.ok("delete", cid)
+    assert runtime("state", cid).code == 1
+    # The failing hook stopped its stage: the recording poststart hook did not run.
+    assert [c[0] for c in _calls(log)][-2:] == ["startContainer", "poststop"]
+
+
+def test_failing_poststart_hook_fails_run_and_leaves_nothing(
+    runtime: Runtime, bundle: Bundle, cid: str
+) -> None:
+    bundle.config["hooks"] = {"poststart": [{"path": "/bin/true"}, {"path": "/bin/false"}]}
+    bundle.set_args("sleep", "1000")
+    r = runtime("run", "--bundle", bundle.path, cid)
+    assert r.code == 1 and "error running poststart hook #1: exit status 1" in r.err, r.err
+    assert runtime("state", cid).code == 1
+
+
+def test_failing_poststop_hook_only_warns(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    log = _record_all(bundle)
+    fail = {"path": "/bin/sh", "args": ["sh", "-c", "exit 9"]}
     bundle.config["hooks"]["poststop"].insert(0, fail)
     bundle.set_args("sleep", "1000")
     runtime.ok("create", "--bundle", bundle.path, cid)
-    r = runtime("start", cid)
-    assert r.code == 0 and "poststart hook #0: exit status 9" in r.err and "warning" in r.err
-    assert runtime.state(cid)["status"] == "running"
+    runtime.ok("start", cid)
     r = runtime("delete", "--force", cid)
-    assert r.code == 0 and "poststop hook #0: exit status 9" in r.err
+    assert r.code == 0 and "poststop hook #0: exit status 9" in r.err and "warning" in r.err
     assert runtime("state", cid).code == 1
-    # The remaining hooks of each stage still ran.
-    assert [c[0] for c in _calls(log)][-2:] == ["poststart", "poststop"]
+    # The remaining hook of the stage still ran.
+    assert [c[0] for c in _calls(log)][-1] == "poststop"
 
 
 def test_hook_args_and_env(runtime: Runtime, bundle: Bundle, cid: str) -> None:

@@ -9,8 +9,8 @@ Where and when each stage runs (runtime-spec runtime.md, config.md#posix-platfor
   poststart                start, runtime namespace, after the user process exec'd
   poststop                 delete, runtime namespace, after the container is gone
 
-Failures of the first four abort create/start and stop the container; poststart and
-poststop failures are warnings only and the lifecycle continues.
+Failures of all but poststop abort create/start and stop the container (poststart since
+runtime-spec 1.3); a poststop failure is a warning only and the lifecycle continues.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def run_warning(hooks: Iterable[Hook], stage: str, state: dict[str, Any]) -> Non
         try:
             _run_one(hook, stage, i, state)
         except HookError as e:
-            notices.warn(str(e))  # poststart/poststop failures
+            notices.warn(str(e))  # poststop failures
 
 
 def _run_one(

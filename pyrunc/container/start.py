@@ -80,10 +80,17 @@ def _stop_init(c: Container) -> None:
 
 
 def _poststart(c: Container) -> None:
-    """After the user's process exec'd, before start returns; failures only warn."""
+    """After the user's process exec'd, before start returns. runtime-spec 1.3: if one
+    fails, "the runtime MUST generate an error, stop the container" (runc: the process
+    is killed, start fails with the hook's error; delete then undoes the rest)."""
     entries = hooks.from_record(c.record, "poststart")
-    if entries:
-        hooks.run_warning(entries, "poststart", hooks.state_doc(c.record, st.RUNNING, c.pid))
+    if not entries:
+        return
+    try:
+        hooks.run(entries, "poststart", hooks.state_doc(c.record, st.RUNNING, c.pid))
+    except HookError:
+        _stop_init(c)
+        raise
 
 
 def _release(c: Container) -> None:
