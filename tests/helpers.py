@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -124,12 +125,24 @@ def is_dead(pid: int) -> bool:
         return True
 
 
-def error_message(stderr: str) -> str:
+def error_line(stderr: str) -> str:
     """The msg of a runc-style `time=... level=error msg="..."` line (or the bare text)."""
     line = stderr.strip().splitlines()[-1] if stderr.strip() else ""
     if ' msg="' in line:
         return json.loads(line.split(" msg=", 1)[1])
     return line
+
+
+# runc's lead on every create/run error ("runc create failed: "), with pyrunc's name;
+# tests/test_errors.py checks it is there.
+_FAILED_LEAD = re.compile(r"pyrunc (create|run) failed: ")
+
+
+def error_message(stderr: str) -> str:
+    """What went wrong: error_line() without the "pyrunc create failed: " lead."""
+    line = error_line(stderr)
+    m = _FAILED_LEAD.match(line)
+    return line[m.end() :] if m else line
 
 
 @contextmanager

@@ -7,21 +7,23 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sys
 import time
 from typing import Any
 
 import pytest
 
-from tests.helpers import Bundle, Result, Runtime, error_message, is_dead
+from tests.helpers import REPO, Bundle, Result, Runtime, error_line, error_message, is_dead
 
 
-def one_line_error(r: Result) -> str:
-    """The message of a failed call, after checking it is one runc-style line."""
+def one_line_error(r: Result, lead: bool = False) -> str:
+    """The message of a failed call, after checking it is one runc-style line; with
+    lead, as printed ("pyrunc create failed: ..." included)."""
     assert r.code != 0, r
     lines = r.err.strip().splitlines()
     assert len(lines) == 1, r.err
     assert "Traceback" not in r.err and r.out == "", r
-    return error_message(r.err)
+    return error_line(r.err) if lead else error_message(r.err)
 
 
 def cgroup_dirs(cid: str) -> list[str]:
@@ -120,13 +122,42 @@ def test_run_failure_leaves_nothing(runtime: Runtime, bundle: Bundle, cid: str) 
     assert_nothing_left(runtime, cid)
 
 
+def test_init_failures_read_as_runcs_layered_message(
+    runtime: Runtime, bundle: Bundle, cid: str, workdir: str
+) -> None:
+    """runc's layers: "<name> run failed: unable to start container process: error
+    during container init: <what init hit>", the name being the program's as called."""
+    bundle.config["mounts"].append({"destination": "/mnt", "type": "nosuchfs", "source": "x"})
+    bundle.save()
+    r = runtime("run", "--bundle", bundle.path, cid)
+    msg = one_line_error(r, lead=True)
+    assert msg.startswith(
+        "pyrunc run failed: unable to start container process: error during container init: "
+        "error mounting "
+    ), msg
+    assert msg.endswith("no such device"), msg
+    assert_nothing_left(runtime, cid)
+    # Installed as runc (a drop-in), it speaks as runc.
+    as_runc = os.path.join(workdir, "runc")
+    with open(as_runc, "w") as f:
+        f.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {REPO!r})\n"
+                "from pyrunc.cli.main import main\nsys.exit(main())\n")  # fmt: skip
+    os.chmod(as_runc, 0o755)
+    bundle.set_args("/nonexistent")
+    r = Runtime(runtime.root, [as_runc])("create", "--bundle", bundle.path, cid)
+    msg = one_line_error(r, lead=True)
+    assert msg.startswith("runc create failed: unable to start container process"), msg
+    assert_nothing_left(runtime, cid)
+
+
 def test_unwritable_pid_file(runtime: Runtime, bundle: Bundle, cid: str) -> None:
     """The last step of create fails: the init already ran and must go with the rest."""
     bundle.config["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
     bundle.set_args("sleep", "30")
     pid_file = os.path.join(bundle.path, "no-such-dir", "init.pid")
     r = runtime("create", "--bundle", bundle.path, "--pid-file", pid_file, cid)
-    assert one_line_error(r) == f"--pid-file: open {pid_file}: no such file or directory"
+    msg = f"pyrunc create failed: --pid-file: open {pid_file}: no such file or directory"
+    assert one_line_error(r, lead=True) == msg
     assert_nothing_left(runtime, cid, pid_file)
     assert sorted(os.listdir(bundle.path)) == ["config.json", "rootfs"]  # no temporary file
 

@@ -12,7 +12,7 @@ from pyrunc.cli.signals import FORWARDED, forward_signal
 from pyrunc.container.container import Container
 from pyrunc.container.signals import parse_signal
 from pyrunc.container.store import CorruptState
-from pyrunc.errors import ContainerNotExist
+from pyrunc.errors import ContainerNotExist, PyruncError
 
 # Help texts: runc's (create.go, run.go, start.go, kill.go, delete.go).
 _NEW_ID = """<container-id>
@@ -203,8 +203,17 @@ def _send_init_pidfd(c: Container, sock: int) -> None:
         raise
 
 
+def _failed(e: PyruncError, args: argparse.Namespace, command: str) -> PyruncError:
+    """runc's words for a failed create or run: "runc create failed: <why>", naming the
+    program as it was called (pyrunc, or runc where pyrunc stands in for it)."""
+    return PyruncError(f"{getattr(args, 'prog', 'pyrunc')} {command} failed: {e}")
+
+
 def cmd_create(args: argparse.Namespace, log: Log) -> int:
-    _create(args, log)
+    try:
+        _create(args, log)
+    except PyruncError as e:
+        raise _failed(e, args, "create") from e
     return 0
 
 
@@ -235,13 +244,16 @@ def cmd_delete(args: argparse.Namespace, log: Log) -> int:
 
 
 def cmd_run(args: argparse.Namespace, log: Log) -> int:
-    c = _create(args, log, relay_console=not args.detach)
-    if args.detach:
+    try:
+        c = _create(args, log, relay_console=not args.detach)
+        if args.detach:
+            _start_or_clean(c)
+            return 0
+        for sig in FORWARDED:
+            signal.signal(sig, lambda s, _f, pid=c.pid: forward_signal(pid, s))
         _start_or_clean(c)
-        return 0
-    for sig in FORWARDED:
-        signal.signal(sig, lambda s, _f, pid=c.pid: forward_signal(pid, s))
-    _start_or_clean(c)
+    except PyruncError as e:
+        raise _failed(e, args, "run") from e
     if c.console_master is not None:
         relay_terminal(c.console_master, c.pid)
     code = wait_reaping(c.pid)

@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             from pyrunc.cgroups import warmup
 
             warmup.start()  # the kernel's wait for the cgroup move begins with the call
-        args = build_parser(argv).parse_args(argv)
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        args.prog = parser.prog  # runc's "runc create failed: ..." names the program
         log = _open_log(args)
         _route_warnings(log)
         if args.version:

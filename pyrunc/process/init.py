@@ -34,7 +34,8 @@ def run(
     except BaseException as e:  # noqa: BLE001
         try:
             # hook=True: the runtime then runs poststop, as the spec's lifecycle asks.
-            text = f"unable to start container process: {go_style(e)}"
+            # runc's words, its layers named: runc wraps what init reports this way.
+            text = f"unable to start container process: error during container init: {go_style(e)}"
             ch.send("error", msg=text, hook=isinstance(e, hooks.HookError))
         except OSError:
             pass
