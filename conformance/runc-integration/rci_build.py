@@ -9,7 +9,7 @@
     CACHE/images/busybox-<arch>.tar.xz             from the host's static busybox
     CACHE/images/debian-<suite>-<arch>.tar.xz      debootstrap --variant=minbase
     CACHE/go/                      GOCACHE and GOPATH of these builds
-    CACHE/wrappers/<label>/runc    `exec RUNTIME "$@"`, for runtimes not named runc
+    CACHE/wrappers/<label>/runc    a link to RUNTIME, for runtimes not named runc
 
 helpers.bash runs get-images.sh, which takes an image that already exists in
 testdata/ as it is (it only downloads a missing one), so the links are all it needs.
@@ -468,20 +468,18 @@ def prepare(
 
 
 def runtime_wrapper(cache: Path, label: str, path: str) -> str:
-    """A file named runc that execs `path` (help.bats wants the binary named runc)."""
+    """A link named runc to `path` (help.bats wants the binary named runc). A link, not
+    a script that execs it: the runtime then sees the name it was called by, as a drop-in
+    installed as runc would (runc's texts name the program: "runc run failed: ...")."""
     if os.path.basename(path) == "runc":
         return path
     d = cache / "wrappers" / label
     d.mkdir(parents=True, exist_ok=True)
     w = d / "runc"
-    text = f'#!/bin/sh\nexec {shell_quote(path)} "$@"\n'
-    if not w.is_file() or w.read_text() != text:
+    target = os.path.abspath(path)
+    if not (w.is_symlink() and os.readlink(w) == target):
         tmp = d / ".runc.tmp"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
         tmp.rename(w)
     return str(w)
-
-
-def shell_quote(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'"
