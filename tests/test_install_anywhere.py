@@ -56,7 +56,7 @@ PLANTED_CODE = (
     "os.close(_fd)\n"
 )
 # What pip needs to build pyrunc: copied out, so the shared work tree gets no build/.
-_SOURCES = ("pyrunc", "spec", "setup.cfg", "pyproject.toml", "README.md", "LICENSE")
+_SOURCES = ("pyrunc", "bin", "spec", "setup.cfg", "pyproject.toml", "README.md", "LICENSE")
 
 
 class PrivateVenv:
@@ -111,6 +111,32 @@ def venv() -> Iterator[PrivateVenv]:
         yield v
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_the_installed_command_starts_python_without_site(venv: PrivateVenv, workdir: str) -> None:
+    """pip's `pyrunc` (bin/pyrunc) runs the venv's interpreter with -I -S: site, the .pth
+    files and sitecustomize cost every call 2-30 ms and are never read. A sitecustomize
+    in the venv shows whether site ran; the venv's python proves the trap works. Linked
+    as runc, it still finds its venv and speaks as runc."""
+    version = "python%d.%d" % sys.version_info[:2]
+    trap = os.path.join(venv.path, "lib", version, "site-packages", "sitecustomize.py")
+    ran = os.path.join(workdir, "site-ran")
+    with open(trap, "w") as f:
+        f.write(f"open({ran!r}, 'a').write('x')\n")
+    try:
+        env = {"PATH": "/usr/bin:/bin"}  # no python3 of the test run's on PATH
+        r = subprocess.run([venv.pyrunc, "--version"], capture_output=True, text=True, env=env)
+        assert r.returncode == 0 and r.stdout.startswith("pyrunc version"), r
+        assert not os.path.exists(ran), "the installed command ran site"
+        link = os.path.join(workdir, "runc")
+        os.symlink(venv.pyrunc, link)
+        r = subprocess.run([link, "--help"], capture_output=True, text=True, env=env)
+        assert r.returncode == 0 and "runc - Open Container Initiative runtime" in r.stdout, r
+        assert not os.path.exists(ran), "the installed command, linked, ran site"
+        subprocess.run([venv.python, "-c", "pass"], check=True, env=env)
+        assert os.path.exists(ran), "sitecustomize is not where site looks: the test is void"
+    finally:
+        os.unlink(trap)
 
 
 # -- a user-namespaced container from the 0700 venv, side by side with runc ---------------
