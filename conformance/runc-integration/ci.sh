@@ -14,10 +14,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 runtime=${1:-/usr/local/bin/pyrunc}
 # The files that pyrunc passes as the reference runc does here and that run in a few
 # minutes together (RESULTS.md, "The CI subset").
-files=${RCI_CI_FILES:-cpu_affinity,create,cwd,debug,dev,env,events,exec,help,hooks_so,host-mntns,\
-ioprio,kill,list,memorypolicy,mounts,mounts_propagation,mounts_propagation_unsafe,no_pivot,pause,\
-personality,pidfd-socket,ps,root,scheduler,seccomp,seccomp-notify,start,start_detached,start_hello,\
-state,timens,tty,umask,update,version}
+files=${RCI_CI_FILES:-capabilities,cpu_affinity,create,cwd,debug,delete,dev,env,events,exec,help,\
+hooks,hooks_so,host-mntns,ioprio,kill,list,memorypolicy,mounts,mounts_propagation,\
+mounts_propagation_unsafe,mounts_sshfs,no_pivot,pause,personality,pidfd-socket,ps,root,scheduler,\
+seccomp,seccomp-notify,start,start_detached,start_hello,state,timens,tty,umask,update,version}
 
 commit=$(python3 -c "import sys; sys.path.insert(0, '$here'); import rci_build; print(rci_build.PINNED_COMMIT)")
 have_source=
