@@ -112,7 +112,7 @@ def _create_locked(
         cgroup = manager_for(container_id, cfg, options)  # rootless: maybe none
         if FAULT:
             hit("after-fifo")
-        _check_cgroup_unused(cgroup)
+        check_cgroup_unused(cgroup)
         # Ours from here on: a failure kills what is in it and removes what we made (not
         # before: a refused cgroup holds another container's processes).
         manager = cgroup
@@ -122,7 +122,7 @@ def _create_locked(
             rdt.create()  # runc's order: after the cgroup
         # Recorded before anything else can be made: a runtime killed from here on leaves
         # a state dir that `state` reads (pid 0: creating/stopped) and `delete` cleans.
-        record = _record(container_id, cfg, manager.to_state())
+        record = state_record(container_id, cfg, manager.to_state())
         if rdt is not None:
             record["intel_rdt"] = rdt.to_state()
         store.write(container_id, record)
@@ -165,7 +165,7 @@ def _create_locked(
     except BaseException as e:
         oom = isinstance(e, CreateFailed) and manager is not None and manager.oom_killed()
         if manager is not None:
-            _destroy_quietly(manager)
+            destroy_quietly(manager)
         if rdt is not None:
             _destroy_rdt_quietly(rdt)
         if cfg.linux.namespace("mount") is None:
@@ -193,7 +193,7 @@ def _poststop_after_failure(container_id: str, cfg) -> None:  # noqa: ANN001
         hooks.run_warning(entries, "poststop", hooks.state_doc(base, st.STOPPED, 0))
 
 
-def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
+def state_record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
     """The state record; pid 0 until init is ready, with its creator to tell a creation
     in progress ("creating") from one whose runtime died ("stopped")."""
     from pyrunc.spec.config import container_defaults, process_document
@@ -206,7 +206,7 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
         "creator": [me, st.process_start_time(me)],
         "bundle": cfg.bundle,
         "rootfs": cfg.root_path,
-        "created": _now(),
+        "created": utc_now(),
         "owner": "",
         "annotations": cfg.annotations,
         "has_process": cfg.process is not None,
@@ -228,7 +228,7 @@ def _record(container_id: str, cfg, cgroup: dict) -> dict:  # noqa: ANN001
     }
 
 
-def _check_cgroup_unused(manager) -> None:  # noqa: ANN001 - a CgroupManager
+def check_cgroup_unused(manager) -> None:  # noqa: ANN001 - a CgroupManager
     """runc's refusals (its factory, in its words): a cgroup with processes would be
     another container's, a frozen one would freeze ours before it ran."""
     pids = manager.pids()
@@ -348,7 +348,7 @@ def _detach_shared_mounts(rootfs: str, root_bind: bool) -> None:
         undo_root_bind(rootfs)
 
 
-def _destroy_quietly(manager) -> None:  # noqa: ANN001
+def destroy_quietly(manager) -> None:  # noqa: ANN001
     from pyrunc.cgroups.kill import kill_all
 
     try:
@@ -374,7 +374,7 @@ def _intel_rdt(container_id: str, cfg):  # noqa: ANN001, ANN202
     return IntelRdtManager.for_container(container_id, cfg.linux.intel_rdt)
 
 
-def _now() -> str:
+def utc_now() -> str:
     """UTC RFC 3339 with microseconds (datetime would cost ~2 ms to import)."""
     ns = time.time_ns()
     seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))

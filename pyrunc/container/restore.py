@@ -159,13 +159,13 @@ class _Restore:
     # -- the container, as create makes it ---------------------------------------------
     def _make_cgroup(self) -> None:
         from pyrunc.cgroups.manager import new_manager
-        from pyrunc.container.create import _check_cgroup_unused, _record
+        from pyrunc.container.create import check_cgroup_unused, state_record
 
         manager = new_manager(self.id, self.cfg.linux.cgroups_path, self.options.systemd_cgroup)
-        _check_cgroup_unused(manager)
+        check_cgroup_unused(manager)
         self.manager = manager  # ours from here on (a refused one holds another's tasks)
         manager.create()
-        self.record = _record(self.id, self.cfg, manager.to_state())
+        self.record = state_record(self.id, self.cfg, manager.to_state())
         self.store.write(self.id, self.record)
 
     def _enter_cgroup(self, criu_pid: int, req_opts: dict[str, Any]) -> None:
@@ -186,13 +186,13 @@ class _Restore:
         req_opts["cg_root"] = roots
 
     def _restored(self, pid: int) -> None:
-        from pyrunc.container.create import _now
+        from pyrunc.container.create import utc_now
 
         assert self.manager is not None
         self.record.update(
             pid=pid,
             pid_start_time=st.process_start_time(pid),
-            created=_now(),
+            created=utc_now(),
             cgroup=self.manager.to_state(),
         )
         self.store.write(self.id, self.record)
@@ -345,9 +345,9 @@ class _Restore:
             pass
 
     def _undo(self) -> None:
-        from pyrunc.container.create import _destroy_quietly
+        from pyrunc.container.create import destroy_quietly
 
         if self.manager is not None:
-            _destroy_quietly(self.manager)  # restored processes included
+            destroy_quietly(self.manager)  # restored processes included
         self._release()
         self.store.remove(self.id)
