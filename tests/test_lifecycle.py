@@ -175,6 +175,33 @@ def test_created_container_dies_of_SIGTERM(
         assert is_dead(pid)
 
 
+def _cmdlines_naming(word: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if word.encode() in argv:
+            found.append(f"{pid}: {b' '.join(argv).decode(errors='replace')}")
+    return found
+
+
+def test_run_detached_leaves_no_runtime_process(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """After `run -d` returns, the container's process is all that is left: no pyrunc
+    process stays behind to hold memory (runc's and crun's do not either)."""
+    bundle.set_args("sleep", "100")
+    try:
+        runtime.ok("run", "-d", "--bundle", bundle.path, cid)
+        pid = runtime.state(cid)["pid"]
+        assert _cmdlines_naming(cid) == []  # every pyrunc call named the container
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert f.read().split(b"\0")[0] == b"sleep"
+    finally:
+        runtime("delete", "--force", cid)
+
+
 def test_delete_force_unknown_is_silent(runtime: Runtime, cid: str) -> None:
     r = runtime("delete", "--force", cid)
     assert (r.code, r.err) == (0, "")
