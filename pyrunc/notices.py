@@ -20,7 +20,14 @@ def _stderr_warning(msg: str) -> None:
 
 
 sink: Callable[[str], None] = _stderr_warning
+# --debug lines from deep inside (the CLI points it at its log's debug; else dropped)
+debug_sink: Callable[[str], None] | None = None
 
 
 def warn(msg: str) -> None:
     sink(msg)
+
+
+def debug(msg: str) -> None:
+    if debug_sink is not None:
+        debug_sink(msg)

@@ -118,9 +118,17 @@ def is_unified(root: str = CGROUP_ROOT) -> bool:
 def new_manager(container_id: str, cgroups_path: str, systemd: bool = False) -> CgroupManager:
     """The manager for this host; `systemd`: cgroupsPath is "slice:prefix:name"."""
     if systemd:
+        unified = is_unified()
+        from pyrunc.cgroups import systemd as driver
+
+        why = driver.unusable_reason() if unified else "not a pure cgroup v2 host"
+        if why is None:
+            return driver.SystemdManager.for_container(container_id, cgroups_path)
+        from pyrunc import notices
         from pyrunc.cgroups.paths import systemd_to_cgroupfs
 
         cgroups_path = systemd_to_cgroupfs(cgroups_path, container_id)
+        notices.debug(f"--systemd-cgroup: {why}: cgroup {cgroups_path} made on cgroupfs")
     if is_unified():
         from pyrunc.cgroups.v2 import V2Manager
 
@@ -133,6 +141,10 @@ def new_manager(container_id: str, cgroups_path: str, systemd: bool = False) -> 
 def manager_from_state(data: dict[str, Any]) -> CgroupManager | None:
     if not data:
         return None
+    if data.get("driver") == "systemd":
+        from pyrunc.cgroups.systemd import SystemdManager
+
+        return SystemdManager.from_state(data)
     if data.get("version") == "v2":
         from pyrunc.cgroups.v2 import V2Manager
 

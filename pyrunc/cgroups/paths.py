@@ -31,6 +31,13 @@ def expand_slice(slice_name: str) -> str:
 
 def systemd_to_cgroupfs(cgroups_path: str, container_id: str) -> str:
     """ "slice:prefix:name" (empty: system.slice:pyrunc:<id>) -> an absolute path."""
+    slice_name, unit = systemd_unit(cgroups_path, container_id)
+    return f"{expand_slice(slice_name).rstrip('/')}/{unit}"
+
+
+def systemd_unit(cgroups_path: str, container_id: str) -> tuple[str, str]:
+    """ "slice:prefix:name" -> (the slice, the unit: "<prefix>-<name>.scope", or the
+    name itself when it is a slice), as runc's systemd driver names them."""
     if not cgroups_path:
         slice_name, prefix, name = DEFAULT_SLICE, DEFAULT_PREFIX, container_id
     else:
@@ -44,9 +51,8 @@ def systemd_to_cgroupfs(cgroups_path: str, container_id: str) -> str:
         slice_name = slice_name or DEFAULT_SLICE
     if not name or "/" in name or "/" in prefix:
         raise ConfigError(f"linux.cgroupsPath: invalid unit name in {cgroups_path!r}")
+    expand_slice(slice_name)  # refused here, before anything is made
     # A name that is itself a slice is used as is; anything else becomes a scope.
     if name.endswith(".slice"):
-        unit = name
-    else:
-        unit = f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
-    return f"{expand_slice(slice_name).rstrip('/')}/{unit}"
+        return slice_name, name
+    return slice_name, f"{prefix}-{name}.scope" if prefix else f"{name}.scope"

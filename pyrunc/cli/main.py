@@ -227,6 +227,7 @@ def _route_warnings(log: Log) -> None:
     from pyrunc import notices
 
     notices.sink = log.warning
+    notices.debug_sink = log.debug
 
 
 def _open_log(args: argparse.Namespace) -> Log:
