@@ -25,6 +25,13 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         # Drop what the runtime had open (its state-dir lock above all) right away.
         keep = {ch.fileno(), opts.exec_fifo_fd, opts.console_fd}
         sc.close_fds_except(keep, 3 + opts.preserve_fds)
+        nss = cfg.linux.namespaces
+        offsets_fd = -1
+        if namespaces.wants_new(nss, "time") and cfg.linux.time_offsets:
+            # Opened while still dumpable: a non-dumpable process's /proc/self files
+            # are root's, and a rootless runtime could not open this one for writing.
+            with step("opening time offsets"):
+                offsets_fd = namespaces.open_time_offsets()
         sc.set_dumpable(False)  # before entering any container namespace
         # While the runtime moves us into the cgroup: from the namespaces on, the
         # host's Python installation may be out of reach or the image's.
@@ -33,11 +40,6 @@ def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> 
         # Still in the host's user namespace: idmapped mounts need its CAP_SYS_ADMIN.
         with step("preparing idmapped mounts"):
             mounts.prepare_idmapped(cfg)
-        nss = cfg.linux.namespaces
-        offsets_fd = -1
-        if namespaces.wants_new(nss, "time") and cfg.linux.time_offsets:
-            with step("opening time offsets"):
-                offsets_fd = namespaces.open_time_offsets()
         importguard.arm("the container's init", opts.debug)
         with step("joining namespaces"):
             namespaces.join_namespaces(nss)
