@@ -20,6 +20,7 @@ test). Runs as root.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
@@ -42,6 +43,7 @@ sys.path.insert(1, str(HERE.parents[1]))
 
 import rci_build  # noqa: E402
 import rci_host  # noqa: E402
+import rci_rootless  # noqa: E402
 from rci_report import (  # noqa: E402
     RuntimeRun,
     compare,
@@ -155,6 +157,7 @@ def run_file(
     outdir: Path,
     timeout: float,
     test_timeout: int = 0,
+    rootless: rci_rootless.Session | None = None,
 ) -> FileResult:
     result = FileResult(name=name)
     stem = name.removesuffix(".bats")
@@ -167,6 +170,8 @@ def run_file(
         env["BATS_TEST_TIMEOUT"] = str(test_timeout)
     # get-images.sh asks `go env GOARCH`.
     env["PATH"] = f"{os.path.dirname(suite.go)}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    # --rootless: bats as the session's user, in its environment (rci_rootless.py).
+    as_user = rootless.enter_file(tmpdir, env) if rootless else {}
     words = rci_host.file_words((suite.integration / name).read_text(errors="replace"))
     before = rci_host.snapshot(runc_path)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -183,12 +188,17 @@ def run_file(
                 env=env,
                 stdin=tty.slave,
                 preexec_fn=take_controlling_terminal,
+                **as_user,
             )
         except BaseException:  # interrupted (SIGINT, SIGTERM): leave the host clean
             rci_host.cleanup(runc_path, before, tmpdir, words)
+            if rootless:
+                rootless.cleanup_file(runc_path)
             raise
     count(result, tap, stderr)
     result.leftovers = rci_host.cleanup(runc_path, before, tmpdir, words)
+    if rootless:
+        result.leftovers += rootless.cleanup_file(runc_path)
     if not runner.safe_rmtree(tmpdir):
         result.leftovers.append(f"{tmpdir} not removed (still mounted below it)")
     return result
@@ -200,6 +210,7 @@ def run_all(
     runtimes: list[tuple[str, str, str]],
     files: list[str],
     out: Path,
+    rootless: rci_rootless.Session | None = None,
 ) -> list[RuntimeRun]:
     """Every file, one runtime after another for each file (so a cut-short run still
     compares), in one scratch dir."""
@@ -216,6 +227,7 @@ def run_all(
                         out / label,
                         args.timeout,
                         args.test_timeout,
+                        rootless,
                     )
                     run.files[name] = r
                     print(runner.summary_line(label, r, file_notes(r)), file=sys.stderr, flush=True)
@@ -305,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 unless every test of the files run passed or was skipped, no file "
         "timed out and none left anything behind (the CI subset)",
     )
+    ap.add_argument(
+        "--rootless",
+        metavar="FEATURES",
+        help="run the files as an unprivileged user 'rootless' made for the run, as runc's "
+        "tests/rootless.sh does, with FEATURES: idmap+cgroup (or all), idmap, cgroup or none",
+    )
     ap.add_argument("--list", action="store_true", help="list the suite's .bats files and stop")
     ap.add_argument(
         "--prepare-only",
@@ -366,6 +384,9 @@ def report(
     if cmp is not None:
         print_compare(cmp, args.reference, labels)
         print()
+    if meta.get("rootless"):
+        rl = meta["rootless"]
+        print(f"rootless: user {rl['user']} (uid {rl['uid']}), features {rl['features']}")
     print_table(runs, names)
     return 0
 
@@ -385,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(clash)
 
     meta: dict = {"commit": args.commit}
+    features = None
+    if args.rootless is not None:
+        try:
+            features = rci_rootless.parse_features(args.rootless)
+        except ValueError as e:
+            ap.error(f"--rootless: {e}")
     if not runtimes and not args.list and not args.prepare_only:
         # Report on earlier results only.
         names = sorted({n for r in baselines for n in r.files})
@@ -438,9 +465,20 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     # SIGTERM as SIGINT: the file being run is stopped and cleaned, the rest reported.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with lock:
-        runs = run_all(args, suite, resolved, files, out)
+    # --rootless: the user and its features exist only while the lock is held (the
+    # suite's cgroup paths are the root run's too), and go on every way out.
+    rootless = None
+    if features is not None:
+        rootless = rci_rootless.Session(features, suite, args.workdir_base)
+    with lock, rootless or contextlib.nullcontext():
+        if rootless:
+            suite, resolved = rootless.suite, rootless.reachable(resolved)
+        runs = run_all(args, suite, resolved, files, out, rootless)
     meta["seconds"] = round(time.monotonic() - t0)
+    if rootless:
+        meta["rootless"] = rootless.meta()
+        for note in rootless.teardown_notes:
+            print(f"[rootless] left: {note}", file=sys.stderr)
     status = report(args, baselines + runs, files, meta, out)
     if args.strict:
         return status or strict_verdict(runs, files)
