@@ -52,8 +52,10 @@ def unusable_reason() -> str | None:
 
 
 def _connect() -> Systemd:
-    from pyrunc.linux.dbus_systemd import Systemd
-
+    try:
+        from pyrunc.linux.dbus_systemd import Systemd
+    except ImportError as e:  # a systemd host must not fall back silently
+        raise CgroupError(f"--systemd-cgroup: the systemd driver needs jeepney: {e}") from None
     return Systemd()
 
 
