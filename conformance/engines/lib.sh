@@ -377,16 +377,17 @@ make_rootfs_tar() {
     rm -rf "$r"
 }
 
-# make_oci_archive ROOTFS_TAR OUT NAME: an OCI image layout tarball holding
-# ROOTFS_TAR as its only layer, tagged NAME (for `ctr images import`).
+# make_oci_archive ROOTFS_TAR OUT NAME [CMD_JSON]: an OCI image layout tarball
+# holding ROOTFS_TAR as its only layer, tagged NAME (for `ctr images import`);
+# the image's Cmd is CMD_JSON (default ["sh"]).
 make_oci_archive() {
-    local layer=$1 out=$2 name=$3 d ldig lsize cdig csize mdig msize cfg man
+    local layer=$1 out=$2 name=$3 cmd=${4:-'["sh"]'} d ldig lsize cdig csize mdig msize cfg man
     d=$(mktemp -d "$WORK/oci.XXXXXX")
     mkdir -p "$d/blobs/sha256"
     ldig=$(sha256sum "$layer" | cut -d' ' -f1)
     lsize=$(stat -c %s "$layer")
     cp "$layer" "$d/blobs/sha256/$ldig"
-    cfg='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:'$ldig'"]}}'
+    cfg='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":'$cmd'},"rootfs":{"type":"layers","diff_ids":["sha256:'$ldig'"]}}'
     printf '%s' "$cfg" >"$d/cfg"
     cdig=$(sha256sum "$d/cfg" | cut -d' ' -f1)
     csize=$(stat -c %s "$d/cfg")
