@@ -7,7 +7,8 @@
 # answers depend on the cgroup version (V2_TESTS) run in one boot of a throw-away pure-v2
 # VM (../shared/cgroupv2-vm, qemu), bounded by V2VM_TIMEOUT. Skipped when pytest arguments
 # are given (a partial run) or with PYRUNC_SKIP_V2=1; on a pure v2 host they already ran
-# in the host leg.
+# in the host leg. Last the systemd leg (tests/vm/run-in-systemd-v2, PYRUNC_SKIP_SYSTEMD_VM=1
+# skips it): the same kind of VM with systemd as PID 1, for --systemd-cgroup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh "[test]"
@@ -54,5 +55,18 @@ V2VM_TIMEOUT=${V2VM_TIMEOUT:-900} "$vm" \
   "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider $V2_TESTS" \
   "$PWD" || v2=$?
 [ $v2 -eq 0 ] || echo "cgroup v2 leg failed (exit $v2; 124: timeout, 125: the VM failed)" >&2
+# Then the systemd leg: --systemd-cgroup against systemd itself (PID 1, system D-Bus, pure
+# v2) in the same VM booted with systemd (tests/vm/run-in-systemd-v2; ~2.5 min here).
+# PYRUNC_REQUIRE_SYSTEMD=1: a VM where the driver cannot run fails instead of skipping.
+sd=0
+if [ "${PYRUNC_SKIP_SYSTEMD_VM:-0}" != 1 ]; then
+  echo "systemd leg (VM): tests/test_systemd_cgroup.py"
+  SDVM_IGNORE_HOLD=1 SDVM_TIMEOUT=${SDVM_TIMEOUT:-420} V2VM_DIR=$(dirname "$vm") \
+    V2VM_ENV="PYRUNC_REQUIRE_SYSTEMD" PYRUNC_REQUIRE_SYSTEMD=1 tests/vm/run-in-systemd-v2 \
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider tests/test_systemd_cgroup.py" \
+    "$PWD" || sd=$?
+  [ $sd -eq 0 ] || echo "systemd leg failed (exit $sd; 124: timeout, 125: the VM failed)" >&2
+fi
 [ $status -ne 0 ] && exit $status
-exit $v2
+[ $v2 -ne 0 ] && exit $v2
+exit $sd
