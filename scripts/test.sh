@@ -25,6 +25,17 @@ if [ $# -eq 0 ] && [ "${PYRUNC_SKIP_ENGINES:-0}" != 1 ]; then
 fi
 [ $status -ne 0 ] || status=$engines
 
+# Then Kubernetes' way in: pods through containerd's CRI plugin, pyrunc and runc as runtime
+# handlers side by side (conformance/cri/run.sh, ~1-2 min), skipped like the engines for a
+# partial run or with PYRUNC_SKIP_CRI=1.
+cri=0
+if [ $# -eq 0 ] && [ "${PYRUNC_SKIP_CRI:-0}" != 1 ]; then
+  echo "CRI suite: conformance/cri/run.sh /usr/local/bin/pyrunc"
+  timeout 600 conformance/cri/run.sh /usr/local/bin/pyrunc || cri=$?
+  [ $cri -eq 0 ] || echo "CRI suite failed (exit $cri)" >&2
+fi
+[ $status -ne 0 ] || status=$cri
+
 # Then runc's own integration suite, its CI-sized subset (conformance/runc-integration/
 # ci.sh: every test of those files passes; the whole suite is one command in its README),
 # skipped like the engines for a partial run or with PYRUNC_SKIP_RCI=1.

@@ -105,7 +105,7 @@ state = "$WORK/state"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
-    default_runtime_name = "runc"
+    default_runtime_name = "${CRI_HANDLERS%% *}"
 $runtimes_toml
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$WORK/cni/bin"
@@ -152,6 +152,12 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 c version >/dev/null || { cat "$WORK/containerd.log" >&2; echo "containerd did not start" >&2; exit 1; }
+# A CRI plugin that fails to load leaves containerd up without it: say why.
+c plugins ls | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" {print $NF}' | grep -qx ok || {
+    grep 'io.containerd.grpc.v1.cri' "$WORK/containerd.log" | grep -E 'level=(warning|error)' >&2
+    echo "containerd's CRI plugin did not load" >&2
+    exit 1
+}
 
 log "images: busybox and pause (busybox's sleep infinity) into namespace $NS"
 make_rootfs_tar "$WORK/rootfs.tar"
@@ -170,7 +176,7 @@ timeout -k 10 "${CRI_SUITE_TIMEOUT:-900}" "$PY" "$CRI_DIR/cri_suite.py" \
 PASSED=$(grep -c '^PASS ' "$WORK/suite.out" || true)
 FAILED=$(grep -c '^FAIL ' "$WORK/suite.out" || true)
 if ((rc != 0 && FAILED == 0)); then
-    echo "FAIL cri-suite: the driver exited $rc (124: timeout)"
+    echo "FAIL cri-suite: the driver exited $rc$( ((rc == 124)) && echo " (timed out)")"
     FAILED=1
 fi
 [[ -z ${ENGINES_VERBOSE:-} ]] || tail -n 40 "$WORK/containerd.log" >&2
