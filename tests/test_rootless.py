@@ -417,3 +417,77 @@ def test_a_map_outside_the_users_ranges_is_refused(
     assert "failed to use newuidmap" in error_message(r.err), r.err
     assert user.pyrunc("state", cid).code == 1
     assert not os.path.exists(os.path.join(user.xdg, "pyrunc", cid))
+
+
+def _without_user_namespace(bundle: str, *args: str) -> None:
+    """A config that makes no user namespace: the one rootless podman gives its runtime,
+    which already runs as root in the user's namespace."""
+    _edit(bundle, *args)
+    p = os.path.join(bundle, "config.json")
+    with open(p) as f:
+        cfg = json.load(f)
+    lx = cfg["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "user"]
+    lx.pop("uidMappings")
+    lx.pop("gidMappings")
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+
+
+def _in_own_userns(user: User, argv: list[str]) -> Result:
+    """argv as root of a user namespace the user makes (unshare -r), as podman does."""
+    return user.run(["unshare", "--user", "--map-root-user", "--", *argv])
+
+
+def _bound_devices(pid: int) -> list[tuple[str, tuple[int, int]]]:
+    """(path, (rdev, ino)) of the default devices that are mount points in pid's /dev and
+    the very nodes of the host."""
+    points = {line.split()[4] for line in mountinfo(pid)}
+    found = []
+    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+        path = f"/dev/{name}"
+        there = os.stat(f"/proc/{pid}/root{path}")
+        if path in points and (there.st_rdev, there.st_ino) == (
+            os.stat(path).st_rdev,
+            os.stat(path).st_ino,
+        ):
+            found.append((path, (there.st_rdev, there.st_ino)))
+    return found
+
+
+def test_root_in_a_user_namespace_binds_devices_as_runc(
+    rootless_user: User, workdir: str, busybox_rootfs: str, cid: str, leaks: None
+) -> None:
+    """The runtime as rootless podman runs it: root in the user's namespace, a config
+    without one. mknod is refused there, so the host's nodes are bound in (runc's
+    RunningInUserNS); the kernel shows them as mount points of the very host nodes."""
+    user = rootless_user
+    ours = _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
+    _without_user_namespace(ours, "sleep", "300")
+    r = _in_own_userns(user, [user.python, "-m", "pyrunc", "run", "-d", "--bundle", ours, cid])
+    try:
+        assert r.code == 0, r.err
+        pid = json.loads(user.ok("state", cid).out)["pid"]
+        assert _map(pid, "uid_map") == ["0", str(user.uid), "1"]  # unshare's, not ours
+        assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+        assert [p for p, _ in _bound_devices(pid)] == [
+            "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+        ]  # fmt: skip
+        assert _cgroups(pid) == _cgroups("self")  # no cgroup of its own: rootless
+    finally:
+        user.pyrunc("delete", "--force", cid)
+        reap_zombies()
+    runc = host.runc_binary()
+    if runc is None:
+        return
+    theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
+    _without_user_namespace(theirs, "sleep", "300")
+    root = os.path.join(user.xdg, "runc-ref")
+    r = _in_own_userns(user, [runc, "--root", root, "run", "-d", "--bundle", theirs, cid])
+    try:
+        assert r.code == 0, r.err
+        pid = json.loads(user.run([runc, "--root", root, "state", cid]).out)["pid"]
+        assert len(_bound_devices(pid)) == 6  # runc binds them too
+    finally:
+        user.run([runc, "--root", root, "delete", "--force", cid])
+        reap_zombies()

@@ -8,6 +8,7 @@ import os
 import stat
 
 from pyrunc import jsonio as json  # not json: CONTRIBUTING.md, Imports
+from pyrunc import rootless
 from pyrunc.linux import devices, lsm, mountinfo, mounts, paths
 from pyrunc.linux import syscalls as sc
 from pyrunc.linux.mount_options import PROPAGATION_OPTIONS, locked_flags, parse_options
@@ -40,6 +41,9 @@ def prepare_rootfs(
             # container's view of it (the host's shares the mount until delete undoes
             # it, undo_root_bind). runc skips root.readonly here without a word.
             sc.mount(cfg.root_path, cfg.root_path, None, sc.MS_BIND | sc.MS_REC, None)
+    # mknod is not for a user namespace, the config's or the one the runtime runs in
+    # (rootless podman's): the host's nodes are bound instead (runc's RunningInUserNS).
+    in_userns = in_userns or rootless.in_user_namespace()
     root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in cfg.mounts:
