@@ -154,8 +154,15 @@ class Ctx:
         return pod
 
     def create(
-        self, pod: Pod, name: str, command: list[str], resources: Any = None, envs: Any = ()
+        self,
+        pod: Pod,
+        name: str,
+        command: list[str],
+        resources: Any = None,
+        envs: Any = (),
+        security: dict[str, Any] | None = None,
     ) -> str:
+        """CreateContainer; SECURITY: more LinuxContainerSecurityContext fields."""
         pb = self.pb
         cfg = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name),
@@ -166,7 +173,7 @@ class Ctx:
             linux=pb.LinuxContainerConfig(
                 resources=resources,
                 security_context=pb.LinuxContainerSecurityContext(
-                    namespace_options=self.namespaces()
+                    namespace_options=self.namespaces(), **(security or {})
                 ),
             ),
         )

@@ -269,6 +269,42 @@ def t_update_resources(ctx: Ctx) -> None:
     check(out == "still-running\n", f"exec after update: {rc} {out!r}")
 
 
+def proc_status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def t_security_context(ctx: Ctx) -> None:
+    """A pod spec's securityContext: runAsUser, readOnlyRootFilesystem,
+    allowPrivilegeEscalation=false, seccompProfile RuntimeDefault (containerd's)."""
+    pb = ctx.pb
+    pod = ctx.run_pod("secctx")
+    security = {
+        "run_as_user": pb.Int64Value(value=65534),
+        "readonly_rootfs": True,
+        "no_new_privs": True,
+        "seccomp": pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
+    }
+    cid = ctx.run(pod, "app", ["sleep", "1000"], security=security)
+    status = proc_status(ctx.container_pid(cid))
+    got = (status["Uid"].split()[0], status["NoNewPrivs"], status["Seccomp"])
+    check(got == ("65534", "1", "2"), f"uid, NoNewPrivs, Seccomp of the container: {got}")
+    rc, out, err = ctx.exec_sync(cid, ["sh", "-c", "id -u; touch /x && echo writable || echo ro"])
+    check(out == "65534\nro\n", f"exec as the container's user: {rc} {out!r} {err!r}")
+    # The default profile refuses unshare(2) without CAP_SYS_ADMIN; the same container
+    # unconfined shows the host lets this user make a user namespace at all.
+    security["seccomp"] = pb.SecurityProfile(profile_type=pb.SecurityProfile.Unconfined)
+    open_cid = ctx.run(pod, "unconfined", ["sleep", "1000"], security=security)
+    seccomp = proc_status(ctx.container_pid(open_cid))["Seccomp"]
+    check(seccomp == "0", f"Seccomp of the unconfined container: {seccomp}")
+    rc, out, err = ctx.exec_sync(open_cid, ["unshare", "-U", "true"])
+    if rc != 0:
+        note(ctx, f"unshare -U fails unconfined too ({err.strip()}): seccomp's refusal unseen")
+        return
+    rc, out, err = ctx.exec_sync(cid, ["unshare", "-U", "true"])
+    check(rc != 0, f"unshare -U under RuntimeDefault seccomp: exit {rc} {out!r} {err!r}")
+
+
 def stop_timed(ctx: Ctx, cid: str, timeout: int) -> float:
     t0 = time.monotonic()
     ctx.cri.call("StopContainer", deadline=timeout + 20, container_id=cid, timeout=timeout)
@@ -387,6 +423,7 @@ SCENARIOS: list[tuple[str, Callable[[Ctx], None]]] = [
     ("status-stats", t_status_stats),
     ("resources-in-cgroup", t_resources),
     ("update-resources", t_update_resources),
+    ("security-context", t_security_context),
     ("stop-timeout-term-kill", t_stop_timeout),
     ("nonzero-exit-code", t_exit_code),
     ("missing-command-start-error", t_missing_command),
