@@ -22,7 +22,7 @@ CRI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$CRI_DIR/../engines/lib.sh"
 engines_lock "$@"
 
-need_pkgs containerd busybox-static iproute2 util-linux python3-venv
+need_pkgs containerd busybox-static iproute2 util-linux
 engines_init "$@"
 BEFORE=$(snapshot)
 CRI_CACHE=${CRI_CACHE:-/var/cache/pyrunc-cri}
@@ -48,6 +48,8 @@ print(" ".join(cfg["options.extras_require"]["cri"].split()))
 EOF
 )
         log "virtualenv $venv: pip install $reqs"
+        # Debian's python3 needs its venv package for ensurepip; others (pyenv) have it.
+        python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs python3-venv
         rm -rf "$venv"
         python3 -m venv "$venv"
         # shellcheck disable=SC2086 # the requirement list splits on purpose
