@@ -202,9 +202,14 @@ def test_version_tuple() -> None:
 
 
 def test_runtime_wrapper_is_named_runc(tmp_path: Path) -> None:
-    w = rci_build.runtime_wrapper(tmp_path, "pyrunc", "/usr/local/bin/py runc's")
+    """A link named runc (the runtime sees the name, as a drop-in installed as runc)."""
+    target = tmp_path / "py runc's"
+    target.write_text("#!/bin/sh\n")
+    target.chmod(0o755)
+    w = rci_build.runtime_wrapper(tmp_path, "pyrunc", str(target))
     assert os.path.basename(w) == "runc" and os.access(w, os.X_OK)
-    assert Path(w).read_text() == "#!/bin/sh\nexec '/usr/local/bin/py runc'\\''s' \"$@\"\n"
+    assert os.readlink(w) == str(target)
+    assert rci_build.runtime_wrapper(tmp_path, "pyrunc", str(target)) == w  # kept as is
     # A runtime already named runc is used as it is.
     assert rci_build.runtime_wrapper(tmp_path, "runc", "/x/runc") == "/x/runc"
 
