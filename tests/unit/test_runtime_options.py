@@ -12,8 +12,9 @@ from pyrunc.errors import InvalidArgument
 from pyrunc.options import DEFAULT_ROOT, DEFAULTS, RuntimeOptions
 from tests.unit.test_import_graph import module_files
 
-# Not a mode: where warnings go (pyrunc/notices.py), pointed at the CLI's log (main.py).
-NOT_MODES = {("pyrunc.cli.main", "notices.sink")}
+# Not a mode: where warnings and debug lines go (pyrunc/notices.py), pointed at the CLI's
+# log (main.py).
+NOT_MODES = {("pyrunc.cli.main", "notices.sink"), ("pyrunc.cli.main", "notices.debug_sink")}
 
 
 def options_of(*argv: str) -> RuntimeOptions:
