@@ -31,9 +31,13 @@ _TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat
 
 
 def devices_to_create(config_devices: tuple[Device, ...]) -> tuple[Device, ...]:
-    """Config devices plus each default the config does not name itself."""
+    """Config devices plus each default the config does not name itself; never
+    /dev/ptmx: it is always the link to the container's devpts (create_symlinks), as
+    runc's setupPtmx. A node of the host's ptmx (bound from the host in a user
+    namespace) would open no pty of the container's devpts."""
     named = {d.path for d in config_devices}
-    return config_devices + tuple(d for d in DEFAULT_DEVICES if d.path not in named)
+    wanted = config_devices + tuple(d for d in DEFAULT_DEVICES if d.path not in named)
+    return tuple(d for d in wanted if paths.clean(d.path) != "/dev/ptmx")
 
 
 def create_device(root_fd: int, dev: Device, bind_from_host: bool) -> None:
@@ -77,10 +81,8 @@ def _bind_host_device(root_fd: int, dev: Device) -> None:
         os.close(fd)
 
 
-def create_symlinks(root_fd: int, has_ptmx_device: bool) -> None:
-    links = DEFAULT_SYMLINKS
-    if not has_ptmx_device:
-        links += (("pts/ptmx", "/dev/ptmx"),)
+def create_symlinks(root_fd: int) -> None:
+    links = DEFAULT_SYMLINKS + (("pts/ptmx", "/dev/ptmx"),)
     if os.path.exists("/proc/kcore"):  # as runc: no dangling /dev/core without a kcore
         links += (("/proc/kcore", "/dev/core"),)
     dev_fd = paths.mkdir_all_in_root(root_fd, "/dev")

@@ -54,8 +54,7 @@ def prepare_rootfs(
         if _needs_dev_setup(cfg):
             for dev in devices.devices_to_create(cfg.linux.devices):
                 devices.create_device(root_fd, dev, bind_from_host=in_userns)
-            has_ptmx = any(d.path == "/dev/ptmx" for d in cfg.linux.devices)
-            devices.create_symlinks(root_fd, has_ptmx)
+            devices.create_symlinks(root_fd)
         else:
             for dev in cfg.linux.devices:
                 devices.create_device(root_fd, dev, bind_from_host=in_userns)
