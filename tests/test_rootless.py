@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -491,3 +492,137 @@ def test_root_in_a_user_namespace_binds_devices_as_runc(
     finally:
         user.run([runc, "--root", root, "delete", "--force", cid])
         reap_zombies()
+
+
+# -- pyrunc check, run by the user ------------------------------------------------------
+
+
+def _check(user: User, bundle: str, *env: str) -> tuple[int, dict[str, Any]]:
+    r = user.run([*env, user.python, "-m", "pyrunc", "check", "--format", "json", "--bundle",
+                  bundle])  # fmt: skip
+    assert r.code in (0, 1) and "Traceback" not in r.err, r
+    return r.code, json.loads(r.out)
+
+
+def _verdicts(report: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in report["checks"]:
+        out.setdefault(c["path"], []).append((c["severity"], c["message"]))
+    return out
+
+
+def _stays_in_callers_cgroups(user: User, bundle: str, cid: str) -> bool:
+    """The kernel's answer: a container of this user lands in the caller's cgroups."""
+    _edit(bundle, "sleep", "300")
+    user.ok("run", "-d", "--bundle", bundle, cid)
+    try:
+        pid = json.loads(user.ok("state", cid).out)["pid"]
+        return _cgroups(pid) == _cgroups("self")
+    finally:
+        user.pyrunc("delete", "--force", cid)
+        reap_zombies()
+
+
+def test_check_tells_a_rootless_user_what_works_here(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """A `spec --rootless` bundle: check says it runs (the capabilities its user
+    namespace gives are not held against an unprivileged runtime), and what rootless
+    means on this host, each line against what the host shows."""
+    user = rootless_user
+    code, report = _check(user, user_bundle)
+    assert code == 0 and report["ok"], report["findings"]
+    v = _verdicts(report)
+    assert ("ok", f"rootless: run by uid {user.uid}, not root") in v[""]
+    assert ("ok", f"state root in $XDG_RUNTIME_DIR: {user.xdg}/pyrunc") in v[""]
+    assert ("ok", f"{user.name} may make user namespaces") in v["linux.namespaces[3].type"] + v.get(
+        "linux.namespaces[4].type", []
+    )
+    uid_lines = v["linux.uidMappings"]
+    assert ("ok", f"maps only your own uid ({user.uid}): the runtime writes it itself") in uid_lines
+    subuid = _subordinate_start("/etc/subuid", user.name)
+    tool = shutil.which("newuidmap", path="/usr/bin:/bin")
+    if subuid is not None and tool is not None and os.stat(tool).st_mode & 0o4000:
+        want = f"/etc/subuid gives {user.name} {subuid}-{subuid + 65535}"
+        assert any(s == "ok" and m.endswith(want) for s, m in uid_lines), uid_lines
+    else:
+        assert any(s == "warning" for s, _ in uid_lines), uid_lines
+    # The cgroup line says what create does: a cgroup of its own or the caller's.
+    cgroup = v["linux.cgroupsPath"]
+    if _stays_in_callers_cgroups(user, user_bundle, cid):
+        assert [s for s, _ in cgroup] == ["warning"], cgroup
+        assert "limits, pause, events and exec --cgroup are refused" in cgroup[0][1]
+    else:
+        assert [s for s, _ in cgroup] == ["ok"], cgroup
+
+
+def _pids_limit(cfg: dict[str, Any]) -> None:
+    cfg["linux"]["resources"] = {"pids": {"limit": 10}}
+
+
+def _no_user_namespace(cfg: dict[str, Any]) -> None:
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "user"]
+    del cfg["linux"]["uidMappings"], cfg["linux"]["gidMappings"]
+
+
+def _host_root_mapped(cfg: dict[str, Any]) -> None:
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 1}]
+
+
+def _device_not_on_host(cfg: dict[str, Any]) -> None:
+    cfg["linux"]["devices"] = [{"path": "/dev/pyrunc-absent", "type": "c", "major": 1, "minor": 3}]
+
+
+def _sysfs_without_netns(cfg: dict[str, Any]) -> None:
+    sys_mount = next(m for m in cfg["mounts"] if m["destination"] == "/sys")
+    sys_mount.update(type="sysfs", source="sysfs", options=["nosuid", "noexec", "nodev", "ro"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        (_pids_limit, "linux.resources.pids"),
+        (_no_user_namespace, "linux.namespaces"),
+        (_host_root_mapped, "linux.uidMappings[0].hostID"),
+        (_device_not_on_host, "linux.devices[0].path"),
+        (_sysfs_without_netns, None),  # the host's /sys is bound instead, as runc
+    ],
+)
+def test_check_and_create_agree_for_a_rootless_user(
+    rootless_user: User,
+    user_bundle: str,
+    cid: str,
+    leaks: None,
+    edit: Any,
+    path: str | None,
+) -> None:
+    """What check calls an error for this user is what create refuses, and the reverse
+    (a limit only where the host gives the user no cgroup)."""
+    user = rootless_user
+    _edit(user_bundle, "true")
+    p = os.path.join(user_bundle, "config.json")
+    with open(p) as f:
+        cfg = json.load(f)
+    edit(cfg)
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+    code, report = _check(user, user_bundle)
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    created = user.pyrunc("run", "--bundle", user_bundle, cid)
+    reap_zombies()
+    assert (code == 0) == (created.code == 0), (errors, created.err)
+    assert (created.code == 0) == (path is None), created.err
+    if path is not None:
+        assert path in [f["path"] for f in errors], errors
+    assert user.pyrunc("state", cid).code == 1
+
+
+def test_check_without_xdg_runtime_dir(rootless_user: User, user_bundle: str) -> None:
+    """No $XDG_RUNTIME_DIR: the state root falls back to root's, and check says why."""
+    user = rootless_user
+    env = ["env", "-u", "XDG_RUNTIME_DIR"]
+    code, report = _check(user, user_bundle, *env)
+    assert code == 1
+    v = _verdicts(report)
+    assert any(s == "warning" and "XDG_RUNTIME_DIR is not set" in m for s, m in v[""]), v[""]
+    assert ("error", "state root /run/pyrunc is not writable") in v[""]

@@ -52,10 +52,15 @@ def manager_for(container_id: str, cfg: Any, options: RuntimeOptions) -> CgroupM
     from pyrunc.cgroups.manager import new_manager
 
     manager = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
-    if not options.is_rootless() or all(_can_make(d) for d, _ in manager.mount_views()):
+    if not options.is_rootless() or may_make(manager):
         return manager
     refuse_limits(cfg.linux.resources)
     return NoCgroup(views=own_views())
+
+
+def may_make(manager: CgroupManager) -> bool:
+    """Whether this process may make (or use) every directory of manager's cgroup."""
+    return all(_can_make(d) for d, _ in manager.mount_views())
 
 
 def _can_make(directory: str) -> bool:
@@ -71,23 +76,29 @@ def _can_make(directory: str) -> bool:
 
 def unsettable(resources: dict[str, Any] | None) -> str | None:
     """The controller of the first limit in resources, or None when none is asked for."""
+    first = first_limit(resources)
+    return first[1] if first else None
+
+
+def first_limit(resources: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(key in linux.resources, controller) of the first limit asked for, or None."""
     for key, value in (resources or {}).items():
         if key == "cpu" and isinstance(value, dict):
             cpu = {k: v for k, v in value.items() if k not in _CPUSET_KEYS}
             if any(v not in (None, 0, "") for v in cpu.values()):
-                return "cpu"
+                return key, "cpu"
             if any(value.get(k) for k in _CPUSET_KEYS):
-                return "cpuset"
+                return key, "cpuset"
             continue
         if key == "network" and isinstance(value, dict):
             if value.get("classID"):
-                return "net_cls"
+                return key, "net_cls"
             if value.get("priorities"):
-                return "net_prio"
+                return key, "net_prio"
             continue
         controller = _CONTROLLER_OF.get(key)
         if controller is not None and _asks(value):
-            return controller
+            return key, controller
     return None
 
 

@@ -69,7 +69,7 @@ def check_document(
     """The findings for a parsed config.json of bundle dir `bundle`, grouped: for a
     runtime whose state root is `state_root`, in the modes of `options`."""
     from pyrunc.check import bundle as bundle_checks
-    from pyrunc.check import cgroups, host, rootfs
+    from pyrunc.check import cgroups, host, rootfs, rootless
 
     steps: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
         ("schema", lambda: bundle_checks.schema(config)),
@@ -77,6 +77,7 @@ def check_document(
         ("rootfs", lambda: rootfs.check(config, bundle)),
         ("namespaces", lambda: host.namespaces(config)),
         ("user", lambda: host.user(config)),
+        ("rootless", lambda: rootless.check(config, options)),
         ("cgroups", lambda: cgroups.check(config, options.systemd_cgroup)),
         ("seccomp", lambda: host.seccomp(config)),
         ("idmapped mounts", lambda: host.idmapped_mounts(config)),

@@ -249,10 +249,12 @@ def capabilities(doc: dict[str, Any]) -> Iterator[Finding]:
     everything = (1 << (last + 1)) - 1
     # What capset(2) lets us give: effective/permitted from our permitted set, inheritable
     # from our bounding set. Bounding only drops; ambient entries init cannot raise are
-    # skipped (as runc), so neither can fail.
+    # skipped (as runc), so neither can fail. In a new user namespace init holds every
+    # capability our bounding set keeps, whatever ours (a rootless runtime has none).
+    held = sets.get("CapBnd", everything) if _new_user_ns(doc) else sets.get("CapPrm", everything)
     grantable = {
-        "effective": sets.get("CapPrm", everything),
-        "permitted": sets.get("CapPrm", everything),
+        "effective": held,
+        "permitted": held,
         "inheritable": sets.get("CapBnd", everything) | sets.get("CapInh", 0),
     }
     found = False

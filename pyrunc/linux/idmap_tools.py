@@ -83,3 +83,45 @@ def run_tool(name: str, pid: int, mappings: tuple[IdMapping, ...]) -> None:
     if code != 0:
         last = said.splitlines()[-1] if said else f"exit status {code}"
         raise CreateFailed(f"failed to use {name} on {pid}: {last}")
+
+
+def subordinate_ranges(path: str, name: str, uid: int) -> list[tuple[int, int]]:
+    """(start, count) of the ranges /etc/subuid or /etc/subgid (path) gives the user,
+    named or by number, as newuidmap reads them; [] when the file is missing."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) != 3 or parts[0] not in (name, str(uid)):
+            continue
+        if parts[1].isdigit() and parts[2].isdigit() and int(parts[2]) > 0:
+            found.append((int(parts[1]), int(parts[2])))
+    return found
+
+
+def uncovered(start: int, size: int, ranges: list[tuple[int, int]]) -> int | None:
+    """The first id of [start, start + size) that no range holds, or None."""
+    at, end = start, start + size
+    while at < end:
+        holder = next((s + n for s, n in ranges if s <= at < s + n), None)
+        if holder is None:
+            return at
+        at = holder
+    return None
+
+
+def privilege(tool: str) -> str | None:
+    """How tool may write another process's maps: "setuid root", "file capabilities",
+    or None (it would be refused like us)."""
+    st = os.stat(tool)
+    if st.st_mode & 0o4000 and st.st_uid == 0:
+        return "setuid root"
+    try:
+        os.getxattr(tool, "security.capability")
+    except OSError:
+        return None
+    return "file capabilities"
