@@ -243,6 +243,8 @@ snapshot() {
         ps -eo pid=,stat=,args= 2>/dev/null | awk -v w="$WORK" -v me="$$" -v sub_="$BASHPID" '
             $2 ~ /^Z/ || $1 == me || $1 == sub_ { next }
             index($0, w) { $2 = ""; print "proc " $0 }' || true
+        # What else a suite makes on the host (podman-rootless.sh: its user, its processes).
+        if declare -F snapshot_extra >/dev/null; then snapshot_extra || true; fi
     } | sort -u
 }
 
@@ -364,6 +366,7 @@ expect_status() {
 make_rootfs_tar() {
     local out=$1 r
     r=$(mktemp -d "$WORK/rootfs.XXXXXX")
+    chmod 755 "$r" # the image's / (mktemp makes 0700: no other user could reach /bin)
     mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,var,run}
     chmod 1777 "$r/tmp"
     cp /bin/busybox "$r/bin/busybox"

@@ -1,10 +1,10 @@
 #!/bin/bash
-# run-all.sh [RUNTIME] - the podman, containerd and docker suites against
+# run-all.sh [RUNTIME] - the podman, rootless podman, containerd and docker suites against
 # RUNTIME (default: the installed pyrunc; "runc", "crun" or a path also work),
 # one engine after another (never at once: podman's shm lock and
 # /run/containerd are host-wide).
 #
-# ENGINES: which suites, default "podman containerd docker".
+# ENGINES: which suites, default "podman podman-rootless containerd docker".
 # ENGINE_TIMEOUT: seconds per engine suite (default 300), then TERM (the
 # suite's trap still stops its daemon and removes its temp dir).
 # ENGINES_LOG_DIR: keep each suite's full scenario output there.
@@ -18,7 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ENGINE=run-all source "$here/lib.sh"
 engines_lock "$@"
 runtime=${1:-}
-engines=${ENGINES:-podman containerd docker}
+engines=${ENGINES:-podman podman-rootless containerd docker}
 per_engine=${ENGINE_TIMEOUT:-300}
 total_pass=0
 total_fail=0
