@@ -19,6 +19,11 @@ engines_lock "$@"
 need_pkgs podman conmon uidmap catatonit busybox-static bsdutils
 RL_USER=eng-rl$$
 RL_UID=
+# The installed launcher by default: the user can run it (the pyenv console script that
+# PATH may find first lies under /root).
+if [[ -z ${1:-} || $1 == pyrunc ]] && [[ -x /usr/local/bin/pyrunc ]]; then
+    set -- /usr/local/bin/pyrunc "${@:2}"
+fi
 engines_init "$@"
 BEFORE=$(snapshot)
 IMG=localhost/engines-busybox:latest
