@@ -465,6 +465,13 @@ def test_root_in_a_user_namespace_binds_devices_as_runc(
     user = rootless_user
     ours = _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
     _without_user_namespace(ours, "sleep", "300")
+    # check, there, says it would run, made in the namespace pyrunc runs in.
+    r = _in_own_userns(user, [user.python, "-m", "pyrunc", "check", "--format", "json",
+                              "--bundle", ours])  # fmt: skip
+    assert r.code == 0, r.out
+    messages = [c["message"] for c in json.loads(r.out)["checks"]]
+    assert "rootless: root in a user namespace, not the host's root" in messages
+    assert any(m.startswith("the runtime runs in a user namespace") for m in messages)
     r = _in_own_userns(user, [user.python, "-m", "pyrunc", "run", "-d", "--bundle", ours, cid])
     try:
         assert r.code == 0, r.err
