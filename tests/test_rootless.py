@@ -624,6 +624,25 @@ def test_check_and_create_agree_for_a_rootless_user(
     assert user.pyrunc("state", cid).code == 1
 
 
+def test_no_user_namespace_is_refused_in_runcs_words(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """runc: "rootless container requires user namespaces", before anything is made."""
+    user = rootless_user
+    _edit(user_bundle, "true")
+    p = os.path.join(user_bundle, "config.json")
+    with open(p) as f:
+        cfg = json.load(f)
+    _no_user_namespace(cfg)
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+    r = user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    want = "config.json: linux.namespaces: rootless container requires user namespaces"
+    assert error_message(r.err) == want, r.err
+    assert user.pyrunc("state", cid).code == 1
+
+
 def test_check_without_xdg_runtime_dir(rootless_user: User, user_bundle: str) -> None:
     """No $XDG_RUNTIME_DIR: the state root falls back to root's, and check says why."""
     user = rootless_user

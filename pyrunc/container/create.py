@@ -44,6 +44,9 @@ def create(
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     cfg = load_config(bundle)  # every input problem is reported before anything exists
+    from pyrunc.rootless import require_user_namespace
+
+    require_user_namespace(cfg)
     if cfg.process is not None:
         from pyrunc.record import replace
 
