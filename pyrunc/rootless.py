@@ -17,12 +17,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.errors import ConfigError, InvalidArgument
-
-TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
-
-if TYPE_CHECKING:
-    from pyrunc.spec.config import Config
+from pyrunc.errors import InvalidArgument
 
 # The inode of the initial user namespace (the kernel's PROC_USER_INIT_INO).
 _INIT_USER_NS_INO = 0xEFFFFFFD
@@ -106,13 +101,3 @@ def prepare_xdg_state_root(root: str) -> None:
             f"you should check permission of the path in $XDG_RUNTIME_DIR: chmod {root}: "
             f"{e.strerror.lower()}"
         ) from None
-
-
-def require_user_namespace(cfg: Config) -> None:
-    """runc's validator for an unprivileged caller (rootlessEUIDCheck): without a user
-    namespace of its own, or one joined, nothing of the container could be set up; said
-    before anything is made, not as the EPERM of the first namespace. Root in a user
-    namespace (rootless podman's runtime) is not checked: it may make the others."""
-    if os.geteuid() == 0 or any(ns.type == "user" for ns in cfg.linux.namespaces):
-        return
-    raise ConfigError("config.json: linux.namespaces: rootless container requires user namespaces")

@@ -9,7 +9,7 @@ from pyrunc import notices, timing
 from pyrunc.container import hooks
 from pyrunc.container import status as st
 from pyrunc.container.store import EXEC_FIFO, StateStore, validate_id, write_atomic
-from pyrunc.errors import CreateFailed, InvalidArgument
+from pyrunc.errors import ConfigError, CreateFailed, InvalidArgument
 from pyrunc.faults import FAULT, hit
 
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
@@ -44,8 +44,6 @@ def create(
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
     cfg = load_config(bundle)  # every input problem is reported before anything exists
-    from pyrunc.rootless import require_user_namespace
-
     require_user_namespace(cfg)
     if cfg.process is not None:
         from pyrunc.record import replace
@@ -256,6 +254,16 @@ def _split_pids(resources: dict | None) -> tuple[dict, dict]:
 
 def _private(ns) -> bool:  # noqa: ANN001
     return ns is not None and not ns.path
+
+
+def require_user_namespace(cfg) -> None:  # noqa: ANN001 - a spec.config.Config
+    """runc's validator for an unprivileged caller (rootlessEUIDCheck): without a user
+    namespace of its own, or one joined, nothing of the container could be set up; said
+    before anything is made, not as the EPERM of the first namespace. Root in a user
+    namespace (rootless podman's runtime) is not checked: it may make the others."""
+    if os.geteuid() == 0 or any(ns.type == "user" for ns in cfg.linux.namespaces):
+        return
+    raise ConfigError("config.json: linux.namespaces: rootless container requires user namespaces")
 
 
 def grantable(proc):  # noqa: ANN001, ANN201 - a spec.config.Process (or None), the same
