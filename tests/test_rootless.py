@@ -643,6 +643,56 @@ def test_no_user_namespace_is_refused_in_runcs_words(
     assert user.pyrunc("state", cid).code == 1
 
 
+def _rewrite(bundle: str, edit: Any) -> None:
+    p = os.path.join(bundle, "config.json")
+    with open(p) as f:
+        cfg = json.load(f)
+    edit(cfg)
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+
+
+def test_a_named_cgroup_the_user_cannot_make_is_an_error(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """runc: without permission, only a cgroup the config did not name is done without;
+    an explicit cgroupsPath fails in its words ("unable to apply cgroup configuration")."""
+    user = rootless_user
+    if not _stays_in_callers_cgroups(user, user_bundle, cid):
+        pytest.skip("this host gives the test user a cgroup it may make")
+    _edit(user_bundle, "true", cgroupsPath=f"/pyrunc-rl/{cid}")
+    r = user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    msg = error_message(r.err)
+    assert msg.startswith("unable to apply cgroup configuration: mkdir "), msg
+    assert msg.endswith(": permission denied") and "pyrunc-rl" in msg, msg
+    assert user.pyrunc("state", cid).code == 1
+
+
+def _share_the_hosts_pid_namespace(cfg: dict[str, Any]) -> None:
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+    for m in cfg["mounts"]:  # no new proc without a pid namespace of its own: the host's
+        if m["type"] == "proc":
+            m.update(type="none", source="/proc", options=["rbind", "nosuid", "nodev", "noexec"])
+
+
+def test_no_cgroup_and_no_pid_namespace_is_warned_of_as_runc(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    """runc warns that such a container's processes cannot all be killed; it still runs."""
+    user = rootless_user
+    if not _stays_in_callers_cgroups(user, user_bundle, cid):
+        pytest.skip("this host gives the test user a cgroup it may make")
+    _edit(user_bundle, "true")
+    _rewrite(user_bundle, _share_the_hosts_pid_namespace)
+    r = user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 0, r.err
+    assert "Such configuration is strongly discouraged" in r.err, r.err
+    _rewrite(user_bundle, lambda cfg: cfg["linux"]["namespaces"].append({"type": "pid"}))
+    r = user.pyrunc("run", "--bundle", user_bundle, cid)  # its own pid namespace: no warning
+    assert r.code == 0 and "strongly discouraged" not in r.err, r.err
+
+
 def test_check_without_xdg_runtime_dir(rootless_user: User, user_bundle: str) -> None:
     """No $XDG_RUNTIME_DIR: the state root falls back to root's, and check says why."""
     user = rootless_user

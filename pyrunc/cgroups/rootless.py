@@ -54,8 +54,27 @@ def manager_for(container_id: str, cfg: Any, options: RuntimeOptions) -> CgroupM
     manager = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
     if not options.is_rootless() or may_make(manager):
         return manager
+    if cfg.linux.cgroups_path:
+        # runc tolerates the permission error only for a cgroup the config did not name.
+        raise CgroupError(f"unable to apply cgroup configuration: {_denied(manager)}")
     refuse_limits(cfg.linux.resources)
+    if not any(ns.type == "pid" and not ns.path for ns in cfg.linux.namespaces):
+        from pyrunc import notices
+
+        notices.warn(  # runc's words (process_linux.go); kill --all cannot reach them all
+            "Creating a rootless container with no cgroup and no private pid namespace. "
+            "Such configuration is strongly discouraged (as it is impossible to properly "
+            "kill all container's processes) and will result in an error in a future version."
+        )
     return NoCgroup(views=own_views())
+
+
+def _denied(manager: CgroupManager) -> str:
+    """The first of manager's directories this process may not make, as mkdir says it."""
+    for d, _ in manager.mount_views():
+        if not _can_make(d):
+            return f"mkdir {d}: permission denied"
+    return "permission denied"
 
 
 def may_make(manager: CgroupManager) -> bool:
