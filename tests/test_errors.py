@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -138,7 +139,7 @@ def test_init_failures_read_as_runcs_layered_message(
     assert msg.endswith("no such device"), msg
     assert_nothing_left(runtime, cid)
     # Installed as runc (a drop-in), it speaks as runc.
-    as_runc = os.path.join(workdir, "runc")
+    as_runc = os.path.join(tempfile.mkdtemp(dir=workdir), "runc")
     with open(as_runc, "w") as f:
         f.write(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {REPO!r})\n"
                 "from pyrunc.cli.main import main\nsys.exit(main())\n")  # fmt: skip

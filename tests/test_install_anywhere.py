@@ -118,7 +118,7 @@ def test_the_installed_command_starts_python_without_site(venv: PrivateVenv, wor
     files and sitecustomize cost every call 2-30 ms and are never read. A sitecustomize
     in the venv shows whether site ran; the venv's python proves the trap works. Linked
     as runc, it still finds its venv and speaks as runc."""
-    version = "python%d.%d" % sys.version_info[:2]
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     trap = os.path.join(venv.path, "lib", version, "site-packages", "sitecustomize.py")
     ran = os.path.join(workdir, "site-ran")
     with open(trap, "w") as f:
@@ -128,7 +128,7 @@ def test_the_installed_command_starts_python_without_site(venv: PrivateVenv, wor
         r = subprocess.run([venv.pyrunc, "--version"], capture_output=True, text=True, env=env)
         assert r.returncode == 0 and r.stdout.startswith("pyrunc version"), r
         assert not os.path.exists(ran), "the installed command ran site"
-        link = os.path.join(workdir, "runc")
+        link = os.path.join(tempfile.mkdtemp(dir=workdir), "runc")
         os.symlink(venv.pyrunc, link)
         r = subprocess.run([link, "--help"], capture_output=True, text=True, env=env)
         assert r.returncode == 0 and "runc - Open Container Initiative runtime" in r.stdout, r

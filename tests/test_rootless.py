@@ -702,3 +702,57 @@ def test_check_without_xdg_runtime_dir(rootless_user: User, user_bundle: str) ->
     v = _verdicts(report)
     assert any(s == "warning" and "XDG_RUNTIME_DIR is not set" in m for s, m in v[""]), v[""]
     assert ("error", "state root /run/pyrunc is not writable") in v[""]
+
+
+# A time namespace made by pyrunc run by an ordinary user (runc's run.bats "joining
+# existing container namespaces", rootless): the offsets file is opened before stage 1
+# turns non-dumpable (a non-dumpable process's /proc/self files are root's, and the
+# user could not open /proc/self/timens_offsets for writing).
+OFFSETS = {
+    "monotonic": {"secs": 7881, "nanosecs": 2718281},
+    "boottime": {"secs": 1337, "nanosecs": 3141519},
+}
+
+
+def test_time_namespace_offsets_as_an_ordinary_user(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    if not os.path.exists("/proc/self/timens_offsets"):
+        pytest.skip("no time namespaces in this kernel")
+    with open(os.path.join(user_bundle, "config.json")) as f:
+        namespaces = json.load(f)["linux"]["namespaces"]
+    _edit(
+        user_bundle,
+        "cat", "/proc/self/timens_offsets",
+        namespaces=[*namespaces, {"type": "time"}],
+        timeOffsets=OFFSETS,
+    )  # fmt: skip
+    r = rootless_user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 0, r.err
+    # The kernel's own table of the container's time namespace.
+    got = {line.split()[0]: line.split()[1:] for line in r.out.splitlines() if line.strip()}
+    assert got == {
+        "monotonic": ["7881", "2718281"],
+        "boottime": ["1337", "3141519"],
+    }
+
+
+# /dev/ptmx is always the link to the container's own devpts (pts/ptmx), even when the
+# config lists a /dev/ptmx device, as runc's setupPtmx (dev.bats "redundant default
+# /dev/ptmx"); rootless, that device was bound from the host and the console could not
+# open it. The same as root: tests/test_terminal.py.
+PTMX = {"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2}
+
+
+def test_listed_ptmx_is_the_devpts_one_as_an_ordinary_user(
+    rootless_user: User, user_bundle: str, cid: str, leaks: None
+) -> None:
+    _edit(user_bundle, "sh", "-c", "readlink /dev/ptmx; ls -lLn /dev/ptmx", devices=[PTMX])
+    r = rootless_user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert len(lines) == 2, (r.out, r.err)
+    link, listing = lines
+    assert link == "pts/ptmx"
+    # The container's devpts ptmx (ptmxmode=0666), owned by the container's root.
+    assert listing.split()[0] == "crw-rw-rw-" and listing.split()[2:6] == ["0", "0", "5,", "2"]

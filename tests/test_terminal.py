@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.helpers import PYRUNC, Bundle, Runtime, error_message
+from tests.helpers import PYRUNC, Bundle, Runtime, created, error_message
 from tests.test_exec import wait_dead
 
 _TIOCGPTN = 0x80045430
@@ -313,3 +313,16 @@ def test_relayed_output_is_what_the_process_wrote(
         assert (r.code, r.out) == (0, "three\nfour\n"), r
     finally:
         runtime("delete", "--force", cid)
+
+
+def test_listed_ptmx_is_the_devpts_one(runtime: Runtime, bundle: Bundle, cid: str) -> None:
+    """/dev/ptmx is the link to the container's devpts even when the config lists a
+    /dev/ptmx device, as runc's setupPtmx (dev.bats "redundant default /dev/ptmx")."""
+    bundle.config["linux"]["devices"] = [{"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2}]
+    bundle.set_args("sleep", "30").save()
+    with created(runtime, bundle, cid) as pid:
+        dev = f"/proc/{pid}/root/dev"
+        assert os.readlink(f"{dev}/ptmx") == "pts/ptmx"
+        # The kernel's view: the link leads to the container's devpts, not the host's.
+        assert os.stat(f"{dev}/ptmx").st_dev == os.stat(f"{dev}/pts").st_dev
+        assert os.stat(f"{dev}/ptmx").st_dev != os.stat("/dev/pts/ptmx").st_dev

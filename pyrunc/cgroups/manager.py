@@ -90,7 +90,7 @@ class CgroupManager(ABC):
     def mount_views(self) -> list[tuple[str, str]]:
         """(host dir of the container's cgroup, name under /sys/fs/cgroup) per hierarchy."""
 
-    def started(self, pid: int) -> None:
+    def started(self, pid: int) -> None:  # noqa: B027 - a hook: most managers need none
         """The container's init runs as pid (a manager without a cgroup keeps it)."""
 
     def oom_killed(self) -> bool:
