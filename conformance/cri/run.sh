@@ -149,11 +149,7 @@ teardown() {
 }
 on_exit teardown
 
-for _ in $(seq 1 100); do
-    c version >/dev/null 2>&1 && break
-    sleep 0.1
-done
-c version >/dev/null || { cat "$WORK/containerd.log" >&2; echo "containerd did not start" >&2; exit 1; }
+wait_until_up containerd "$WORK/containerd.log" 100 0.1 c version
 # A CRI plugin that fails to load leaves containerd up without it: say why.
 c plugins ls | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" {print $NF}' | grep -qx ok || {
     grep 'io.containerd.grpc.v1.cri' "$WORK/containerd.log" | grep -E 'level=(warning|error)' >&2

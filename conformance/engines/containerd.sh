@@ -72,11 +72,7 @@ teardown() {
 }
 on_exit teardown
 
-for _ in $(seq 1 100); do
-    c version >/dev/null 2>&1 && break
-    sleep 0.1
-done
-c version >/dev/null || { cat "$WORK/containerd.log" >&2; echo "containerd did not start" >&2; exit 1; }
+wait_until_up containerd "$WORK/containerd.log" 100 0.1 c version
 
 make_rootfs_tar "$WORK/rootfs.tar"
 make_oci_archive "$WORK/rootfs.tar" "$WORK/busybox-oci.tar" "$IMG"

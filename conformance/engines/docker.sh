@@ -74,11 +74,7 @@ teardown() {
 }
 on_exit teardown
 
-for _ in $(seq 1 150); do
-    d version >/dev/null 2>&1 && break
-    sleep 0.2
-done
-d version >/dev/null || { tail -20 "$WORK/dockerd.log" >&2; echo "dockerd did not start" >&2; exit 1; }
+wait_until_up dockerd "$WORK/dockerd.log" 150 0.2 d version
 
 make_rootfs_tar "$WORK/rootfs.tar"
 d import --change 'CMD ["sh"]' "$WORK/rootfs.tar" "$IMG" >/dev/null

@@ -417,3 +417,15 @@ in_pty() {
     printf -v cmd '%q ' "$@"
     script -qfec "$cmd" "$out"
 }
+
+# wait_until_up NAME LOG TRIES PAUSE CMD...: run CMD until it succeeds (TRIES times,
+# PAUSE seconds apart); else LOG's tail and "NAME did not start" on stderr, exit 1.
+wait_until_up() {
+    local name=$1 log=$2 tries=$3 pause=$4
+    shift 4
+    for _ in $(seq 1 "$tries"); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep "$pause"
+    done
+    "$@" >/dev/null 2>&1 || { tail -20 "$log" >&2; echo "$name did not start" >&2; exit 1; }
+}
