@@ -3,7 +3,9 @@
 #   cli ARGS...     their CLI (podman with its private roots; docker on its private socket)
 #   run_c ARGS...   `cli run` with the runtime under test and the suite's cgroup/network
 #   rm_now NAME...  force-remove at once (podman needs -t 0, docker has no such flag)
-# and IMG, the busybox image. ENGINE names the CLI in messages.
+# and IMG, the busybox image. ENGINE names the CLI in messages. The tty scenarios run
+# the CLI under a pty, as a program: PTY_CLI=(the command line, user switch included)
+# and PTY_RUN=(options of its `run`, such as the suite's cgroup parent).
 
 t_run_id() {
     local out
@@ -71,4 +73,25 @@ t_top_ps() {
     echo "$out"
     [[ $out =~ tp\ Up ]] || fail "$ENGINE ps: tp not Up: $out"
     rm_now tp
+}
+
+t_interactive_tty() {
+    local rc=0
+    printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
+        in_pty "$WORK/tty.out" timeout -k 5 60 "${PTY_CLI[@]}" run -it --rm "${PTY_RUN[@]}" \
+            "$IMG" sh || rc=$?
+    cat "$WORK/tty.out"
+    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
+    grep -q '/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
+    expect_eq "exit status" "$rc" 7
+}
+
+t_exec_tty() {
+    local out
+    run_c -d --name xtty "$IMG" sleep 1000 >/dev/null
+    : | in_pty "$WORK/xtty.out" timeout -k 5 60 "${PTY_CLI[@]}" exec -it xtty tty
+    out=$(tr -d '\r' <"$WORK/xtty.out")
+    echo "$out"
+    rm_now xtty
+    [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
 }

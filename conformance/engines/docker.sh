@@ -53,6 +53,8 @@ drun() { d run --runtime "$RT" --network "$NET" "$@"; }
 cli() { d "$@"; }
 run_c() { drun "$@"; }
 rm_now() { d rm -f "$@" >/dev/null; }
+PTY_CLI=("$DOCKER" -H "unix://$SOCK")
+PTY_RUN=(--runtime "$RT" --network "$NET")
 source "$(dirname "${BASH_SOURCE[0]}")/cli_scenarios.sh"
 
 teardown() {
@@ -205,27 +207,6 @@ sleep 1000 "
     out=$(d ps -a -q --no-trunc)
     [[ $out != *"$id"* ]] || fail "container still listed after rm"
     [[ ! -e $WORK/exec/runtime-runc/moby/$id ]] || fail "runtime state left for $id"
-}
-
-t_interactive_tty() {
-    local rc=0
-    printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
-        in_pty "$WORK/tty.out" "$DOCKER" -H "unix://$SOCK" run -it --rm --runtime "$RT" \
-            --network "$NET" "$IMG" sh || rc=$?
-    cat "$WORK/tty.out"
-    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
-    grep -q '/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
-    expect_eq "exit status" "$rc" 7
-}
-
-t_exec_tty() {
-    local out
-    drun -d --name xtty "$IMG" sleep 1000 >/dev/null
-    : | in_pty "$WORK/xtty.out" "$DOCKER" -H "unix://$SOCK" exec -it xtty tty
-    out=$(tr -d '\r' <"$WORK/xtty.out")
-    echo "$out"
-    d rm -f xtty >/dev/null
-    [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
 }
 
 t_update() {

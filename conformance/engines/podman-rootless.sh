@@ -122,6 +122,8 @@ pm() { as_user "${PODMAN[@]}" "$@"; }
 cli() { pm "$@"; }
 run_c() { pm run "$@"; }
 rm_now() { pm rm -f -t 0 "$@" >/dev/null; }
+PTY_CLI=("${AS_USER[@]}" "${PODMAN[@]}")
+PTY_RUN=()
 source "$(dirname "${BASH_SOURCE[0]}")/cli_scenarios.sh"
 
 teardown() {
@@ -184,26 +186,6 @@ sleep 1000 "
     pm rm det >/dev/null
     out=$(pm ps -a -q --no-trunc)
     [[ $out != *"$id"* ]] || fail "container still listed after rm"
-}
-
-t_interactive_tty() {
-    local rc=0
-    printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
-        in_pty "$WORK/tty.out" timeout -k 5 60 "${AS_USER[@]}" "${PODMAN[@]}" run -it --rm "$IMG" sh || rc=$?
-    cat "$WORK/tty.out"
-    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
-    grep -q '^/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
-    expect_eq "exit status" "$rc" 7
-}
-
-t_exec_tty() {
-    local out
-    pm run -d --name xtty "$IMG" sleep 1000 >/dev/null
-    : | in_pty "$WORK/xtty.out" timeout -k 5 60 "${AS_USER[@]}" "${PODMAN[@]}" exec -it xtty tty
-    out=$(tr -d '\r' <"$WORK/xtty.out")
-    echo "$out"
-    rm_now xtty
-    [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
 }
 
 t_missing_command() {

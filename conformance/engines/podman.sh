@@ -81,6 +81,8 @@ prun() { pm run --cgroup-parent "$CG" "$@"; }
 cli() { pm "$@"; }
 run_c() { prun "$@"; }
 rm_now() { pm rm -f -t 0 "$@" >/dev/null; }
+PTY_CLI=("${PODMAN[@]}")
+PTY_RUN=(--cgroup-parent "$CG")
 source "$(dirname "${BASH_SOURCE[0]}")/cli_scenarios.sh"
 
 teardown() {
@@ -225,27 +227,6 @@ sleep 1000 "
     pm rm det >/dev/null
     out=$(pm ps -a -q --no-trunc)
     [[ $out != *"$id"* ]] || fail "container still listed after rm"
-}
-
-t_interactive_tty() {
-    local rc=0
-    printf 'tty; echo in-tty-$((6*7)); exit 7\n' |
-        in_pty "$WORK/tty.out" "${PODMAN[@]}" run -it --rm --cgroup-parent "$CG" "$IMG" sh ||
-        rc=$?
-    cat "$WORK/tty.out"
-    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
-    grep -q '^/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
-    expect_eq "exit status" "$rc" 7
-}
-
-t_exec_tty() {
-    local out
-    prun -d --name xtty "$IMG" sleep 1000 >/dev/null
-    : | in_pty "$WORK/xtty.out" "${PODMAN[@]}" exec -it xtty tty
-    out=$(tr -d '\r' <"$WORK/xtty.out")
-    echo "$out"
-    pm rm -f -t 0 xtty >/dev/null
-    [[ $out == *"/dev/pts/"* ]] || fail "exec -it: tty printed '$out'"
 }
 
 t_pause_unpause() {
