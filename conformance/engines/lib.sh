@@ -429,3 +429,12 @@ wait_until_up() {
     done
     "$@" >/dev/null 2>&1 || { tail -20 "$log" >&2; echo "$name did not start" >&2; exit 1; }
 }
+
+# expect_tty_session RC: what the tty scenarios' shell printed through the pty
+# ($WORK/tty.out, fed `tty; echo in-tty-$((6*7)); exit 7`) and its exit status RC.
+expect_tty_session() {
+    cat "$WORK/tty.out"
+    grep -q 'in-tty-42' "$WORK/tty.out" || fail "no shell output through the pty"
+    grep -q '/dev/pts/0' "$WORK/tty.out" || fail "stdin is not /dev/pts/0 in the container"
+    expect_eq "exit status" "$1" 7
+}
