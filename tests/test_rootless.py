@@ -47,11 +47,12 @@ class User:
     gid: int
     xdg: str  # its XDG_RUNTIME_DIR
     python: str  # an interpreter it can run pyrunc with
+    tree: str = REPO  # this tree, or a copy the user may read (_readable_copy)
 
     def env(self) -> list[str]:
         return [
             "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"HOME={self.xdg}",
-            f"USER={self.name}", f"XDG_RUNTIME_DIR={self.xdg}", f"PYTHONPATH={REPO}",
+            f"USER={self.name}", f"XDG_RUNTIME_DIR={self.xdg}", f"PYTHONPATH={self.tree}",
             "PYRUNC_IMPORT_GUARD=1",
         ]  # fmt: skip
 
@@ -101,7 +102,7 @@ def _in_subid_files(uid: int) -> bool:
 
 def _reachable_python(user: User) -> str | None:
     """The first interpreter that, run as user, imports this tree's CLI."""
-    probe = f"import sys; sys.path.insert(0, {REPO!r}); import pyrunc.cli.main"
+    probe = f"import sys; sys.path.insert(0, {user.tree!r}); import pyrunc.cli.main"
     candidates = [sys.executable, shutil.which("python3", path="/usr/bin:/bin"),
                   f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]  # fmt: skip
     for python in dict.fromkeys(c for c in candidates if c):
@@ -118,12 +119,16 @@ def rootless_user() -> Iterator[User]:
     subprocess.run(["useradd", "-M", "-N", "-u", str(uid), "-s", "/bin/sh", USER_NAME],
                    check=True, capture_output=True)  # fmt: skip
     xdg = tempfile.mkdtemp(prefix=f"pyrunc-xdg-{uid}-", dir="/run")
+    copy = ""
     try:
         gid = pwd.getpwnam(USER_NAME).pw_gid
         os.chown(xdg, uid, gid)
         os.chmod(xdg, 0o700)
         user = User(USER_NAME, uid, gid, xdg, "")
         python = _reachable_python(user)
+        if python is None:  # a tree the user may not enter (CI's 0700 clone): a copy
+            user.tree = copy = _readable_copy()
+            python = _reachable_python(user)
         if python is None:
             pytest.skip(f"no Python interpreter with this tree that {USER_NAME} can run "
                         f"({sys.executable} lies where it cannot go)")  # fmt: skip
@@ -134,7 +139,23 @@ def rootless_user() -> Iterator[User]:
     finally:
         reap_zombies()
         shutil.rmtree(xdg, ignore_errors=True)
+        if copy:
+            shutil.rmtree(copy, ignore_errors=True)
         subprocess.run(["userdel", USER_NAME], capture_output=True)
+
+
+def _readable_copy() -> str:
+    """This tree's code (pyrunc/ and its schemas, spec/) where any user may read it: the
+    same code an installed pyrunc would be, out of a directory only root may enter."""
+    top = tempfile.mkdtemp(prefix="pyrunc-rl-tree-", dir="/var/tmp")
+    for name in ("pyrunc", "spec"):
+        shutil.copytree(os.path.join(REPO, name), os.path.join(top, name),
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    for d, _, files in os.walk(top):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    return top
 
 
 @pytest.fixture
