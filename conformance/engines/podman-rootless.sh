@@ -91,8 +91,9 @@ if ! out=$(as_user "$RUNTIME" --version 2>&1); then
     # A pyrunc tree in a directory the user may not enter (CI's 0700 clone; an installed
     # pyrunc is world-readable): the same code, copied where the user can read it, run by
     # the system's python3 (the lifecycle needs nothing outside the standard library).
-    tree=$("$RUNTIME" --version >/dev/null 2>&1 &&
-        python3 -c 'import os, pyrunc; print(os.path.dirname(os.path.dirname(pyrunc.__file__)))' 2>/dev/null) || tree=
+    # (the pyrunc the installing python3 imports, from /: not one in the cwd)
+    tree=$("$RUNTIME" --version >/dev/null 2>&1 && cd / &&
+        python3 -I -c 'import os, pyrunc; print(os.path.dirname(os.path.dirname(pyrunc.__file__)))' 2>/dev/null) || tree=
     if [[ -z $tree || ! -d $tree/pyrunc ]]; then
         log "$RL_USER cannot run $RUNTIME: $out"
         exit 2
