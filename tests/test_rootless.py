@@ -195,13 +195,17 @@ def user_bundle(rootless_user: User, workdir: str, busybox_rootfs: str, cid: str
     return _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
 
 
-def _set_user(bundle: str, uid: int, gid: int) -> None:
+def _rewrite(bundle: str, edit: Any) -> None:
     p = os.path.join(bundle, "config.json")
     with open(p) as f:
         cfg = json.load(f)
-    cfg["process"]["user"] = {"uid": uid, "gid": gid}
+    edit(cfg)
     with open(p, "w") as f:
         json.dump(cfg, f)
+
+
+def _set_user(bundle: str, uid: int, gid: int) -> None:
+    _rewrite(bundle, lambda cfg: cfg["process"].update(user={"uid": uid, "gid": gid}))
 
 
 def _map(pid: int, name: str) -> list[str]:
@@ -628,12 +632,7 @@ def test_check_and_create_agree_for_a_rootless_user(
     (a limit only where the host gives the user no cgroup)."""
     user = rootless_user
     _edit(user_bundle, "true")
-    p = os.path.join(user_bundle, "config.json")
-    with open(p) as f:
-        cfg = json.load(f)
-    edit(cfg)
-    with open(p, "w") as f:
-        json.dump(cfg, f)
+    _rewrite(user_bundle, edit)
     code, report = _check(user, user_bundle)
     errors = [f for f in report["findings"] if f["severity"] == "error"]
     created = user.pyrunc("run", "--bundle", user_bundle, cid)
@@ -651,26 +650,12 @@ def test_no_user_namespace_is_refused_in_runcs_words(
     """runc: "rootless container requires user namespaces", before anything is made."""
     user = rootless_user
     _edit(user_bundle, "true")
-    p = os.path.join(user_bundle, "config.json")
-    with open(p) as f:
-        cfg = json.load(f)
-    _no_user_namespace(cfg)
-    with open(p, "w") as f:
-        json.dump(cfg, f)
+    _rewrite(user_bundle, _no_user_namespace)
     r = user.pyrunc("run", "--bundle", user_bundle, cid)
     assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
     want = "config.json: linux.namespaces: rootless container requires user namespaces"
     assert error_message(r.err) == want, r.err
     assert user.pyrunc("state", cid).code == 1
-
-
-def _rewrite(bundle: str, edit: Any) -> None:
-    p = os.path.join(bundle, "config.json")
-    with open(p) as f:
-        cfg = json.load(f)
-    edit(cfg)
-    with open(p, "w") as f:
-        json.dump(cfg, f)
 
 
 def test_a_named_cgroup_the_user_cannot_make_is_an_error(
