@@ -188,9 +188,10 @@ def _namespaces() -> list[str]:
 
 
 def _capabilities() -> list[str]:
-    from pyrunc.linux.capabilities import CAP_NAMES, last_cap
+    from pyrunc.linux.capabilities import last_cap
+    from pyrunc.spec.capnames import CAPABILITIES
 
-    return list(CAP_NAMES[: last_cap() + 1])
+    return list(CAPABILITIES[: last_cap() + 1])
 
 
 def _seccomp() -> dict[str, Any]:

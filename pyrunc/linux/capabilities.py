@@ -12,8 +12,7 @@ import os
 from pyrunc.spec.capnames import CAPABILITIES
 from pyrunc.spec.config import Capabilities
 
-CAP_NAMES = CAPABILITIES
-CAP_NUMBERS: dict[str, int] = {name: i for i, name in enumerate(CAP_NAMES)}
+CAP_NUMBERS: dict[str, int] = {name: i for i, name in enumerate(CAPABILITIES)}
 
 _PR_CAPBSET_READ = 23
 _PR_CAPBSET_DROP = 24
