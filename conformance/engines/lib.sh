@@ -410,12 +410,16 @@ make_oci_archive() {
 # --- pty -------------------------------------------------------------------
 # in_pty OUTFILE CMD...: run CMD with a pseudo-terminal as its stdio (util-linux
 # script), input from stdin; the terminal transcript goes to OUTFILE.
+# script runs CMD through $SHELL -c, which CI leaves unset (so /bin/sh, dash):
+# bash, for %q's quoting, and `exec`, so that CMD is the pty's foreground process
+# group. A forked `timeout` moves itself into a background group, where its first
+# read of the pty stops it (SIGTTIN) until the timeout fires.
 in_pty() {
     local out=$1
     shift
     local cmd
     printf -v cmd '%q ' "$@"
-    script -qfec "$cmd" "$out"
+    SHELL=/bin/bash script -qfec "exec $cmd" "$out"
 }
 
 # wait_until_up NAME LOG TRIES PAUSE CMD...: run CMD until it succeeds (TRIES times,
