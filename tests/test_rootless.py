@@ -11,6 +11,8 @@ reference where that is cheap.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import pwd
@@ -48,6 +50,7 @@ class User:
     xdg: str  # its XDG_RUNTIME_DIR
     python: str  # an interpreter it can run pyrunc with
     tree: str = REPO  # this tree, or a copy the user may read (_readable_copy)
+    cgroup: str | None = None  # a cgroup dir its processes start in, not the test's own
 
     def env(self) -> list[str]:
         return [
@@ -59,6 +62,8 @@ class User:
     def run(self, argv: list[str], cwd: str | None = None, timeout: float = 60) -> Result:
         """argv as this user; files, not pipes (a detached container keeps its stdio)."""
         cmd = ["runuser", "-u", self.name, "--", *self.env(), *argv]
+        if self.cgroup:  # moved there by root, as a login manager would place a session
+            cmd = ["sh", "-c", 'echo $$ >"$0/cgroup.procs" && exec "$@"', self.cgroup, *cmd]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                cwd=cwd, timeout=timeout)  # fmt: skip
@@ -272,6 +277,12 @@ def test_lifecycle_as_an_ordinary_user(
         assert [(c["id"], c["pid"], c["owner"]) for c in listed] == [(cid, pid, user.name)]
         assert user.ok("list").out.splitlines()[1].split()[-1] == user.name  # runc's OWNER
 
+        # Created, the user may join it (runc create.bats "runc create exec", rootless):
+        # the kernel lets it open init's namespaces.
+        assert os.lstat(f"/proc/{pid}/ns/user").st_uid == user.uid
+        assert user.ok("exec", cid, "cat", "/proc/self/uid_map").out.split() == [
+            "0", str(user.uid), "1",
+        ]  # fmt: skip
         user.ok("start", cid)
         assert json.loads(user.ok("state", cid).out)["status"] == "running"
         r = user.ok("exec", cid, "sh", "-c", "id -u; hostname; cat /proc/self/uid_map")
@@ -583,7 +594,7 @@ def test_check_tells_a_rootless_user_what_works_here(
     cgroup = v["linux.cgroupsPath"]
     if _stays_in_callers_cgroups(user, user_bundle, cid):
         assert [s for s, _ in cgroup] == ["warning"], cgroup
-        assert "limits, pause, events and exec --cgroup are refused" in cgroup[0][1]
+        assert "limits, pause and exec --cgroup are refused" in cgroup[0][1]
     else:
         assert [s for s, _ in cgroup] == ["ok"], cgroup
 
@@ -762,3 +773,226 @@ def test_listed_ptmx_is_the_devpts_one_as_an_ordinary_user(
     assert link == "pts/ptmx"
     # The container's devpts ptmx (ptmxmode=0666), owned by the container's root.
     assert listing.split()[0] == "crw-rw-rw-" and listing.split()[2:6] == ["0", "0", "5,", "2"]
+
+
+# -- cgroups handed over to the user: v1 as runc's rootless.sh does it, v2 delegated ----
+
+
+def _v1_mounts() -> dict[str, str]:
+    """Every v1 hierarchy's mountpoint, by its key in /proc/self/cgroup ("cpu,cpuacct",
+    "name=systemd"): what rootless.sh hands over. The hybrid cgroup2 tree ("0::") is not
+    among them."""
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fstype, _, options = post.split()[:3]
+            if fstype == "cgroup":
+                mounts.append((set(options.split(",")), pre.split()[4]))
+    found = {}
+    for line in _cgroups("self").splitlines():
+        key = line.split(":", 2)[1]
+        mountpoint = next((m for opts, m in mounts if set(key.split(",")) <= opts), None)
+        if key and mountpoint:
+            found[key] = mountpoint
+    return found
+
+
+@pytest.fixture
+def v1_handed_over(rootless_user: User) -> Iterator[dict[str, str]]:
+    """A parent cgroup in every v1 hierarchy, given to the user as runc's
+    tests/rootless.sh gives it (the directory, cgroup.procs and tasks; cpuset's sets
+    filled by root); removed afterwards, with whatever a failed test left below it."""
+    if host.is_cgroup_v2():
+        pytest.skip("cgroup v1 hand-over: this host is cgroup v2")
+    user = rootless_user
+    made = {}
+    try:
+        for key, mountpoint in _v1_mounts().items():
+            d = os.path.join(mountpoint, f"pyrunc-rl-{os.getpid()}")
+            os.mkdir(d)
+            made[key] = d
+            if "cpuset" in key.split(","):
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    with open(os.path.join(mountpoint, f)) as src:
+                        value = src.read().strip()
+                    with open(os.path.join(d, f), "w") as dst:
+                        dst.write(value)
+            for p in (d, os.path.join(d, "cgroup.procs"), os.path.join(d, "tasks")):
+                os.chown(p, user.uid, user.gid)
+        yield made
+    finally:
+        for d in made.values():
+            for sub, _, _ in sorted(os.walk(d), key=lambda w: -w[0].count("/")):
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub)
+
+
+def _v1_path(pid: int, key: str) -> str | None:
+    """pid's cgroup in the hierarchy with this key, as /proc/<pid>/cgroup says."""
+    for line in _cgroups(pid).splitlines():
+        _, k, path = line.split(":", 2)
+        if k == key:
+            return path
+    return None
+
+
+def _key_of(handed_over: dict[str, str], controller: str) -> str:
+    return next(key for key in handed_over if controller in key.split(","))
+
+
+def _dir_of(handed_over: dict[str, str], controller: str) -> str:
+    return handed_over[_key_of(handed_over, controller)]
+
+
+def test_handed_over_v1_cgroups_are_used_as_runc_uses_them(
+    rootless_user: User,
+    user_bundle: str,
+    workdir: str,
+    busybox_rootfs: str,
+    cid: str,
+    v1_handed_over: dict[str, str],
+) -> None:
+    """runc's rootless cgroup v1 mode (rootless.sh's "cgroup" feature): a named cgroup
+    under the handed-over parents is made in every hierarchy, the limits are written
+    there, update/pause/events work on it, device rules are not enforced (they need
+    CAP_SYS_ADMIN), and the hybrid cgroup2 tree, not handed over, is left alone."""
+    user = rootless_user
+    parent = os.path.basename(next(iter(v1_handed_over.values())))
+    rel = f"/{parent}/{cid}"
+    resources = {"pids": {"limit": 10}, "memory": {"limit": 64 << 20},
+                 "devices": [{"allow": False, "access": "rwm"}]}  # fmt: skip
+    _edit(user_bundle, "sleep", "300", cgroupsPath=rel, resources=resources)
+    user.ok("run", "-d", "--bundle", user_bundle, cid)
+    try:
+        pid = json.loads(user.ok("state", cid).out)["pid"]
+        for key in v1_handed_over:
+            assert _v1_path(pid, key) == rel, (key, _cgroups(pid))
+        assert _v1_path(pid, "") == _v1_path(os.getpid(), "")  # unified: the caller's
+        pids_dir = os.path.join(_dir_of(v1_handed_over, "pids"), cid)
+        memory_dir = os.path.join(_dir_of(v1_handed_over, "memory"), cid)
+        assert _read(pids_dir, "pids.max") == "10"
+        assert _read(memory_dir, "memory.limit_in_bytes") == str(64 << 20)
+        user.ok("update", "--pids-limit", "20", cid)
+        assert _read(pids_dir, "pids.max") == "20"
+        user.ok("pause", cid)
+        freezer = os.path.join(_dir_of(v1_handed_over, "freezer"), cid)
+        assert _read(freezer, "freezer.state") == "FROZEN"
+        user.ok("resume", cid)
+        assert _read(freezer, "freezer.state") == "THAWED"
+        reap_zombies()  # run -d's helpers, reparented to this subreaper, still count
+        assert user.ok("events", "--stats", cid).json()["data"]["pids"]["current"] == 1
+        r = user.ok("exec", cid, "sh", "-c", "cat /dev/null && echo devices-open")
+        assert r.out.strip() == "devices-open"  # deny-all not enforced, as runc
+    finally:
+        user.pyrunc("delete", "--force", cid)
+        reap_zombies()
+    assert not any(os.path.exists(os.path.join(d, cid)) for d in v1_handed_over.values())
+    runc = host.runc_binary()
+    if runc is None:
+        return
+    theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
+    _edit(theirs, "sleep", "300", cgroupsPath=rel + "-runc", resources=resources)
+    root = os.path.join(user.xdg, "runc-ref")
+    r = user.run([runc, "--root", root, "run", "-d", "--bundle", theirs, cid])
+    try:
+        assert r.code == 0, r.err
+        pid = json.loads(user.run([runc, "--root", root, "state", cid]).out)["pid"]
+        assert _v1_path(pid, _key_of(v1_handed_over, "pids")) == rel + "-runc"
+        assert _read(pids_dir + "-runc", "pids.max") == "10"
+    finally:
+        user.run([runc, "--root", root, "delete", "--force", cid])
+        reap_zombies()
+
+
+def test_a_named_cgroup_not_handed_over_in_one_hierarchy_fails_as_runc(
+    rootless_user: User, user_bundle: str, cid: str, v1_handed_over: dict[str, str]
+) -> None:
+    """One controller's parent taken back: runc fails create in its words for the cgroup
+    the config named, whatever the others allow; nothing is left in any hierarchy."""
+    user = rootless_user
+    pids_parent = _dir_of(v1_handed_over, "pids")
+    os.chown(pids_parent, 0, 0)
+    parent = os.path.basename(pids_parent)
+    _edit(user_bundle, "true", cgroupsPath=f"/{parent}/{cid}")
+    r = user.pyrunc("run", "--bundle", user_bundle, cid)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    want = f"unable to apply cgroup configuration: mkdir {pids_parent}/{cid}: permission denied"
+    assert error_message(r.err) == want
+    assert user.pyrunc("state", cid).code == 1
+    assert not any(os.path.exists(os.path.join(d, cid)) for d in v1_handed_over.values())
+
+
+@pytest.fixture
+def v2_delegated(rootless_user: User) -> Iterator[User]:
+    """The user, starting in a cgroup v2 subtree delegated to it as systemd's
+    user@.service is (the directory, cgroup.procs, cgroup.subtree_control and
+    cgroup.threads; its processes in a leaf below it)."""
+    if not host.is_cgroup_v2():
+        pytest.skip("cgroup v2 delegation: this host is not cgroup v2 (the v2 VM runs it)")
+    user = rootless_user
+    top = os.path.join(host.CGROUP_ROOT, f"pyrunc-rl-{os.getpid()}")
+    os.mkdir(top)
+    try:
+        leaf = os.path.join(top, "session")
+        os.mkdir(leaf)
+        for d in (top, leaf):
+            for name in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+                os.chown(os.path.join(d, name), user.uid, user.gid)
+        yield dataclasses.replace(user, cgroup=leaf)
+    finally:
+        reap_zombies()
+        for sub, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            with contextlib.suppress(OSError):
+                os.rmdir(sub)
+
+
+def test_a_delegated_v2_subtree_holds_the_container_and_its_limits(
+    v2_delegated: User, workdir: str, busybox_rootfs: str, cid: str
+) -> None:
+    """runc's fs2 rule for a user: the container's cgroup is <parent of its own>/<id>,
+    made in the delegated subtree, with the limits; pause and events work; the device
+    filter (it needs CAP_SYS_ADMIN) is not installed, as runc; delete removes it."""
+    user = v2_delegated
+    assert user.cgroup
+    top = os.path.dirname(user.cgroup)
+    bundle = _user_bundle(user, workdir, busybox_rootfs, cid, [user.python, "-m", "pyrunc"])
+    resources = {"pids": {"limit": 10}, "memory": {"limit": 64 << 20}}
+    _edit(bundle, "sleep", "300", resources=resources)
+    user.ok("run", "-d", "--bundle", bundle, cid)
+    mine = os.path.join(top, cid)
+    try:
+        pid = json.loads(user.ok("state", cid).out)["pid"]
+        rel = "/" + os.path.relpath(mine, host.CGROUP_ROOT)
+        assert _cgroups(pid).strip() == f"0::{rel}"
+        assert _read(mine, "pids.max") == "10"
+        assert _read(mine, "memory.max") == str(64 << 20)
+        user.ok("pause", cid)
+        assert "frozen 1" in _read(mine, "cgroup.events").splitlines()
+        user.ok("resume", cid)
+        reap_zombies()  # run -d's helpers, reparented to this subreaper, still count
+        assert user.ok("events", "--stats", cid).json()["data"]["pids"]["current"] == 1
+    finally:
+        user.pyrunc("delete", "--force", cid)
+        reap_zombies()
+    assert not os.path.exists(mine)
+    runc = host.runc_binary()
+    if runc is None:
+        return
+    theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
+    _edit(theirs, "sleep", "300", resources=resources)
+    root = os.path.join(user.xdg, "runc-ref")
+    r = user.run([runc, "--root", root, "run", "-d", "--bundle", theirs, cid])
+    try:
+        assert r.code == 0, r.err
+        pid = json.loads(user.run([runc, "--root", root, "state", cid]).out)["pid"]
+        assert _cgroups(pid).strip() == f"0::{rel}"  # the same place as ours
+        assert _read(mine, "pids.max") == "10"
+    finally:
+        user.run([runc, "--root", root, "delete", "--force", cid])
+        reap_zombies()
+
+
+def _read(directory: str, name: str) -> str:
+    with open(os.path.join(directory, name)) as f:
+        return f.read().strip()

@@ -8,6 +8,7 @@ cgroup namespace (rooted at its cgroup), a bind of its directory otherwise (as r
 
 from __future__ import annotations
 
+import errno
 import os
 
 from pyrunc.cgroups.manager import CGROUP_ROOT, CgroupManager
@@ -63,8 +64,7 @@ def _in_cgroupns() -> bool:
 def _mount_v2(root_fd: int, m: Mount, host_dir: str, flags: int) -> None:
     fd = paths.create_in_root(root_fd, m.destination, True)
     try:
-        if _in_cgroupns() and host_dir.rstrip("/") != CGROUP_ROOT:
-            sc.mount("cgroup2", paths.fd_path(fd), "cgroup2", flags, None)
+        if _in_cgroupns() and host_dir.rstrip("/") != CGROUP_ROOT and _fresh_cgroup2(fd, flags):
             return
         sc.mount(host_dir, paths.fd_path(fd), None, sc.MS_BIND, None)
     finally:
@@ -74,3 +74,17 @@ def _mount_v2(root_fd: int, m: Mount, host_dir: str, flags: int) -> None:
         sc.mount(None, paths.fd_path(fd), None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
     finally:
         os.close(fd)
+
+
+def _fresh_cgroup2(fd: int, flags: int) -> bool:
+    """A new cgroup2 mount at fd, rooted at the container's cgroup; False where the kernel
+    refuses it with EPERM or EBUSY, the two errors on which runc binds the container's
+    cgroup directory instead (EBUSY seen here for a user-namespaced container in a
+    delegated subtree of the v2 VM)."""
+    try:
+        sc.mount("cgroup2", paths.fd_path(fd), "cgroup2", flags, None)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EBUSY):
+            raise
+        return False
+    return True

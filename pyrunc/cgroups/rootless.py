@@ -7,10 +7,14 @@ in; a limit it then cannot set is an error in runc's words ("cannot set pids lim
 container could not join or create cgroup"). A user who was delegated a subtree (a v2
 directory they own) gets a real cgroup there, as root does.
 
-Here the decision is made once, at create, for the whole container: the real manager
-when every hierarchy's directory can be made (or exists and is writable), NoCgroup
-otherwise. NoCgroup finds the container's processes by its namespaces, so that
-kill --all, delete, ps and exec work without a cgroup.
+Here the decision is made once, at create. On cgroup v1, hierarchy by hierarchy as
+runc's fs manager: the ones the user may make are joined; name=systemd and the hybrid
+cgroup2 tree are joined only where possible (runc joins name=systemd best-effort and
+never the hybrid tree); a controller the user may not make is left out when the config
+named no cgroup (a limit for it is then refused), and fails create when it did. On v2,
+the delegated subtree or nothing. Device rules are never enforced rootless (runc: they
+need CAP_SYS_ADMIN). NoCgroup, when nothing can be made, finds the container's
+processes by its namespaces, so that kill --all, delete, ps and exec work without one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pyrunc.record import dataclass, field
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
     from pyrunc.options import RuntimeOptions
@@ -46,17 +51,25 @@ _CPUSET_KEYS = ("cpus", "mems")
 
 
 def manager_for(container_id: str, cfg: Any, options: RuntimeOptions) -> CgroupManager:
-    """The container's cgroup manager: the host's kind, unless this run is rootless and
-    the user cannot make the container's cgroup (then NoCgroup, or runc's refusal when
-    the config asks for limits)."""
-    from pyrunc.cgroups.manager import new_manager
+    """The container's cgroup manager: the host's kind; rootless, the part of it the
+    user may make (rootless_share), else NoCgroup, or runc's refusal when the config
+    names the cgroup or asks for limits."""
+    from pyrunc.cgroups.manager import is_unified, new_manager
 
     manager = new_manager(container_id, cfg.linux.cgroups_path, options.systemd_cgroup)
-    if not options.is_rootless() or may_make(manager):
+    if not options.is_rootless():
         return manager
+    share = rootless_share(manager, named=bool(cfg.linux.cgroups_path))
+    if share is not None:
+        return share
     if cfg.linux.cgroups_path:
         # runc tolerates the permission error only for a cgroup the config did not name.
         raise CgroupError(f"unable to apply cgroup configuration: {_denied(manager)}")
+    if first_limit(cfg.linux.resources) is not None and is_unified():
+        raise CgroupError(  # runc's fs2 words
+            "unable to apply cgroup configuration: rootless needs no limits + no cgrouppath "
+            f"when no permission is granted for cgroups: {_denied(manager)}"
+        )
     refuse_limits(cfg.linux.resources)
     if not any(ns.type == "pid" and not ns.path for ns in cfg.linux.namespaces):
         from pyrunc import notices
@@ -67,6 +80,44 @@ def manager_for(container_id: str, cfg: Any, options: RuntimeOptions) -> CgroupM
             "kill all container's processes) and will result in an error in a future version."
         )
     return NoCgroup(views=own_views())
+
+
+def rootless_share(manager: CgroupManager, named: bool) -> CgroupManager | None:
+    """manager narrowed to what this user may make, marked rootless; None when that is
+    nothing. named: the config gave linux.cgroupsPath (a v1 controller the user may not
+    make is then an error, as runc's)."""
+    from pyrunc.cgroups.manager import is_unified
+
+    if not is_unified():  # new_manager made a V1Manager (no systemd driver on v1)
+        return _v1_share(manager, named)
+    if not may_make(manager):
+        return None
+    from pyrunc.cgroups.v2 import V2Manager  # loaded already: new_manager's module
+
+    if isinstance(manager, V2Manager):
+        manager.rootless = True
+    return manager
+
+
+def _v1_share(manager: Any, named: bool) -> CgroupManager | None:
+    from pyrunc.cgroups.v1 import V1Manager
+
+    kept: dict[str, str] = {}
+    unjoined = []
+    for key, directory in manager.paths.items():
+        if _can_make(directory):
+            kept[key] = directory
+        elif key == "" or key.startswith("name="):
+            continue  # not a controller: joined where possible, as runc's name=systemd
+        elif named:
+            raise CgroupError(
+                f"unable to apply cgroup configuration: mkdir {directory}: permission denied"
+            )
+        else:
+            unjoined.append(key)
+    if all(key == "" or key.startswith("name=") for key in kept):
+        return None  # no controller at all: NoCgroup (its views are the runtime's own)
+    return V1Manager(kept, rootless=True, unjoined=unjoined)
 
 
 def _denied(manager: CgroupManager) -> str:
@@ -101,24 +152,28 @@ def unsettable(resources: dict[str, Any] | None) -> str | None:
 
 def first_limit(resources: dict[str, Any] | None) -> tuple[str, str] | None:
     """(key in linux.resources, controller) of the first limit asked for, or None."""
+    return next(asked_limits(resources), None)
+
+
+def asked_limits(resources: dict[str, Any] | None) -> Iterator[tuple[str, str]]:
+    """(key in linux.resources, controller) of each limit asked for, in the config's order."""
     for key, value in (resources or {}).items():
         if key == "cpu" and isinstance(value, dict):
             cpu = {k: v for k, v in value.items() if k not in _CPUSET_KEYS}
             if any(v not in (None, 0, "") for v in cpu.values()):
-                return key, "cpu"
+                yield key, "cpu"
             if any(value.get(k) for k in _CPUSET_KEYS):
-                return key, "cpuset"
+                yield key, "cpuset"
             continue
         if key == "network" and isinstance(value, dict):
             if value.get("classID"):
-                return key, "net_cls"
+                yield key, "net_cls"
             if value.get("priorities"):
-                return key, "net_prio"
+                yield key, "net_prio"
             continue
         controller = _CONTROLLER_OF.get(key)
         if controller is not None and _asks(value):
-            return key, controller
-    return None
+            yield key, controller
 
 
 def _asks(value: Any) -> bool:
@@ -228,7 +283,9 @@ class NoCgroup(CgroupManager):
         return THAWED
 
     def stats(self) -> dict[str, Any]:
-        raise CgroupError("events: the container has no cgroup (rootless)")
+        from pyrunc.cgroups.stats import no_stats
+
+        return no_stats()  # runc's fs manager with no cgroup paths: zero-valued stats
 
     def oom_kill_count(self) -> int:
         return 0

@@ -45,7 +45,8 @@ def _entry(usage: int, limit: int, max_usage: int = 0, failcnt: int = 0) -> dict
     return out
 
 
-def _empty() -> dict[str, Any]:
+def no_stats() -> dict[str, Any]:
+    """The data of a cgroup with nothing to report: runc's zero-valued types.Stats."""
     return {
         "cpu": {"usage": {"kernel": 0, "user": 0}, "throttling": {}},
         "cpuset": {},
@@ -105,7 +106,7 @@ _V1_MEMORY_ENTRIES = (
 
 
 def v1_stats(dir_for: Callable[[str], str | None]) -> dict[str, Any]:
-    data = _empty()
+    data = no_stats()
     acct, cpu, mem, pids = dir_for("cpuacct"), dir_for("cpu"), dir_for("memory"), dir_for("pids")
     if acct:
         tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -176,7 +177,7 @@ def _io_v2(directory: str) -> dict[str, Any]:
 
 
 def v2_stats(directory: str) -> dict[str, Any]:
-    data = _empty()
+    data = no_stats()
     st = read_keyed(directory, "cpu.stat")  # present even without the cpu controller
     data["cpu"]["usage"] = _drop_empty({"total": st.get("usage_usec", 0) * 1000}) | {
         "kernel": st.get("system_usec", 0) * 1000,

@@ -92,6 +92,10 @@ def cgroup_dir(h: Hierarchy, cgroups_path: str, own: dict[str, str]) -> str:
 class V1Manager(CgroupManager):
     paths: dict[str, str]  # hierarchy key -> directory
     created: list[str] = field(default_factory=list)
+    # Rootless (runc's fs rule): hierarchies the user may not make are left out, and
+    # device rules, which need CAP_SYS_ADMIN, are not enforced.
+    rootless: bool = False
+    unjoined: list[str] = field(default_factory=list)  # keys left out for permission
 
     @classmethod
     def for_container(cls, container_id: str, cgroups_path: str) -> V1Manager:
@@ -101,10 +105,18 @@ class V1Manager(CgroupManager):
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> V1Manager:
-        return cls(dict(data.get("paths", {})), list(data.get("created", [])))
+        return cls(
+            dict(data.get("paths", {})),
+            list(data.get("created", [])),
+            bool(data.get("rootless", False)),
+            list(data.get("unjoined", [])),
+        )
 
     def to_state(self) -> dict[str, Any]:
-        return {"version": "v1", "paths": self.paths, "created": self.created}
+        state = {"version": "v1", "paths": self.paths, "created": self.created}
+        if self.rootless:
+            state.update(rootless=True, unjoined=self.unjoined)
+        return state
 
     def create(self) -> None:
         for key, directory in self.paths.items():
@@ -147,7 +159,7 @@ class V1Manager(CgroupManager):
         if usage is not None:
             resources_v1.check_memory_usage(mem, usage)
         if not update:  # rules of a running container stay (runc's update has none)
-            self._set_devices([w for w in writes if w[0] == "devices"], resources)
+            self._set_rules([w for w in writes if w[0] == "devices"], resources)
         others = [w for w in writes if w[0] != "devices"]
         self._write_all(_ordered_memory(others, self._dir_for("memory")), resources)
 
@@ -167,6 +179,17 @@ class V1Manager(CgroupManager):
                 continue
             for again in waiting.pop(name.lstrip("?"), ()):
                 self._write(*again, resources)
+
+    def _set_rules(self, writes: list[Write], resources: dict[str, Any]) -> None:
+        try:
+            self._set_devices(writes, resources)
+        except CgroupError as e:
+            if not self.rootless:
+                raise
+            # runc: devices.allow/deny need CAP_SYS_ADMIN, "not expected to work" rootless.
+            from pyrunc import notices
+
+            notices.debug(f"rootless: device rules not enforced: {e}")
 
     def _set_devices(self, writes: list[Write], resources: dict[str, Any]) -> None:
         """The device rules as a minimal transition from the current list (runc's), so
@@ -194,6 +217,10 @@ class V1Manager(CgroupManager):
         if directory is None:
             if optional:
                 return
+            if any(controller in key.split(",") for key in self.unjoined):
+                raise CgroupError(  # runc's words, as for a container with no cgroup
+                    f"cannot set {controller} limit: container could not join or create cgroup"
+                )
             # runc's words ("cannot set hugetlb limit"), with the field and the reason.
             at = resources_v1.field_of(name, resources)
             raise CgroupError(

@@ -60,6 +60,7 @@ def cgroup_dir(cgroups_path: str, container_id: str, root: str = CGROUP_ROOT) ->
 class V2Manager(CgroupManager):
     path: str
     created: list[str] = field(default_factory=list)
+    rootless: bool = False  # a delegated subtree: the device filter is not enforced
 
     @classmethod
     def for_container(cls, container_id: str, cgroups_path: str) -> V2Manager:
@@ -67,10 +68,13 @@ class V2Manager(CgroupManager):
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> V2Manager:
-        return cls(data["path"], list(data.get("created", [])))
+        return cls(data["path"], list(data.get("created", [])), bool(data.get("rootless")))
 
     def to_state(self) -> dict[str, Any]:
-        return {"version": "v2", "path": self.path, "created": self.created}
+        state = {"version": "v2", "path": self.path, "created": self.created}
+        if self.rootless:
+            state["rootless"] = True
+        return state
 
     # -- creation --------------------------------------------------------------------------
     def create(self) -> None:
@@ -108,9 +112,21 @@ class V2Manager(CgroupManager):
         for name, value in writes:
             self._write(name, value, resources)
         if not update:  # runc's update has no device rules: the filter stays
-            from pyrunc.cgroups import ebpf
+            self._install_device_filter(resources.get("devices") or [])
 
-            ebpf.install(self.path, resources.get("devices") or [], DEFAULT_DEVICE_RULES)
+    def _install_device_filter(self, rules: list[dict[str, Any]]) -> None:
+        from pyrunc.cgroups import ebpf
+
+        try:
+            ebpf.install(self.path, rules, DEFAULT_DEVICE_RULES)
+        except CgroupError as e:
+            if not self.rootless:
+                raise
+            # runc: loading a cgroup BPF program needs CAP_SYS_ADMIN (or CAP_BPF) in the
+            # initial namespace; rootless, device errors are ignored.
+            from pyrunc import notices
+
+            notices.debug(f"rootless: device filter not installed: {e}")
 
     def _write(self, name: str, value: str, resources: dict[str, Any]) -> None:
         optional = name.startswith("?")
@@ -209,4 +225,3 @@ def _enable_controllers(parent: str) -> None:
                 write_file(parent, "cgroup.subtree_control", f"+{c}")
             except CgroupError:
                 continue
-

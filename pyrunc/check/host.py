@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
-from pyrunc.spec.lenient import arr, integer, obj, text
+from pyrunc.spec.lenient import arr, integer, namespace_entries, new_namespace, obj, text
 
 _NGROUPS_MAX = 65536
 
@@ -22,18 +22,8 @@ def _read(path: str) -> str:
         return ""
 
 
-def _namespace_list(doc: dict[str, Any]) -> list[tuple[int, str, str]]:
-    """(index, type, path) of each well-formed linux.namespaces entry."""
-    out = []
-    for i, ns in enumerate(arr(obj(doc.get("linux")).get("namespaces"))):
-        kind = obj(ns).get("type")
-        if isinstance(kind, str):
-            out.append((i, kind, text(obj(ns).get("path"))))
-    return out
-
-
 def _new_user_ns(doc: dict[str, Any]) -> bool:
-    return any(kind == "user" and not path for _, kind, path in _namespace_list(doc))
+    return new_namespace(doc, "user") is not None
 
 
 # ---------------------------------------------------------------- namespaces
@@ -42,7 +32,7 @@ def _new_user_ns(doc: dict[str, Any]) -> bool:
 def namespaces(doc: dict[str, Any]) -> Iterator[Finding]:
     from pyrunc.linux.namespaces import NS_FLAGS, PROC_NAMES
 
-    for i, kind, path in _namespace_list(doc):
+    for i, kind, path in namespace_entries(doc):
         if kind not in PROC_NAMES:
             continue  # the schema check names it
         at = f"linux.namespaces[{i}]"
@@ -114,7 +104,7 @@ def _user_namespaces_enabled(doc: dict[str, Any]) -> Finding:
 
 
 def _first_path(doc: dict[str, Any], kind: str) -> str:
-    i = next((i for i, k, p in _namespace_list(doc) if k == kind and not p), 0)
+    i = new_namespace(doc, kind) or 0
     return f"linux.namespaces[{i}].type"
 
 

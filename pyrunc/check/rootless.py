@@ -17,7 +17,7 @@ from typing import Any
 
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
 from pyrunc.options import DEFAULT_ROOT, RuntimeOptions
-from pyrunc.spec.lenient import arr, integer, obj, text
+from pyrunc.spec.lenient import arr, integer, namespace_entries, new_namespace, obj, text
 
 _ID = "pyrunc-check"  # stands for the container id in a default cgroupsPath
 _SYSCTLS = (
@@ -83,28 +83,16 @@ def _host_uid(uid: int) -> str:
     return "?"
 
 
-def _new_user_ns(doc: dict[str, Any]) -> int | None:
-    """The index of the config's new user namespace, or None."""
-    for i, ns in enumerate(arr(obj(doc.get("linux")).get("namespaces"))):
-        if obj(ns).get("type") == "user" and not text(obj(ns).get("path")):
-            return i
-    return None
-
-
-def _has_namespace(doc: dict[str, Any], kind: str) -> bool:
-    return any(obj(ns).get("type") == kind for ns in arr(obj(doc.get("linux")).get("namespaces")))
-
-
 # ------------------------------------------------------------------ user namespace
 
 
 def _user_namespace(doc: dict[str, Any], in_userns: bool) -> Iterator[Finding]:
-    i = _new_user_ns(doc)
+    i = new_namespace(doc, "user")
     if i is None:
         if in_userns:
             yield ok(HOST, "", "the runtime runs in a user namespace: the container's "
                      "namespaces are made in it (rootless podman's case)")  # fmt: skip
-        elif not _has_namespace(doc, "user"):
+        elif all(kind != "user" for _, kind, _ in namespace_entries(doc)):
             yield error(
                 HOST,
                 "linux.namespaces",
@@ -158,7 +146,7 @@ def _userns_blocker() -> tuple[str, str]:
 
 
 def _mappings(doc: dict[str, Any], in_userns: bool) -> Iterator[Finding]:
-    if _new_user_ns(doc) is None:
+    if new_namespace(doc, "user") is None:
         return
     linux = obj(doc.get("linux"))
     if in_userns and os.geteuid() == 0:
@@ -249,29 +237,46 @@ class _Tool:
 
 
 def _cgroups(doc: dict[str, Any], options: RuntimeOptions) -> Iterator[Finding]:
+    """What create's rootless_share would give: the part of the cgroup the user may
+    make, or none; and which asked-for limit that leaves without a cgroup."""
     from pyrunc.cgroups.manager import new_manager
-    from pyrunc.cgroups.rootless import first_limit, may_make
+    from pyrunc.cgroups.rootless import asked_limits, rootless_share
+    from pyrunc.errors import CgroupError
 
     linux = obj(doc.get("linux"))
+    path = text(linux.get("cgroupsPath"))
+    name = _user_name()
     try:
-        manager = new_manager(_ID, text(linux.get("cgroupsPath")), options.systemd_cgroup)
+        share = rootless_share(new_manager(_ID, path, options.systemd_cgroup), named=bool(path))
+    except CgroupError as e:  # a named cgroup the user may not make
+        yield error(HOST, "linux.cgroupsPath", str(e),
+                    f"name a cgroup {name} may make, or leave cgroupsPath out")  # fmt: skip
+        return
     except Exception:  # noqa: BLE001 - the cgroups check reports a bad cgroupsPath
         return
-    if may_make(manager):
-        where = ", ".join(sorted({os.path.dirname(d) for d, _ in manager.mount_views()}))
-        yield ok(HOST, "linux.cgroupsPath", f"you may make the container's cgroup (in "
-                 f"{where}): limits, pause and events work")  # fmt: skip
-        return
-    name = _user_name()
     resources = linux.get("resources")
-    first = first_limit(resources if isinstance(resources, dict) else None)
-    if first is not None:
-        key, controller = first
+    limits = list(asked_limits(resources if isinstance(resources, dict) else None))
+    unjoined = getattr(share, "unjoined", [])
+    if share is not None:
+        where = ", ".join(sorted({os.path.dirname(d) for d, _ in share.mount_views()}))
+        yield ok(HOST, "linux.cgroupsPath", f"you may make the container's cgroup (in "
+                 f"{where}): limits, pause and events work; device rules are not enforced "
+                 "rootless")  # fmt: skip
+        if unjoined:
+            left = ", ".join(unjoined)
+            yield warning(HOST, "linux.cgroupsPath", f"{name} may not make it in {left}: "
+                          "the container stays in your own cgroup there",
+                          f"have root hand {left} over to {name}")  # fmt: skip
+        limits = [(k, c) for k, c in limits if any(c in u.split(",") for u in unjoined)]
+        if not limits:
+            return
+    if limits:
+        key, controller = limits[0]
         yield error(
             HOST,
             f"linux.resources.{key}",
             f"cannot set {controller} limit: container could not join or create cgroup "
-            f"({name} may write no cgroup here)",
+            f"({name} may write no {controller} cgroup here)",
             f"remove linux.resources.{key}, or have root delegate a cgroup v2 subtree to {name}",
         )
         return
@@ -279,7 +284,7 @@ def _cgroups(doc: dict[str, Any], options: RuntimeOptions) -> Iterator[Finding]:
         HOST,
         "linux.cgroupsPath",
         f"{name} may write no cgroup here: the container stays in your own cgroups; "
-        "limits, pause, events and exec --cgroup are refused",
+        "limits, pause and exec --cgroup are refused, events reports zeros",
         f"to have them, run on cgroup v2 with a subtree delegated to {name}",
     )
 

@@ -143,8 +143,9 @@ def _create_locked(
             ours, theirs = console_socketpair()
             console_fd = theirs.detach()
         opts = InitOptions(
-            fifo_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug
-        )
+            fifo_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug,
+            joinable=options.is_rootless(),
+        )  # fmt: skip
         warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg), rdt)
         manager.started(pid)

@@ -41,6 +41,12 @@ def run(
             pass
         os._exit(1)
     _die_on_terminating_signals()
+    if opts.joinable:
+        # A non-dumpable process's /proc/<pid>/ns files are root's (its memory belongs to
+        # the host's user namespace): the rootless user's `exec` could not join a created
+        # container. Set up and holding nothing the user may not open anyway, init turns
+        # dumpable, as runc's created init is to its user; execve decides it afresh.
+        sc.set_dumpable(True)
     _wait_for_start(opts.exec_fifo_fd, fifo_procfs, cfg)
     _exec(cfg.process, path)
 

@@ -128,3 +128,41 @@ def test_no_cgroup_finds_processes_by_namespace() -> None:
     assert me in ours.pids()  # every process of this pid namespace, this one included
     assert NoCgroup([], me, "").pids() == [me]  # no namespace of its own: init alone
     assert NoCgroup([], 0, "").pids() == []
+
+
+def test_asked_limits_lists_every_controller_the_config_needs() -> None:
+    """first_limit is the first of them; a cpu block can need both cpu and cpuset."""
+    from pyrunc.cgroups.rootless import asked_limits, first_limit
+
+    resources = {"cpu": {"shares": 512, "cpus": "0"}, "pids": {"limit": 5},
+                 "devices": [{"allow": False}], "memory": {}}  # fmt: skip
+    assert list(asked_limits(resources)) == [("cpu", "cpu"), ("cpu", "cpuset"), ("pids", "pids")]
+    assert first_limit(resources) == ("cpu", "cpu")
+
+
+def test_v1_rootless_state_round_trips_and_root_state_is_unchanged() -> None:
+    from pyrunc.cgroups.manager import manager_from_state
+    from pyrunc.cgroups.v1 import V1Manager
+
+    root = V1Manager({"pids": "/sys/fs/cgroup/pids/c"})
+    assert set(root.to_state()) == {"version", "paths", "created"}
+    share = V1Manager({"pids": "/sys/fs/cgroup/pids/c"}, [], rootless=True, unjoined=["memory"])
+    assert manager_from_state(share.to_state()) == share
+
+
+def test_a_limit_for_a_hierarchy_left_out_rootless_is_refused_in_runcs_words() -> None:
+    """Before any write: the memory hierarchy was left out (the user may not make it)."""
+    from pyrunc.cgroups.v1 import V1Manager
+
+    share = V1Manager({}, [], rootless=True, unjoined=["memory"])
+    with pytest.raises(CgroupError) as e:
+        share.set({"memory": {"limit": 1 << 20}})
+    assert str(e.value) == "cannot set memory limit: container could not join or create cgroup"
+    share.set({"devices": [{"allow": False, "access": "rwm"}]})  # rootless: not enforced
+
+
+def test_no_cgroup_events_are_runcs_zero_stats() -> None:
+    """runc's fs manager with no cgroup paths answers `events --stats` with zeros."""
+    stats = NoCgroup([], 0, "").stats()
+    assert stats["pids"] == {} and stats["memory"]["usage"] == {"limit": 0, "failcnt": 0}
+    assert stats["cpu"] == {"usage": {"kernel": 0, "user": 0}, "throttling": {}}
