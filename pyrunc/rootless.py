@@ -19,6 +19,11 @@ import os
 
 from pyrunc.errors import InvalidArgument
 
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 # The inode of the initial user namespace (the kernel's PROC_USER_INIT_INO).
 _INIT_USER_NS_INO = 0xEFFFFFFD
 # Go's strconv.ParseBool, which runc applies to --rootless values other than "auto".
@@ -101,3 +106,14 @@ def prepare_xdg_state_root(root: str) -> None:
             f"you should check permission of the path in $XDG_RUNTIME_DIR: chmod {root}: "
             f"{e.strerror.lower()}"
         ) from None
+
+
+# runc's validator's words (rootlessEUIDCheck), create's and check's alike.
+REQUIRES_USER_NAMESPACE = "rootless container requires user namespaces"
+
+
+def lacks_user_namespace(namespace_types: Iterable[str]) -> bool:
+    """runc's rootlessEUIDCheck: an unprivileged caller's container needs a user
+    namespace, its own or one joined (nothing else of it could be set up). Root in a
+    user namespace, rootless podman's runtime, is not held to it: it may make the rest."""
+    return os.geteuid() != 0 and "user" not in namespace_types

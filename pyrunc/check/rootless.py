@@ -87,17 +87,19 @@ def _host_uid(uid: int) -> str:
 
 
 def _user_namespace(doc: dict[str, Any], in_userns: bool) -> Iterator[Finding]:
+    from pyrunc import rootless
+
     i = new_namespace(doc, "user")
     if i is None:
         if in_userns:
             yield ok(HOST, "", "the runtime runs in a user namespace: the container's "
                      "namespaces are made in it (rootless podman's case)")  # fmt: skip
-        elif all(kind != "user" for _, kind, _ in namespace_entries(doc)):
+        elif rootless.lacks_user_namespace(kind for _, kind, _ in namespace_entries(doc)):
             yield error(
                 HOST,
                 "linux.namespaces",
-                "a rootless container needs a user namespace (an ordinary user may make "
-                "no other namespace outside one)",
+                f"{rootless.REQUIRES_USER_NAMESPACE} (an ordinary user may make no other "
+                "namespace outside one)",
                 'add {"type": "user"} with uidMappings and gidMappings '
                 "(pyrunc spec --rootless writes them)",
             )

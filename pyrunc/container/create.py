@@ -258,13 +258,11 @@ def _private(ns) -> bool:  # noqa: ANN001
 
 
 def require_user_namespace(cfg) -> None:  # noqa: ANN001 - a spec.config.Config
-    """runc's validator for an unprivileged caller (rootlessEUIDCheck): without a user
-    namespace of its own, or one joined, nothing of the container could be set up; said
-    before anything is made, not as the EPERM of the first namespace. Root in a user
-    namespace (rootless podman's runtime) is not checked: it may make the others."""
-    if os.geteuid() == 0 or any(ns.type == "user" for ns in cfg.linux.namespaces):
-        return
-    raise ConfigError("config.json: linux.namespaces: rootless container requires user namespaces")
+    """Said before anything is made, not as the EPERM of the first namespace."""
+    from pyrunc import rootless
+
+    if rootless.lacks_user_namespace(ns.type for ns in cfg.linux.namespaces):
+        raise ConfigError(f"config.json: linux.namespaces: {rootless.REQUIRES_USER_NAMESPACE}")
 
 
 def grantable(proc):  # noqa: ANN001, ANN201 - a spec.config.Process (or None), the same
