@@ -87,34 +87,12 @@ make_user
 if [[ -n ${ENGINES_TRACE:-} ]]; then
     touch "$ENGINES_TRACE" && chmod a+rw "$ENGINES_TRACE" # the wrapper runs as the user
 fi
-if ! out=$(as_user "$RUNTIME" --version 2>&1); then
-    # A pyrunc tree in a directory the user may not enter (CI's 0700 clone; an installed
-    # pyrunc is world-readable): the same code, copied where the user can read it, run by
-    # the system's python3 (the lifecycle needs nothing outside the standard library).
-    # (the pyrunc the installing python3 imports, from /: not one in the cwd)
-    tree=$("$RUNTIME" --version >/dev/null 2>&1 && cd / &&
-        python3 -I -c 'import os, pyrunc; print(os.path.dirname(os.path.dirname(pyrunc.__file__)))' 2>/dev/null) || tree=
-    if [[ -z $tree || ! -d $tree/pyrunc ]]; then
-        log "$RL_USER cannot run $RUNTIME: $out"
-        exit 2
-    fi
-    copy=$(mktemp -d /var/tmp/pyrunc-rl-tree.XXXXXX)
-    rm_tree_copy() { rm -rf "$copy"; }
-    on_exit rm_tree_copy
-    cp -r "$tree/pyrunc" "$tree/spec" "$copy/"
-    mkdir "$copy/bin"
-    find "$copy" -name __pycache__ -prune -exec rm -rf {} +
-    chmod -R a+rX "$copy"
-    printf '#!/usr/bin/python3 -IS\nimport sys\nsys.path.insert(0, %s)\nfrom pyrunc.cli.main import main\nsys.exit(main())\n' \
-        "'$copy'" >"$copy/bin/pyrunc"
-    chmod 755 "$copy/bin/pyrunc"
-    log "$RL_USER cannot run $RUNTIME ($out); running a readable copy of $tree: $copy/bin/pyrunc"
-    RUNTIME=$copy/bin/pyrunc
-    if ! out=$(as_user "$RUNTIME" --version 2>&1); then
-        log "$RL_USER cannot run $RUNTIME either: $out"
-        exit 2
-    fi
-fi
+# A pyrunc in a directory the user may not enter (CI's 0700 clone) runs as a readable copy.
+copy=$(mktemp -d /var/tmp/pyrunc-rl-tree.XXXXXX)
+rm_tree_copy() { rm -rf "$copy"; }
+on_exit rm_tree_copy
+RUNTIME=$("$(dirname "${BASH_SOURCE[0]}")/../readable-runtime.sh" "$RUNTIME" "$RL_USER" "$copy") ||
+    exit 2
 
 NOFILE=$(ulimit -Hn)
 [[ $NOFILE == unlimited ]] && NOFILE=1048576

@@ -57,5 +57,10 @@ python3 "$here/run.py" --runtime "pyrunc=$runtime" --files "$files" --timeout 30
 rootless_files=${RCI_CI_ROOTLESS_FILES:-create,cpu_affinity,delete,events,exec,kill,pause,ps,\
 tty,userns}
 echo "runc integration subset, rootless idmap+cgroup: $rootless_files (results in $out/rootless)"
-python3 "$here/run.py" --runtime "pyrunc=$runtime" --files "$rootless_files" --timeout 300 \
-  --strict --rootless idmap+cgroup --out "$out/rootless"
+# The user the runner makes must be able to run it: from CI's 0700 clone, a readable copy
+# (asked as nobody, who may enter no more than that user).
+copy=$(mktemp -d /var/tmp/rci-ci-tree.XXXXXX)
+trap 'rm -rf "$copy"' EXIT
+rootless_runtime=$("$here/../readable-runtime.sh" "$runtime" nobody "$copy")
+python3 "$here/run.py" --runtime "pyrunc=$rootless_runtime" --files "$rootless_files" \
+  --timeout 300 --strict --rootless idmap+cgroup --out "$out/rootless"
