@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
+from pyrunc.check.sysfiles import read_text
 from pyrunc.spec.lenient import obj, text
 
 _ID = "pyrunc-check"  # stands for the container id in a default cgroupsPath
@@ -164,7 +165,7 @@ def _v2(resources: dict[str, Any], path: str) -> Iterator[Finding]:
     writes, refusal = _translated(resources_v2.to_files, resources)
     if refusal:
         yield refusal
-    available = set(_read(os.path.join(CGROUP_ROOT, "cgroup.controllers")).split())
+    available = set(read_text(os.path.join(CGROUP_ROOT, "cgroup.controllers")).split())
     seen: set[str] = set()
     for name, value in writes:
         controller = resources_v2.controller_of(name)
@@ -177,11 +178,3 @@ def _v2(resources: dict[str, Any], path: str) -> Iterator[Finding]:
         else:
             why = resources_v2.missing_controller(controller)
             yield error(HOST, at, why, f"remove {at}, or enable {controller} on this host")
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""

@@ -9,17 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
+from pyrunc.check.sysfiles import read_text
 from pyrunc.spec.lenient import arr, integer, namespace_entries, new_namespace, obj, text
 
 _NGROUPS_MAX = 65536
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def _new_user_ns(doc: dict[str, Any]) -> bool:
@@ -92,7 +85,7 @@ def _namespace_file(at: str, kind: str, path: str, flag: int) -> Finding:
 
 def _user_namespaces_enabled(doc: dict[str, Any]) -> Finding:
     at = _first_path(doc, "user")
-    limit = _read("/proc/sys/user/max_user_namespaces")
+    limit = read_text("/proc/sys/user/max_user_namespaces")
     if limit.isdigit() and int(limit) == 0:
         return error(
             HOST,
@@ -181,7 +174,7 @@ def _user_mapped(doc: dict[str, Any], u: dict[str, Any], groups: list[int]) -> I
 
 def _cap_sets() -> dict[str, int]:
     sets = {}
-    for line in _read("/proc/self/status").splitlines():
+    for line in read_text("/proc/self/status").splitlines():
         key, _, value = line.partition(":")
         if key in ("CapEff", "CapPrm", "CapBnd", "CapInh"):
             sets[key] = int(value.strip(), 16)
@@ -200,7 +193,7 @@ def rlimits(doc: dict[str, Any]) -> Iterator[Finding]:
     can_raise = bool(_cap_sets().get("CapEff", 0) >> CAP_NUMBERS["CAP_SYS_RESOURCE"] & 1)
     if _new_user_ns(doc):
         can_raise = False  # the cap must be held in the host's user namespace
-    nr_open = _read("/proc/sys/fs/nr_open")
+    nr_open = read_text("/proc/sys/fs/nr_open")
     for i, rl in enumerate(entries):
         kind, hard = text(obj(rl).get("type")), integer(obj(rl).get("hard"))
         if kind not in RLIMIT_NUMBERS or hard is None:
@@ -234,7 +227,7 @@ def capabilities(doc: dict[str, Any]) -> Iterator[Finding]:
     caps = obj(obj(doc.get("process")).get("capabilities"))
     if not caps:
         return
-    last = int(_read("/proc/sys/kernel/cap_last_cap") or max(CAP_NUMBERS.values()))
+    last = int(read_text("/proc/sys/kernel/cap_last_cap") or max(CAP_NUMBERS.values()))
     sets = _cap_sets()
     everything = (1 << (last + 1)) - 1
     # What capset(2) lets us give: effective/permitted from our permitted set, inheritable
@@ -283,7 +276,7 @@ def seccomp(doc: dict[str, Any]) -> Iterator[Finding]:
     if not isinstance(obj(doc.get("linux")).get("seccomp"), dict):
         return
     at = "linux.seccomp"
-    if "Seccomp:" not in _read("/proc/self/status"):
+    if "Seccomp:" not in read_text("/proc/self/status"):
         yield error(
             HOST,
             at,

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyrunc.check.findings import HOST, Finding, error, ok, warning
+from pyrunc.check.sysfiles import read_text
 from pyrunc.options import DEFAULT_ROOT, RuntimeOptions
 from pyrunc.spec.lenient import arr, integer, namespace_entries, new_namespace, obj, text
 
@@ -133,11 +134,7 @@ def _userns_refused() -> str | None:
 def _userns_blocker() -> tuple[str, str]:
     """(" (the sysctl that says no)", how to allow it)."""
     for path, refusing, hint in _SYSCTLS:
-        try:
-            with open(path) as f:
-                value = f.read().strip()
-        except OSError:
-            continue
+        value = read_text(path)
         if value == refusing:
             name = path.removeprefix("/proc/sys/").replace("/", ".")
             return f" ({name} = {value})", hint
