@@ -120,6 +120,17 @@ def _v1_share(manager: Any, named: bool) -> CgroupManager | None:
     return V1Manager(kept, rootless=True, unjoined=unjoined)
 
 
+def device_rules_refused(error: CgroupError, rootless: bool) -> None:
+    """A manager's device rules failed: raised as root; rootless, only logged, as runc's
+    managers do (devices.allow/deny and the v2 eBPF filter need CAP_SYS_ADMIN, "really
+    not expected to work")."""
+    if not rootless:
+        raise error
+    from pyrunc import notices
+
+    notices.debug(f"rootless: device rules not enforced: {error}")
+
+
 def _denied(manager: CgroupManager) -> str:
     """The first of manager's directories this process may not make, as mkdir says it."""
     for d, _ in manager.mount_views():

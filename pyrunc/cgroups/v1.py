@@ -184,12 +184,9 @@ class V1Manager(CgroupManager):
         try:
             self._set_devices(writes, resources)
         except CgroupError as e:
-            if not self.rootless:
-                raise
-            # runc: devices.allow/deny need CAP_SYS_ADMIN, "not expected to work" rootless.
-            from pyrunc import notices
+            from pyrunc.cgroups.rootless import device_rules_refused
 
-            notices.debug(f"rootless: device rules not enforced: {e}")
+            device_rules_refused(e, self.rootless)
 
     def _set_devices(self, writes: list[Write], resources: dict[str, Any]) -> None:
         """The device rules as a minimal transition from the current list (runc's), so

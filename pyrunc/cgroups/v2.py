@@ -120,13 +120,9 @@ class V2Manager(CgroupManager):
         try:
             ebpf.install(self.path, rules, DEFAULT_DEVICE_RULES)
         except CgroupError as e:
-            if not self.rootless:
-                raise
-            # runc: loading a cgroup BPF program needs CAP_SYS_ADMIN (or CAP_BPF) in the
-            # initial namespace; rootless, device errors are ignored.
-            from pyrunc import notices
+            from pyrunc.cgroups.rootless import device_rules_refused
 
-            notices.debug(f"rootless: device filter not installed: {e}")
+            device_rules_refused(e, self.rootless)
 
     def _write(self, name: str, value: str, resources: dict[str, Any]) -> None:
         optional = name.startswith("?")

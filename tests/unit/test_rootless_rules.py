@@ -166,3 +166,11 @@ def test_no_cgroup_events_are_runcs_zero_stats() -> None:
     stats = NoCgroup([], 0, "").stats()
     assert stats["pids"] == {} and stats["memory"]["usage"] == {"limit": 0, "failcnt": 0}
     assert stats["cpu"] == {"usage": {"kernel": 0, "user": 0}, "throttling": {}}
+
+
+def test_device_rules_fail_as_root() -> None:
+    """Only rootless are device errors logged and passed over (runc's rule)."""
+    from pyrunc.cgroups.v1 import V1Manager
+
+    with pytest.raises(CgroupError, match="devices"):
+        V1Manager({}).set({"devices": [{"allow": False, "access": "rwm"}]})
