@@ -75,6 +75,11 @@ class User:
     def pyrunc(self, *args: str, cwd: str | None = None) -> Result:
         return self.run([self.python, "-m", "pyrunc", *args], cwd=cwd)
 
+    def runc(self, runc: str, *args: str, prefix: tuple[str, ...] = ()) -> Result:
+        """runc, the reference, as this user, with its own state root (prefix: what
+        runs it, such as _in_own_userns's unshare)."""
+        return self.run([*prefix, runc, "--root", os.path.join(self.xdg, "runc-ref"), *args])
+
     def ok(self, *args: str, cwd: str | None = None) -> Result:
         r = self.pyrunc(*args, cwd=cwd)
         assert r.code == 0, f"pyrunc {' '.join(args)} as {self.name} failed ({r.code}): {r.err}"
@@ -337,10 +342,9 @@ def test_limits_without_a_cgroup_are_refused_as_runc(
     if runc is not None:
         theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
         _edit(theirs, "true", resources={"pids": {"limit": 10}})
-        root = os.path.join(user.xdg, "runc-ref")
-        r = user.run([runc, "--root", root, "run", "--bundle", theirs, cid])
+        r = user.runc(runc, "run", "--bundle", theirs, cid)
         assert r.code != 0 and want in r.err, r.err
-        user.run([runc, "--root", root, "delete", "--force", cid])
+        user.runc(runc, "delete", "--force", cid)
 
 
 def test_run_prints_what_runc_prints(
@@ -357,8 +361,7 @@ def test_run_prints_what_runc_prints(
     _edit(ours, *script)
     _edit(theirs, *script)
     got = user.pyrunc("run", "--bundle", ours, cid)
-    root = os.path.join(user.xdg, "runc-ref")
-    want = user.run([runc, "--root", root, "run", "--bundle", theirs, cid])
+    want = user.runc(runc, "run", "--bundle", theirs, cid)
     reap_zombies()
     assert (got.code, want.code) == (0, 0), (got.err, want.err)
     assert got.out.split() == want.out.replace("runc", "pyrunc").split()
@@ -434,8 +437,7 @@ def test_several_ranges_through_newuidmap(
     if runc is not None:  # runc, same maps, same script: the same maps in the kernel
         theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
         _edit(theirs, "cat", "/proc/self/uid_map", uidMappings=uids, gidMappings=gids)
-        root = os.path.join(user.xdg, "runc-ref")
-        r = user.run([runc, "--root", root, "run", "--bundle", theirs, cid])
+        r = user.runc(runc, "run", "--bundle", theirs, cid)
         reap_zombies()
         assert r.code == 0, r.err
         assert r.out.split() == want_uids
@@ -471,9 +473,12 @@ def _without_user_namespace(bundle: str, *args: str) -> None:
         json.dump(cfg, f)
 
 
+# What makes the user root of a user namespace of its own (unshare -r), as podman does.
+_OWN_USERNS = ("unshare", "--user", "--map-root-user", "--")
+
+
 def _in_own_userns(user: User, argv: list[str]) -> Result:
-    """argv as root of a user namespace the user makes (unshare -r), as podman does."""
-    return user.run(["unshare", "--user", "--map-root-user", "--", *argv])
+    return user.run([*_OWN_USERNS, *argv])
 
 
 def _bound_devices(pid: int) -> list[tuple[str, tuple[int, int]]]:
@@ -526,14 +531,13 @@ def test_root_in_a_user_namespace_binds_devices_as_runc(
         return
     theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
     _without_user_namespace(theirs, "sleep", "300")
-    root = os.path.join(user.xdg, "runc-ref")
-    r = _in_own_userns(user, [runc, "--root", root, "run", "-d", "--bundle", theirs, cid])
+    r = user.runc(runc, "run", "-d", "--bundle", theirs, cid, prefix=_OWN_USERNS)
     try:
         assert r.code == 0, r.err
-        pid = json.loads(user.run([runc, "--root", root, "state", cid]).out)["pid"]
+        pid = json.loads(user.runc(runc, "state", cid).out)["pid"]
         assert len(_bound_devices(pid)) == 6  # runc binds them too
     finally:
-        user.run([runc, "--root", root, "delete", "--force", cid])
+        user.runc(runc, "delete", "--force", cid)
         reap_zombies()
 
 
@@ -782,20 +786,9 @@ def _v1_mounts() -> dict[str, str]:
     """Every v1 hierarchy's mountpoint, by its key in /proc/self/cgroup ("cpu,cpuacct",
     "name=systemd"): what rootless.sh hands over. The hybrid cgroup2 tree ("0::") is not
     among them."""
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fstype, _, options = post.split()[:3]
-            if fstype == "cgroup":
-                mounts.append((set(options.split(",")), pre.split()[4]))
-    found = {}
-    for line in _cgroups("self").splitlines():
-        key = line.split(":", 2)[1]
-        mountpoint = next((m for opts, m in mounts if set(key.split(",")) <= opts), None)
-        if key and mountpoint:
-            found[key] = mountpoint
-    return found
+    keys = [line.split(":", 2)[1] for line in _cgroups("self").splitlines()]
+    mounts = {key: host.v1_mountpoint(key.split(",")[0]) for key in keys if key}
+    return {key: m for key, m in mounts.items() if m}
 
 
 @pytest.fixture
@@ -893,15 +886,14 @@ def test_handed_over_v1_cgroups_are_used_as_runc_uses_them(
         return
     theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
     _edit(theirs, "sleep", "300", cgroupsPath=rel + "-runc", resources=resources)
-    root = os.path.join(user.xdg, "runc-ref")
-    r = user.run([runc, "--root", root, "run", "-d", "--bundle", theirs, cid])
+    r = user.runc(runc, "run", "-d", "--bundle", theirs, cid)
     try:
         assert r.code == 0, r.err
-        pid = json.loads(user.run([runc, "--root", root, "state", cid]).out)["pid"]
+        pid = json.loads(user.runc(runc, "state", cid).out)["pid"]
         assert _v1_path(pid, _key_of(v1_handed_over, "pids")) == rel + "-runc"
         assert _read(pids_dir + "-runc", "pids.max") == "10"
     finally:
-        user.run([runc, "--root", root, "delete", "--force", cid])
+        user.runc(runc, "delete", "--force", cid)
         reap_zombies()
 
 
@@ -981,15 +973,14 @@ def test_a_delegated_v2_subtree_holds_the_container_and_its_limits(
         return
     theirs = _user_bundle(user, workdir, busybox_rootfs, cid + "-runc", [runc])
     _edit(theirs, "sleep", "300", resources=resources)
-    root = os.path.join(user.xdg, "runc-ref")
-    r = user.run([runc, "--root", root, "run", "-d", "--bundle", theirs, cid])
+    r = user.runc(runc, "run", "-d", "--bundle", theirs, cid)
     try:
         assert r.code == 0, r.err
-        pid = json.loads(user.run([runc, "--root", root, "state", cid]).out)["pid"]
+        pid = json.loads(user.runc(runc, "state", cid).out)["pid"]
         assert _cgroups(pid).strip() == f"0::{rel}"  # the same place as ours
         assert _read(mine, "pids.max") == "10"
     finally:
-        user.run([runc, "--root", root, "delete", "--force", cid])
+        user.runc(runc, "delete", "--force", cid)
         reap_zombies()
 
 
