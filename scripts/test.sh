@@ -60,7 +60,8 @@ if [ ! -x "$vm" ]; then
 fi
 # test_check.py: check and create must agree on a v2 host too (another kind of host).
 # test_rootless.py's delegation test: a user's container in a subtree delegated to it.
-V2_TESTS="tests/test_cgroups_v2.py tests/test_check.py"
+# test_cgroup_placement.py: a process born in its cgroup (clone3) on pure v2.
+V2_TESTS="tests/test_cgroups_v2.py tests/test_check.py tests/test_cgroup_placement.py"
 V2_TESTS+=" tests/test_rootless.py::test_a_delegated_v2_subtree_holds_the_container_and_its_limits"
 echo "cgroup v2 leg (VM): $V2_TESTS"
 v2=0

@@ -31,6 +31,22 @@ def v1_mountpoint(controller: str) -> str | None:
 
 
 @functools.cache
+def cgroup2_mountpoint() -> str | None:
+    """Where a cgroup2 hierarchy is mounted (pure v2, or a hybrid host's unified)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split()[0] == "cgroup2":
+                return pre.split()[4]
+    return None
+
+
+def kernel_at_least(major: int, minor: int) -> bool:
+    found = os.uname().release.split("-")[0].split(".")
+    return (int(found[0]), int(found[1])) >= (major, minor)
+
+
+@functools.cache
 def v1_cgroup_files(controller: str) -> frozenset[str]:
     """The files a new cgroup of `controller`'s v1 hierarchy has (empty: not mounted).
 

@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.cgroups.placement import Placement
+
 _CGROUP2_SUPER_MAGIC = 0x63677270
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -45,6 +47,11 @@ class CgroupManager(ABC):
     def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
         """Move pid (and so its future children) into the container's cgroup, or into
         existing sub-cgroups of it (exec --cgroup: {controller: path}, "" for all)."""
+
+    def placement(self, sub: dict[str, str] | None = None) -> Placement | None:
+        """Where a new process joins by itself, without the kernel's migration wait
+        (cgroups/placement.py); None: the runtime moves it by pid (apply)."""
+        return None
 
     @abstractmethod
     def set(self, resources: dict[str, Any], update: bool = False) -> None:

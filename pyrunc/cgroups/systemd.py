@@ -29,6 +29,7 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.cgroups.placement import Placement
     from pyrunc.linux.dbus_systemd import Systemd
 
 SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket"
@@ -110,6 +111,10 @@ class SystemdManager(CgroupManager):
             self._start(sd, props)
         self.unit_started = True
         self._files().set(for_files)
+
+    def placement(self, sub: dict[str, str] | None = None) -> Placement | None:
+        # exec: into the running scope's files as on v2; create: systemd moves the pid
+        return self._files().placement(sub) if self.unit_started else None
 
     def _start(self, sd: Systemd, props: list[Any]) -> None:
         from pyrunc.linux.dbus_systemd import UNIT_EXISTS, DBusCallError

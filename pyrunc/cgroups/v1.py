@@ -31,6 +31,8 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.cgroups.placement import Placement
+
 
 @dataclass(frozen=True)
 class Hierarchy:
@@ -140,17 +142,33 @@ class V1Manager(CgroupManager):
             _fill_cpusets(directory)
 
     def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
-        if not sub:
-            for directory in self.paths.values():
+        for directory in self._targets(sub).values():
+            if sub:
+                add_pid(directory, pid)
+            else:
                 write_file(directory, "cgroup.procs", pid)
-            return
+
+    def placement(self, sub: dict[str, str] | None = None) -> Placement:
+        from pyrunc.cgroups.placement import Placement
+
+        targets = self._targets(sub)
+        birth = targets.pop("", None)  # the hybrid host's cgroup2 mount
+        return Placement(birth, tuple(targets.values()), bool(sub))
+
+    def _targets(self, sub: dict[str, str] | None) -> dict[str, str]:
+        """hierarchy key -> the directory a process joins: the container's cgroup, or
+        exec --cgroup's sub-cgroup of it ({controller: path}, "" for all)."""
+        if not sub:
+            return dict(self.paths)
         known = {c for key in self.paths for c in key.split(",")} | {""}
         unknown = sorted(set(sub) - known)
         if unknown:
             raise CgroupError(f"unknown controller {unknown[0]} in --cgroup")
+        targets = {}
         for key, directory in self.paths.items():
             where = sub.get("", next((sub[c] for c in key.split(",") if c in sub), None))
-            add_pid(directory if where is None else sub_cgroup_dir(directory, where), pid)
+            targets[key] = directory if where is None else sub_cgroup_dir(directory, where)
+        return targets
 
     def set(self, resources: dict[str, Any], update: bool = False) -> None:
         writes = list(resources_v1.to_files(resources))

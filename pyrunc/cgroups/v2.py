@@ -35,6 +35,8 @@ TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrunc.cgroups.placement import Placement
+
 
 def own_cgroup(pid: str = "self") -> str:
     with open(f"/proc/{pid}/cgroup") as f:
@@ -97,9 +99,17 @@ class V2Manager(CgroupManager):
         if not sub:
             write_file(self.path, "cgroup.procs", pid)
             return
+        add_pid(self._target(sub), pid)
+
+    def placement(self, sub: dict[str, str] | None = None) -> Placement:
+        from pyrunc.cgroups.placement import Placement
+
+        return Placement(self._target(sub) if sub else self.path, (), bool(sub))
+
+    def _target(self, sub: dict[str, str]) -> str:
         if set(sub) != {""}:
             raise CgroupError("--cgroup: on cgroup v2 it takes one path, no controller prefix")
-        add_pid(sub_cgroup_dir(self.path, sub[""]), pid)
+        return sub_cgroup_dir(self.path, sub[""])
 
     # -- resources ---------------------------------------------------------------------------
     def set(self, resources: dict[str, Any], update: bool = False) -> None:

@@ -48,7 +48,6 @@ _COMMAND_MODULES = {
 }  # fmt: skip
 _ALL_MODULES = ("lifecycle", "info", "exec", "cgroups", "introspect", "criu", "check")
 _VALUED_GLOBALS = ("--root", "--log", "--log-format", "--rootless", "--criu")
-_MIGRATING = ("create", "run", "exec")  # commands that move a process into a cgroup
 
 # runc's Usage of the runtime (main.go): the NAME line and the paragraphs under it.
 USAGE = """Open Container Initiative runtime
@@ -165,10 +164,6 @@ def main(argv: list[str] | None = None) -> int:
             from pyrunc import timing
 
             timing.mark("start")
-        if _command_of(argv) in _MIGRATING:
-            from pyrunc.cgroups import warmup
-
-            warmup.start()  # the kernel's wait for the cgroup move begins with the call
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         args.prog = parser.prog  # runc's "runc create failed: ..." names the program

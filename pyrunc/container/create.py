@@ -15,8 +15,6 @@ from pyrunc.faults import FAULT, hit
 TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pyrunc.container.container import Container
     from pyrunc.options import RuntimeOptions
 
@@ -36,10 +34,8 @@ def create(
     """Create the container under options.root, in options' modes (systemd_cgroup,
     procfs_view). relay_console: the caller (run in the foreground) keeps a terminal's
     master itself, as container.console_master, instead of sending it to a console socket."""
-    from pyrunc.cgroups import warmup
     from pyrunc.spec.config import load_config
 
-    warmed = warmup.start()  # the kernel's migration wait passes while we validate
     validate_id(container_id)
     if preserve_fds < 0:
         raise InvalidArgument("--preserve-fds: must not be negative")
@@ -76,7 +72,6 @@ def create(
             preserve_fds,
             console_socket,
             terminal and relay_console and not console_socket,
-            warmed,
         )
 
 
@@ -92,7 +87,6 @@ def _create_locked(
     preserve_fds: int,
     console_socket: str | None = None,
     relay_console: bool = False,
-    warmed: Callable[[], None] = lambda: None,
 ) -> Container:
     from pyrunc.cgroups.rootless import manager_for
     from pyrunc.container import notify
@@ -146,7 +140,6 @@ def _create_locked(
             fifo_fd, no_pivot, no_new_keyring, preserve_fds, console_fd, options.debug,
             joinable=options.is_rootless(),
         )  # fmt: skip
-        warmed()  # no other thread across the fork
         pid = launch_init(cfg, manager, opts, _runtime_hooks(container_id, cfg), rdt)
         manager.started(pid)
         if after_init:

@@ -64,9 +64,6 @@ def exec_process(
 ) -> Started:
     """Start proc inside c; returns once it is about to exec (its pid written to pid_file).
     sub_cgroups: existing sub-cgroups of the container's to join (exec --cgroup)."""
-    from pyrunc.cgroups import warmup
-
-    warmed = warmup.start()  # the kernel's cgroup-migration wait passes meanwhile
     from pyrunc.container.create import (
         check_console_socket,
         grantable,
@@ -83,9 +80,11 @@ def exec_process(
     # wait for it after that (exec --ignore-paused into a paused container waits there).
     lock = c.store.lock(c.id, shared=True)
     with lock:
-        st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", c.status())
-        started = _launch(c, proc, preserve_fds, console_socket, relay_console, warmed,
-                          joined=lock.release, sub_cgroups=sub_cgroups)  # fmt: skip
+        status = c.status()
+        st.check_allowed("exec --ignore-paused" if ignore_paused else "exec", status)
+        started = _launch(c, proc, preserve_fds, console_socket, relay_console,
+                          joined=lock.release, sub_cgroups=sub_cgroups,
+                          frozen=status == st.PAUSED)  # fmt: skip
         if FAULT:
             hit("exec-after-launch")
     if pid_file:
@@ -103,9 +102,9 @@ def _launch(
     preserve_fds: int,
     console_socket: str | None,
     relay_console: bool,
-    warmed: Callable[[], None],
     joined: Callable[[], None],
     sub_cgroups: dict[str, str] | None = None,
+    frozen: bool = False,
 ) -> Started:
     from pyrunc.container.create import connect_console_socket, console_socketpair
     from pyrunc.process.tenant import TenantOptions, launch_tenant
@@ -122,11 +121,10 @@ def _launch(
             c.pid, c.record["pid_start_time"], preserve_fds, console_fd, c.record.get("seccomp"),
             c.options.debug,
         )  # fmt: skip
-        warmed()  # no other thread across the fork
         started = Started(
             launch_tenant(
                 proc, c.cgroup_manager(), opts, _intel_rdt(c), joined, sub_cgroups,
-                _seccomp_agent(c),
+                _seccomp_agent(c), frozen,
             )
         )  # fmt: skip
         if ours is not None:

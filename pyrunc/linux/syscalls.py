@@ -10,6 +10,9 @@ import ctypes
 import os
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# The same libc, called without releasing the GIL: for the fork-like clone3 only.
+_libc_gil = ctypes.PyDLL(None, use_errno=True)
+_libc_gil.syscall.restype = ctypes.c_long
 
 # clone(2) / unshare(2) flags
 CLONE_NEWTIME = 0x00000080
@@ -282,6 +285,52 @@ def fsmount(fs_fd: int, flags: int, attr: int = 0) -> int:
         _libc.syscall(_SYS_FSMOUNT, ctypes.c_int(fs_fd), ctypes.c_uint(flags), ctypes.c_uint(attr)),
         "fsmount",
     )
+
+
+# -- clone3(2) with CLONE_INTO_CGROUP: a child born in a cgroup v2 directory ------------
+
+_SYS_CLONE3 = 435  # the same number on every architecture (the new syscall table)
+CLONE_INTO_CGROUP = 0x200000000
+_SIGCHLD = 17
+
+
+class _CloneArgs(ctypes.Structure):
+    """struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2)."""
+
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+            "stack_size", "tls", "set_tid", "set_tid_size", "cgroup",
+        )
+    ]  # fmt: skip
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """os.fork(), the child born in the cgroup v2 directory cgroup_fd (clone3 with
+    CLONE_INTO_CGROUP): no later migration, so no wait for the kernel's threadgroup lock.
+
+    Python's own fork bookkeeping is done around the call, as os.fork does it; the GIL
+    is held throughout (PyDLL), so the child finds it free. Only for a single-threaded
+    caller: glibc's fork handlers (which reset other threads' state) do not run, and in
+    the child glibc's cached thread id is the parent's, which nothing here reads (raise()
+    asks the kernel). OSError: the kernel refused (e.g. ENOSYS before 5.7, EBUSY for a
+    cgroup with children's controllers on); nothing was forked then.
+    """
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = _libc_gil.syscall(
+        ctypes.c_long(_SYS_CLONE3), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))
+    )
+    err = ctypes.get_errno()
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3: {os.strerror(err)}")
+    return pid
 
 
 def close_fds_except(keep: set[int], first: int) -> None:

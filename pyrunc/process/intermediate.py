@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import timing
+from pyrunc.cgroups import placement
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.linux import mounts, namespaces
 from pyrunc.linux import syscalls as sc
@@ -18,10 +19,24 @@ from pyrunc.process.errors import go_style, step
 from pyrunc.process.options import InitOptions
 from pyrunc.spec.config import Config
 
+TYPE_CHECKING = False  # not typing's: CONTRIBUTING.md, Imports
 
-def run(cfg: Config, ch: Channel, opts: InitOptions, cgroups: CgroupManager) -> None:
-    """Never returns: the process ends here or in init's exec."""
+if TYPE_CHECKING:
+    from pyrunc.cgroups.placement import Placement
+
+
+def run(
+    cfg: Config,
+    ch: Channel,
+    opts: InitOptions,
+    cgroups: CgroupManager,
+    placed: tuple[Placement, bool] | None = None,
+) -> None:
+    """Never returns: the process ends here or in init's exec.
+    placed: the cgroups this stage joins itself ((plan, born): cgroups/placement.py)."""
     try:
+        if placed is not None:  # first: init and everything after follow by fork
+            ch.send("cgroup-joined", left=placement.move_self(*placed))
         # Drop what the runtime had open (its state-dir lock above all) right away.
         keep = {ch.fileno(), opts.exec_fifo_fd, opts.console_fd}
         sc.close_fds_except(keep, 3 + opts.preserve_fds)

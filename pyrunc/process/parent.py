@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import timing
+from pyrunc.cgroups import placement
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container.status import CREATING
 from pyrunc.errors import CreateFailed
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from pyrunc.cgroups.placement import Placement
     from pyrunc.linux.intelrdt import IntelRdtManager
 
 
@@ -42,17 +44,18 @@ def launch_init(
     runtime_ch, stage_ch = Channel.pair()
     # As subreaper we inherit init when stage 1 exits, so a failure can still reap it.
     sc.set_child_subreaper(True)
-    stage1 = os.fork()
+    plan = cgroups.placement()
+    stage1, born = placement.fork(plan)
     if stage1 == 0:
         runtime_ch.close()
-        intermediate.run(cfg, stage_ch, opts, cgroups)
+        intermediate.run(cfg, stage_ch, opts, cgroups, plan and (plan, born))
     stage_ch.close()
     if FAULT:
         hit("after-fork")
     init_pid = 0
     try:
         cid = _container_id(opts)
-        init_pid = _drive(cfg, runtime_ch, cgroups, stage1, cid, on_hooks, rdt)
+        init_pid = _drive(cfg, runtime_ch, cgroups, plan, stage1, cid, on_hooks, rdt)
         if FAULT:
             hit("after-init-ready")
         reap(stage1)
@@ -75,6 +78,7 @@ def _drive(
     cfg: Config,
     ch: Channel,
     cgroups: CgroupManager,
+    plan: Placement | None,
     stage1: int,
     cid: str,
     on_hooks: Callable[[int], dict[str, Any]] | None,
@@ -83,7 +87,7 @@ def _drive(
     listener = _Listener(cfg, cid)
     try:
         hook_sync = _HookSync(ch, on_hooks)
-        return _drive_messages(cfg, ch, cgroups, stage1, listener, hook_sync, rdt)
+        return _drive_messages(cfg, ch, cgroups, plan, stage1, listener, hook_sync, rdt)
     finally:
         listener.close()
 
@@ -151,6 +155,7 @@ def _drive_messages(
     cfg: Config,
     ch: Channel,
     cgroups: CgroupManager,
+    plan: Placement | None,
     stage1: int,
     listener: _Listener,
     hooks: _HookSync,
@@ -159,7 +164,11 @@ def _drive_messages(
     init_pid = 0
     ready = False
     try:
-        cgroups.apply(stage1)  # before any namespace: a cgroup namespace roots here
+        # Before any namespace: a cgroup namespace roots here.
+        if plan is None:
+            cgroups.apply(stage1)
+        else:  # stage 1 joined itself; what it could not, by pid
+            placement.finish(plan, stage1, ch.expect("cgroup-joined")["left"])
         sched.reset_affinity(stage1)  # init follows stage 1 by fork, as with the cgroup
         if rdt is not None:
             rdt.apply(stage1)  # init and its children follow stage 1 by fork

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 
+from pyrunc.cgroups import placement
 from pyrunc.cgroups.manager import CgroupManager
 from pyrunc.container.status import is_alive
 from pyrunc.errors import ExecFailed, PyruncError  # ExecFailed: importable from here as before
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from pyrunc.cgroups.placement import Placement
     from pyrunc.linux.intelrdt import IntelRdtManager
 
     _Affinity = tuple[frozenset[int] | None, frozenset[int] | None]  # (initial, final)
@@ -57,6 +59,7 @@ def launch_tenant(
     joined: Callable[[], None] | None = None,
     sub_cgroups: dict[str, str] | None = None,
     on_listener: Callable[[int, int], None] | None = None,
+    frozen: bool = False,
 ) -> int:
     """Start proc in the container; return its host pid once it is about to exec.
     sub_cgroups: exec --cgroup's existing sub-cgroups to join instead ({controller: path}).
@@ -65,20 +68,24 @@ def launch_tenant(
     rdt: the container's resctrl group (linux.intelRdt), joined after the cgroup.
     joined: called once the process is in the container's cgroup (and resctrl group),
     before it runs there: in a paused container it waits there until resumed.
+    frozen: the container is paused; the stage then joins only once it has dropped
+    what it inherited (the runtime moves it), never born in the frozen cgroup.
 
     On failure every process started here is killed and reaped before raising.
     """
     affinity = _affinity(proc)
     runtime_ch, stage_ch = Channel.pair()
     sc.set_child_subreaper(True)  # the tenant becomes ours when the stage exits
-    stage = _fork_with_affinity(affinity[0])
+    plan = cgroups.placement(sub_cgroups) if cgroups is not None and not frozen else None
+    stage, born = _fork_with_affinity(affinity[0], plan)
     if stage == 0:
         runtime_ch.close()
-        _stage(proc, stage_ch, opts)
+        _stage(proc, stage_ch, opts, plan and (plan, born))
     stage_ch.close()
     pid = 0
     try:
-        pid = _drive(runtime_ch, cgroups, stage, affinity, rdt, joined, sub_cgroups, on_listener)
+        joins = _Joins(cgroups, plan, sub_cgroups)
+        pid = _drive(runtime_ch, joins, stage, affinity, rdt, joined, on_listener)
         reap(stage)
         return pid
     except BaseException as e:
@@ -108,17 +115,18 @@ def _affinity(proc: Process) -> _Affinity:
     return sets[0], sets[1]
 
 
-def _fork_with_affinity(initial: frozenset[int] | None) -> int:
-    """fork, the child on the initial CPUs from its first instruction: the stage is
-    born there, before the runtime moves it into the container's cgroup."""
+def _fork_with_affinity(initial: frozenset[int] | None, plan: Placement | None) -> tuple[int, bool]:
+    """fork (into the cgroup where plan allows: (pid, born)), the child on the initial
+    CPUs from its first instruction: the stage is born there, before it joins the
+    container's cgroup."""
     if initial is None:
-        return os.fork()
+        return placement.fork(plan)
     ours = os.sched_getaffinity(0)
     _setaffinity(0, initial, "initial")
-    pid = os.fork()
+    pid, born = placement.fork(plan)
     if pid:
         os.sched_setaffinity(0, ours)  # the runtime goes on where it ran
-    return pid
+    return pid, born
 
 
 def _set_final_affinity(stage: int, affinity: _Affinity) -> None:
@@ -149,24 +157,38 @@ class _Progress:
     listener = -1  # the tenant's seccomp listener, held until its pid is known
 
 
+@dataclass(frozen=True)
+class _Joins:
+    """The container's cgroups for the stage: by placement (cgroups/placement.py), what
+    it could not join itself by pid; without a plan all by pid."""
+
+    cgroups: CgroupManager | None
+    plan: Placement | None
+    sub: dict[str, str] | None
+
+    def finish(self, stage: int, left: Any) -> None:
+        if self.plan is not None:
+            placement.finish(self.plan, stage, left)
+        elif self.cgroups is not None:
+            self.cgroups.apply(stage, self.sub)
+
+
 def _drive(
     ch: Channel,
-    cgroups: CgroupManager | None,
+    joins: _Joins,
     stage: int,
     affinity: _Affinity,
     rdt: IntelRdtManager | None = None,
     joined: Callable[[], None] | None = None,
-    sub_cgroups: dict[str, str] | None = None,
     on_listener: Callable[[int, int], None] | None = None,
 ) -> int:
     seen = _Progress()
     try:
         # The stage has closed what it inherited (our lock on the container among it)
         # before it is moved: in a frozen cgroup it stops where it stands.
-        ch.expect("fds-closed")
-        if cgroups is not None:
-            # before the fork: the tenant is born in the container's cgroup
-            cgroups.apply(stage, sub_cgroups)
+        msg = ch.expect("fds-closed")
+        # before the fork: the tenant is born in the container's cgroup
+        joins.finish(stage, msg.get("left"))
         if rdt is not None:
             rdt.apply(stage)  # likewise its resctrl group (and MON group)
         _set_final_affinity(stage, affinity)  # the tenant inherits it with the fork too
@@ -243,11 +265,13 @@ def _pid_after_error(ch: Channel) -> int:
 # -- the stage: host pid namespace, joins the container's ----------------------------
 
 
-def _stage(proc: Process, ch: Channel, opts: TenantOptions) -> None:
-    """Never returns."""
+def _stage(
+    proc: Process, ch: Channel, opts: TenantOptions, placed: tuple[Placement, bool] | None
+) -> None:
+    """Never returns. placed: the cgroups it joins itself ((plan, born))."""
     try:
         sc.close_fds_except({ch.fileno(), opts.console_fd}, 3 + opts.preserve_fds)
-        ch.send("fds-closed")
+        ch.send("fds-closed", left=placement.move_self(*placed) if placed else None)
         sc.set_dumpable(False)  # before entering any container namespace
         # While the runtime moves us into the cgroup: once in the container's
         # namespaces the host's Python installation is out of reach or the image's.
