@@ -1,5 +1,3 @@
-import sys
+from pyrunc.cli.main import exit_now, main
 
-from pyrunc.cli.main import main
-
-sys.exit(main())
+exit_now(main())  # without the interpreter's teardown (see exit_now)

@@ -37,8 +37,8 @@ def launcher_text(python: str, package_parent: str, dependencies: tuple[str, ...
         "import sys\n"
         f"sys.path.insert(0, {package_parent!r})\n"
         f"{extra}"
-        "from pyrunc.cli.main import main\n"
-        "sys.exit(main())\n"
+        "from pyrunc.cli.main import exit_now, main\n"
+        "exit_now(main())\n"
     )
 
 

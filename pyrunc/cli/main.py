@@ -190,6 +190,23 @@ def main(argv: list[str] | None = None) -> int:
         return _unexpected(e, log)
 
 
+def exit_now(status: int) -> NoReturn:
+    """End the call without the interpreter's teardown (the entry points' exit).
+
+    Finalizing ~100 imported modules and collecting their objects is work for nothing
+    in a process that ends anyway: 2-7 ms of a call here (`create` the most), after the
+    last byte was written. Nothing of ours needs it (no atexit handler; the log is
+    written unbuffered, the kernel closes the fds): stdout and stderr are flushed, then
+    os._exit. A failing flush (a closed pipe) gives CPython's own status, 120.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # ValueError: the stream was closed
+            status = status or 120
+    os._exit(status)
+
+
 def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
     """The global flags as the options record the subcommands pass on (args.options)."""
     from pyrunc import rootless
@@ -244,4 +261,4 @@ def _unexpected(e: Exception, log: Log) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
