@@ -30,15 +30,20 @@ def v1_mountpoint(controller: str) -> str | None:
     return None
 
 
-@functools.cache
-def cgroup2_mountpoint() -> str | None:
-    """Where a cgroup2 hierarchy is mounted (pure v2, or a hybrid host's unified)."""
+def mountpoint_of(fstype: str) -> str | None:
+    """Where the first mount of a filesystem type is, as mountinfo says (None: none)."""
     with open("/proc/self/mountinfo") as f:
         for line in f:
             pre, _, post = line.partition(" - ")
-            if post.split()[0] == "cgroup2":
+            if post.split()[0] == fstype:
                 return pre.split()[4]
     return None
+
+
+@functools.cache
+def cgroup2_mountpoint() -> str | None:
+    """Where a cgroup2 hierarchy is mounted (pure v2, or a hybrid host's unified)."""
+    return mountpoint_of("cgroup2")
 
 
 def kernel_at_least(major: int, minor: int) -> bool:

@@ -8,6 +8,7 @@ Each test forks a real child and reads where it is from the kernel (/proc/PID/cg
 from __future__ import annotations
 
 import os
+import select
 import signal
 import uuid
 
@@ -59,6 +60,8 @@ def _spawn(plan: Placement | None) -> tuple[int, bool, list[str], int]:
     os.close(go_r)
     data = b""
     while not data.endswith(b"\0"):
+        ready, _, _ = select.select([report_r], [], [], 30)  # bounded: never hang the suite
+        assert ready, "the placed child did not report within 30 s"
         chunk = os.read(report_r, 4096)
         assert chunk, "the placed child died before it reported"
         data += chunk

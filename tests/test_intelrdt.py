@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from pyrunc.linux.intelrdt import IntelRdtManager, ResctrlError
+from tests import host
 from tests.helpers import Bundle, Runtime, create_fails, created, error_message
 from tests.test_sched_mempolicy import configure, exec_detached
 
@@ -30,13 +31,8 @@ NOT_ENABLED = (
 
 
 def resctrl_root() -> str | None:
-    """Where this host has resctrl mounted, as mountinfo says (None: no RDT here)."""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            if post.split()[0] == "resctrl":
-                return pre.split()[4]
-    return None
+    """Where this host has resctrl mounted (None: no RDT here)."""
+    return host.mountpoint_of("resctrl")
 
 
 def rdt_config(bundle: Bundle, section: dict, *args: str) -> Bundle:

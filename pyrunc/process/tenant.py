@@ -185,9 +185,10 @@ def _drive(
     seen = _Progress()
     try:
         # The stage has closed what it inherited (our lock on the container among it)
-        # before it is moved: in a frozen cgroup it stops where it stands.
+        # before it is moved into a frozen cgroup, where it stops where it stands (no
+        # plan then: it is never born there). Before the fork: the tenant is born in
+        # the container's cgroup.
         msg = ch.expect("fds-closed")
-        # before the fork: the tenant is born in the container's cgroup
         joins.finish(stage, msg.get("left"))
         if rdt is not None:
             rdt.apply(stage)  # likewise its resctrl group (and MON group)
