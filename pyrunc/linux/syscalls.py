@@ -6,6 +6,7 @@ so callers handle failures exactly like os.* failures.
 
 from __future__ import annotations
 
+import _signal as signal  # not signal: CONTRIBUTING.md, Imports
 import ctypes
 import os
 
@@ -291,7 +292,6 @@ def fsmount(fs_fd: int, flags: int, attr: int = 0) -> int:
 
 _SYS_CLONE3 = 435  # the same number on every architecture (the new syscall table)
 CLONE_INTO_CGROUP = 0x200000000
-_SIGCHLD = 17
 
 
 class _CloneArgs(ctypes.Structure):
@@ -317,7 +317,7 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     asks the kernel). OSError: the kernel refused (e.g. ENOSYS before 5.7, EBUSY for a
     cgroup with children's controllers on); nothing was forked then.
     """
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=signal.SIGCHLD, cgroup=cgroup_fd)
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
     pid = _libc_gil.syscall(
