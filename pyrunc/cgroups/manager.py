@@ -181,8 +181,12 @@ def sub_cgroup_dir(base: str, sub: str) -> str:
     return joined
 
 
-def add_pid(directory: str, pid: int) -> None:
-    """pid into one cgroup, failing in runc's words (exec --cgroup's errors)."""
+def add_pid(directory: str, pid: int, sub: bool = True) -> None:
+    """pid into one cgroup by its cgroup.procs. sub: exec --cgroup's sub-cgroup, whose
+    failure runc words as "error adding pid"; else the file's own error."""
+    if not sub:
+        write_file(directory, "cgroup.procs", pid)
+        return
     try:
         write_file(directory, "cgroup.procs", pid)
     except CgroupError as e:

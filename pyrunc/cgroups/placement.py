@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.cgroups.manager import add_pid, write_file
+from pyrunc.cgroups.manager import add_pid
 from pyrunc.errors import CgroupError
 from pyrunc.record import dataclass
 
@@ -85,7 +85,4 @@ def finish(plan: Placement, pid: int, left: list[str]) -> None:
     if not isinstance(left, list) or not all(isinstance(d, str) and d in allowed for d in left):
         raise CgroupError("cgroup placement: a malformed report from the new process")
     for directory in left:
-        if plan.sub:
-            add_pid(directory, pid)
-        else:
-            write_file(directory, "cgroup.procs", pid)
+        add_pid(directory, pid, sub=plan.sub)

@@ -143,10 +143,7 @@ class V1Manager(CgroupManager):
 
     def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
         for directory in self._targets(sub).values():
-            if sub:
-                add_pid(directory, pid)
-            else:
-                write_file(directory, "cgroup.procs", pid)
+            add_pid(directory, pid, sub=bool(sub))
 
     def placement(self, sub: dict[str, str] | None = None) -> Placement:
         from pyrunc.cgroups.placement import Placement

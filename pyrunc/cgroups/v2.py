@@ -96,10 +96,7 @@ class V2Manager(CgroupManager):
             self.created.append(d)
 
     def apply(self, pid: int, sub: dict[str, str] | None = None) -> None:
-        if not sub:
-            write_file(self.path, "cgroup.procs", pid)
-            return
-        add_pid(self._target(sub), pid)
+        add_pid(self._target(sub) if sub else self.path, pid, sub=bool(sub))
 
     def placement(self, sub: dict[str, str] | None = None) -> Placement:
         from pyrunc.cgroups.placement import Placement
